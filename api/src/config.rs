@@ -1,0 +1,238 @@
+//! The one typed configuration: every setting, its environment variable and its default.
+
+use std::fmt;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The JWT secret used when none is configured outside production. Never use it for real.
+pub const DEVELOPMENT_JWT_SECRET: &str = "docket-development-secret-do-not-use-in-production";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "docket",
+    version,
+    about = "Docket: an event-sourced helpdesk and SLA engine"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the database if needed, apply migrations, and serve the HTTP API.
+    Serve(Settings),
+}
+
+/// A secret string: never printed, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// PostgreSQL connection URL; the database is created if it does not exist.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/docket"
+    )]
+    pub database_url: String,
+
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "DOCKET_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// Key that signs access tokens (HS256). Required, at least 32 bytes, in production.
+    #[arg(long, env = "DOCKET_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<Secret>,
+
+    /// `production` refuses to start without a real JWT secret.
+    #[arg(long, env = "DOCKET_ENV", value_enum, default_value_t = Environment::Development)]
+    pub environment: Environment,
+
+    /// With `DOCKET_ADMIN_PASSWORD`: creates this administrator when no admin exists.
+    #[arg(long, env = "DOCKET_ADMIN_EMAIL")]
+    pub admin_email: Option<String>,
+
+    #[arg(long, env = "DOCKET_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+
+    /// Load demo users and about fifty tickets, and print the credentials.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Size of the database connection pool.
+    #[arg(long, env = "DOCKET_DB_MAX_CONNECTIONS", default_value_t = 32)]
+    pub db_max_connections: u32,
+
+    /// How long a request waits for a database connection before answering 503.
+    #[arg(long, env = "DOCKET_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000)]
+    pub db_acquire_timeout_ms: u64,
+
+    /// Lifetime of an access token, in seconds.
+    #[arg(long, env = "DOCKET_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of a refresh token, in seconds.
+    #[arg(long, env = "DOCKET_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "DOCKET_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// How long a read that asks for read-your-writes consistency may wait, in milliseconds.
+    #[arg(long, env = "DOCKET_CONSISTENCY_WAIT_MS", default_value_t = 5_000)]
+    pub consistency_wait_ms: u64,
+
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    #[arg(long, env = "DOCKET_TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
+    /// Log format on stderr.
+    #[arg(long, env = "DOCKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("DOCKET_JWT_SECRET must be set in production")]
+    MissingJwtSecret,
+    #[error("DOCKET_JWT_SECRET must be at least 32 bytes in production")]
+    WeakJwtSecret,
+    #[error("DOCKET_ADMIN_EMAIL and DOCKET_ADMIN_PASSWORD must be set together")]
+    HalfAnAdmin,
+}
+
+impl Settings {
+    /// The defaults, as if started with no flags and no environment: what tests build on.
+    pub fn defaults() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        // Parsing no arguments cannot fail: every field has a default or is optional.
+        match Only::try_parse_from(["docket"]) {
+            Ok(only) => only.settings,
+            Err(error) => error.exit(),
+        }
+    }
+
+    /// The JWT secret to use, refusing the development default in production.
+    pub fn jwt_secret(&self) -> Result<Secret, ConfigError> {
+        match (&self.jwt_secret, self.environment) {
+            (Some(secret), Environment::Production)
+                if secret.expose().len() < 32 || secret.expose() == DEVELOPMENT_JWT_SECRET =>
+            {
+                Err(ConfigError::WeakJwtSecret)
+            }
+            (Some(secret), _) => Ok(secret.clone()),
+            (None, Environment::Production) => Err(ConfigError::MissingJwtSecret),
+            (None, Environment::Development) => {
+                tracing::warn!(
+                    "!!! DOCKET_JWT_SECRET is not set: using the built-in DEVELOPMENT secret. \
+                     Anyone can forge tokens for this server. Set DOCKET_JWT_SECRET (and \
+                     DOCKET_ENV=production) before exposing it. !!!"
+                );
+                Ok(Secret::new(DEVELOPMENT_JWT_SECRET))
+            }
+        }
+    }
+
+    pub fn bootstrap_admin(&self) -> Result<Option<(String, Secret)>, ConfigError> {
+        match (&self.admin_email, &self.admin_password) {
+            (Some(email), Some(password)) => Ok(Some((email.clone(), password.clone()))),
+            (None, None) => Ok(None),
+            _ => Err(ConfigError::HalfAnAdmin),
+        }
+    }
+
+    pub fn db_acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_acquire_timeout_ms)
+    }
+
+    pub fn consistency_wait(&self) -> Duration {
+        Duration::from_millis(self.consistency_wait_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_a_missing_or_weak_secret() {
+        let mut settings = Settings::defaults();
+        settings.environment = Environment::Production;
+        assert!(matches!(
+            settings.jwt_secret(),
+            Err(ConfigError::MissingJwtSecret)
+        ));
+        settings.jwt_secret = Some(Secret::new("short"));
+        assert!(matches!(
+            settings.jwt_secret(),
+            Err(ConfigError::WeakJwtSecret)
+        ));
+        settings.jwt_secret = Some(Secret::new(DEVELOPMENT_JWT_SECRET));
+        assert!(matches!(
+            settings.jwt_secret(),
+            Err(ConfigError::WeakJwtSecret)
+        ));
+        settings.jwt_secret = Some(Secret::new("x".repeat(40)));
+        assert!(settings.jwt_secret().is_ok());
+    }
+
+    #[test]
+    fn development_falls_back_to_the_development_secret() {
+        let mut settings = Settings::defaults();
+        settings.jwt_secret = None;
+        settings.environment = Environment::Development;
+        assert_eq!(
+            settings.jwt_secret().ok().map(|s| s.expose().to_string()),
+            Some(DEVELOPMENT_JWT_SECRET.to_string())
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "[redacted]");
+    }
+}

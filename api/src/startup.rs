@@ -1,0 +1,234 @@
+//! Building and running the server: database, migrations, background services, routes.
+//! `main` and the black-box tests both start Docket through [`Application::build`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use docket_projections::db;
+use docket_projections::notify::{self, LogNotifications};
+use docket_projections::runtime::{self, Projection, RunnerSettings};
+use docket_projections::tickets::TicketsProjection;
+use docket_projections::users::UsersProjection;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::middleware::CatchPanic;
+use poem::{Endpoint, EndpointExt, Route, Server};
+use poem_openapi::OpenApiService;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::tokens::TokenService;
+use crate::clock::{Clock, SystemClock};
+use crate::commands::CommandBus;
+use crate::config::Settings;
+use crate::context::{RequestContext, TrustForwardedFor, request_context};
+use crate::json::BodyLimit;
+use crate::metrics::Metrics;
+use crate::routes::auth::AuthApi;
+use crate::routes::system::SystemApi;
+use crate::routes::tickets::TicketsApi;
+use crate::routes::users::UsersApi;
+use crate::state::{AppState, SharedState};
+use crate::{accounts, demo, idempotency};
+
+/// Every projector this build runs, with the aggregate types it reads.
+pub const PROJECTORS: &[(&str, &[&str])] = &[
+    (TicketsProjection::NAME, TicketsProjection::AGGREGATE_TYPES),
+    (UsersProjection::NAME, UsersProjection::AGGREGATE_TYPES),
+];
+
+pub struct Application {
+    port: u16,
+    acceptor: TcpAcceptor,
+    state: SharedState,
+    shutdown: watch::Sender<bool>,
+    background: Vec<JoinHandle<()>>,
+    settings: Settings,
+}
+
+/// The OpenAPI service: every route, documented.
+pub fn api_service() -> OpenApiService<(AuthApi, UsersApi, TicketsApi, SystemApi), ()> {
+    OpenApiService::new(
+        (AuthApi, UsersApi, TicketsApi, SystemApi),
+        "Docket",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Docket is a helpdesk and SLA engine in which every fact is an immutable event. \
+         Errors are application/problem+json. Writes return an ETag (send it back in If-Match \
+         for optimistic concurrency) and an X-Consistency-Token (send it back on a read to see \
+         your own write). POSTs accept an Idempotency-Key.",
+    )
+}
+
+pub fn routes(state: SharedState, settings: &Settings) -> impl Endpoint + use<> {
+    let api = api_service();
+    let spec = api.spec_endpoint();
+    let explorer = api.swagger_ui();
+    Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", explorer)
+        .nest("/", api)
+        .with(CatchPanic::new())
+        .around(idempotency::idempotency)
+        .around(request_context)
+        .data(state)
+        .data(BodyLimit(settings.max_body_bytes))
+        .data(TrustForwardedFor(settings.trust_forwarded_for))
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let secret = settings.jwt_secret()?;
+        let bootstrap = settings.bootstrap_admin()?;
+        db::ensure_database(&settings.database_url).await?;
+        let pool = db::connect(
+            &settings.database_url,
+            settings.db_max_connections,
+            settings.db_acquire_timeout(),
+        )
+        .await?;
+        db::migrate(&pool).await?;
+        tracing::info!("database ready and migrated");
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let notifications = notify::listen(&pool, shutdown_rx.clone()).await?;
+        let metrics = Metrics::new();
+        let tokens = TokenService::new(
+            &secret,
+            chrono::Duration::seconds(i64::try_from(settings.access_token_ttl_secs)?),
+            chrono::Duration::seconds(i64::try_from(settings.refresh_token_ttl_secs)?),
+        );
+        let state = Arc::new(AppState {
+            pool: pool.clone(),
+            tickets: CommandBus::new(pool.clone(), metrics.clone()),
+            users: CommandBus::new(pool.clone(), metrics.clone()),
+            clock,
+            tokens,
+            notifications: notifications.clone(),
+            metrics,
+            consistency_wait: settings.consistency_wait(),
+        });
+
+        let background = spawn_background(&state, notifications, shutdown_rx);
+
+        if let Some((email, password)) = bootstrap {
+            let created = accounts::ensure_admin(
+                &state,
+                &email,
+                password.expose(),
+                "Administrator",
+                RequestContext::system("bootstrap").metadata(None),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("creating the first administrator failed: {e}"))?;
+            if created {
+                tracing::info!(%email, "created the first administrator");
+            }
+        }
+        if settings.demo {
+            demo::load(&state)
+                .await
+                .map_err(|e| anyhow::anyhow!("loading demo data failed: {e}"))?;
+        }
+
+        let acceptor = TcpListener::bind(settings.listen.clone())
+            .into_acceptor()
+            .await?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
+            .ok_or_else(|| anyhow::anyhow!("the listener has no address"))?;
+        tracing::info!(
+            "Docket listening on http://{}:{port} (API explorer at /docs, spec at /openapi.json)",
+            settings
+                .listen
+                .rsplit_once(':')
+                .map_or("127.0.0.1", |(host, _)| host)
+        );
+        if settings.demo {
+            demo::print_credentials(port);
+        }
+        Ok(Self {
+            port,
+            acceptor,
+            state,
+            shutdown,
+            background,
+            settings,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> SharedState {
+        self.state.clone()
+    }
+
+    /// Serves until `signal` completes, then stops the background services.
+    pub async fn run_until_stopped(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = routes(self.state.clone(), &self.settings);
+        let served = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, signal, Some(Duration::from_secs(10)))
+            .await;
+        let _ = self.shutdown.send(true);
+        for task in self.background {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        self.state.pool.close().await;
+        served.map_err(Into::into)
+    }
+}
+
+fn spawn_background(
+    state: &SharedState,
+    notifications: LogNotifications,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let settings = RunnerSettings::default();
+    let mut tasks = vec![
+        tokio::spawn(runtime::run(
+            TicketsProjection,
+            state.pool.clone(),
+            notifications.clone(),
+            settings,
+            shutdown.clone(),
+        )),
+        tokio::spawn(runtime::run(
+            UsersProjection,
+            state.pool.clone(),
+            notifications,
+            settings,
+            shutdown.clone(),
+        )),
+    ];
+    let pool = state.pool.clone();
+    let mut stop = shutdown;
+    tasks.push(tokio::spawn(async move {
+        loop {
+            match idempotency::purge_expired(&pool).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(keys = n, "forgot expired idempotency keys"),
+                Err(error) => tracing::warn!(%error, "could not purge idempotency keys"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+                _ = stop.changed() => if *stop.borrow() { return; }
+            }
+        }
+    }));
+    tasks
+}

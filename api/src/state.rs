@@ -1,0 +1,28 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use docket_domain::ticket::Ticket;
+use docket_domain::user::User;
+use docket_projections::notify::LogNotifications;
+use sqlx::PgPool;
+
+use crate::auth::tokens::TokenService;
+use crate::clock::Clock;
+use crate::commands::CommandBus;
+use crate::metrics::Metrics;
+
+pub struct AppState {
+    pub pool: PgPool,
+    pub tickets: CommandBus<Ticket>,
+    pub users: CommandBus<User>,
+    pub clock: Arc<dyn Clock>,
+    pub tokens: TokenService,
+    pub notifications: LogNotifications,
+    pub metrics: Metrics,
+    /// How long a read asking for read-your-writes may wait for the projections.
+    pub consistency_wait: Duration,
+}
+
+pub type SharedState = Arc<AppState>;

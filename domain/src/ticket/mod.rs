@@ -1,0 +1,20 @@
+//! The ticket aggregate: one customer's request for help, from opening to closing.
+//!
+//! [`Ticket::decide`] is the whole of the business logic: given the current state and a command
+//! it returns the events that happened, or why the command was refused. `apply` only records.
+
+mod commands;
+mod error;
+mod events;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use commands::{
+    AddComment, AssignTicket, ChangeTicketStatus, EscalateTicket, OpenTicket, TicketCommand,
+    TicketDetailsChange, UpdateTicketDetails, UserStanding,
+};
+pub use error::TicketError;
+pub use events::TicketEvent;
+pub use state::{Ticket, TicketState};

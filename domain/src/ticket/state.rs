@@ -1,0 +1,386 @@
+use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use serde::{Deserialize, Serialize};
+
+use super::commands::{
+    AddComment, AssignTicket, ChangeTicketStatus, EscalateTicket, OpenTicket, TicketCommand,
+    UpdateTicketDetails, UserStanding,
+};
+use super::error::TicketError;
+use super::events::TicketEvent;
+use crate::values::{
+    Actor, Category, Description, Priority, Role, Subject, Tags, TicketId, TicketNumber,
+    TicketStatus, UserId,
+};
+
+/// The ticket aggregate. `None` until the ticket is created.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    state: Option<TicketState>,
+}
+
+/// Everything the ticket's rules need to know, and what a write response shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketState {
+    pub id: TicketId,
+    pub number: TicketNumber,
+    pub customer_id: UserId,
+    pub subject: Subject,
+    pub description: Description,
+    pub priority: Priority,
+    pub category: Option<Category>,
+    pub tags: Tags,
+    pub status: TicketStatus,
+    pub assignee_id: Option<UserId>,
+    pub escalation_level: u32,
+    pub comment_count: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Ticket {
+    pub fn state(&self) -> Option<&TicketState> {
+        self.state.as_ref()
+    }
+
+    /// Decides what a command means for this ticket. Pure: same state and command, same answer.
+    pub fn decide(&self, command: &TicketCommand) -> Result<Vec<TicketEvent>, TicketError> {
+        match (command, &self.state) {
+            (TicketCommand::Open(open), None) => open_ticket(open),
+            (TicketCommand::Open(_), Some(_)) => Err(TicketError::AlreadyExists),
+            (_, None) => Err(TicketError::NotFound),
+            (TicketCommand::UpdateDetails(update), Some(ticket)) => ticket.update_details(update),
+            (TicketCommand::ChangeStatus(change), Some(ticket)) => ticket.change_status(change),
+            (TicketCommand::Assign(assign), Some(ticket)) => ticket.assign(assign),
+            (TicketCommand::Escalate(escalate), Some(ticket)) => ticket.escalate(escalate),
+            (TicketCommand::AddComment(comment), Some(ticket)) => ticket.add_comment(comment),
+        }
+    }
+}
+
+fn not_permitted(actor: &Actor, action: &'static str) -> TicketError {
+    TicketError::NotPermitted {
+        role: actor.role,
+        action,
+    }
+}
+
+fn require_ticket_worker(actor: &Actor, action: &'static str) -> Result<(), TicketError> {
+    if actor.role.works_tickets() {
+        Ok(())
+    } else {
+        Err(not_permitted(actor, action))
+    }
+}
+
+fn check_assignee(candidate: &UserStanding) -> Result<(), TicketError> {
+    if candidate.active && candidate.role.can_be_assigned() {
+        Ok(())
+    } else {
+        Err(TicketError::InvalidAssignee)
+    }
+}
+
+fn open_ticket(open: &OpenTicket) -> Result<Vec<TicketEvent>, TicketError> {
+    match open.actor.role {
+        Role::Customer if open.customer.user_id != open.actor.user_id => {
+            return Err(not_permitted(&open.actor, "open a ticket for someone else"));
+        }
+        Role::Customer => {}
+        role if role.works_tickets() => {}
+        _ => return Err(not_permitted(&open.actor, "open tickets")),
+    }
+    if open.customer.role != Role::Customer || !open.customer.active {
+        return Err(TicketError::InvalidCustomer);
+    }
+    Ok(vec![TicketEvent::TicketCreated {
+        ticket_id: open.ticket_id,
+        number: open.number,
+        customer_id: open.customer.user_id,
+        subject: open.subject.clone(),
+        description: open.description.clone(),
+        priority: open.priority,
+        category: open.category.clone(),
+        tags: open.tags.clone(),
+        created_by: open.actor,
+        occurred_at: open.at,
+    }])
+}
+
+/// The lifecycle. `new` is only ever the first status; a closed ticket can only be reopened;
+/// a resolved one reopened or closed; everything in between moves freely.
+fn transition_allowed(from: TicketStatus, to: TicketStatus) -> bool {
+    use TicketStatus::*;
+    if from == to || to == New {
+        return false;
+    }
+    match from {
+        Closed => to == Open,
+        Resolved => matches!(to, Open | Closed),
+        New | Open | InProgress | Pending | OnHold => true,
+    }
+}
+
+impl TicketState {
+    fn is_owned_by(&self, actor: &Actor) -> bool {
+        self.customer_id == actor.user_id
+    }
+
+    fn update_details(
+        &self,
+        update: &UpdateTicketDetails,
+    ) -> Result<Vec<TicketEvent>, TicketError> {
+        require_ticket_worker(&update.actor, "edit tickets")?;
+        if self.status == TicketStatus::Closed {
+            return Err(TicketError::Closed);
+        }
+        let change = &update.change;
+        // Only what actually differs is recorded, so a repeated edit adds nothing to the log.
+        let subject = change.subject.clone().filter(|s| *s != self.subject);
+        let description = change
+            .description
+            .clone()
+            .filter(|d| *d != self.description);
+        let category = change.category.clone().filter(|c| *c != self.category);
+        let tags = change.tags.clone().filter(|t| *t != self.tags);
+        let mut events = Vec::new();
+        if subject.is_some() || description.is_some() || category.is_some() || tags.is_some() {
+            events.push(TicketEvent::TicketDetailsUpdated {
+                subject,
+                description,
+                category,
+                tags,
+                updated_by: update.actor,
+                occurred_at: update.at,
+            });
+        }
+        if let Some(priority) = change.priority.filter(|p| *p != self.priority) {
+            events.push(TicketEvent::TicketPriorityChanged {
+                from: self.priority,
+                to: priority,
+                changed_by: update.actor,
+                occurred_at: update.at,
+            });
+        }
+        Ok(events)
+    }
+
+    fn change_status(&self, change: &ChangeTicketStatus) -> Result<Vec<TicketEvent>, TicketError> {
+        let reopening = self.status.is_finished() && change.to == TicketStatus::Open;
+        match change.actor.role {
+            role if role.works_tickets() => {}
+            Role::Customer if reopening && self.is_owned_by(&change.actor) => {}
+            Role::Customer => {
+                return Err(not_permitted(
+                    &change.actor,
+                    "change a ticket's status except to reopen their own",
+                ));
+            }
+            _ => return Err(not_permitted(&change.actor, "change a ticket's status")),
+        }
+        if !transition_allowed(self.status, change.to) {
+            return Err(TicketError::InvalidTransition {
+                from: self.status,
+                to: change.to,
+            });
+        }
+        Ok(vec![TicketEvent::TicketStatusChanged {
+            from: self.status,
+            to: change.to,
+            comment: change.comment.clone(),
+            changed_by: change.actor,
+            occurred_at: change.at,
+        }])
+    }
+
+    fn assign(&self, assign: &AssignTicket) -> Result<Vec<TicketEvent>, TicketError> {
+        require_ticket_worker(&assign.actor, "assign tickets")?;
+        if self.status == TicketStatus::Closed {
+            return Err(TicketError::Closed);
+        }
+        check_assignee(&assign.assignee)?;
+        if self.assignee_id == Some(assign.assignee.user_id) {
+            return Err(TicketError::AlreadyAssigned);
+        }
+        Ok(vec![TicketEvent::TicketAssigned {
+            assignee_id: assign.assignee.user_id,
+            previous_assignee_id: self.assignee_id,
+            reason: assign.reason.clone(),
+            assigned_by: assign.actor,
+            occurred_at: assign.at,
+        }])
+    }
+
+    fn escalate(&self, escalate: &EscalateTicket) -> Result<Vec<TicketEvent>, TicketError> {
+        require_ticket_worker(&escalate.actor, "escalate tickets")?;
+        if self.status.is_finished() {
+            return Err(TicketError::Finished {
+                status: self.status,
+            });
+        }
+        if let Some(target) = &escalate.escalate_to {
+            check_assignee(target)?;
+        }
+        let reassign_to = escalate
+            .escalate_to
+            .map(|target| target.user_id)
+            .filter(|target| self.assignee_id != Some(*target));
+        let mut events = vec![TicketEvent::TicketEscalated {
+            from_level: self.escalation_level,
+            to_level: self.escalation_level.saturating_add(1),
+            reason: escalate.reason.clone(),
+            escalated_to: escalate.escalate_to.map(|target| target.user_id),
+            escalated_by: escalate.actor,
+            occurred_at: escalate.at,
+        }];
+        if let Some(assignee_id) = reassign_to {
+            events.push(TicketEvent::TicketAssigned {
+                assignee_id,
+                previous_assignee_id: self.assignee_id,
+                reason: Some(escalate.reason.clone()),
+                assigned_by: escalate.actor,
+                occurred_at: escalate.at,
+            });
+        }
+        Ok(events)
+    }
+
+    fn add_comment(&self, comment: &AddComment) -> Result<Vec<TicketEvent>, TicketError> {
+        match comment.actor.role {
+            role if role.works_tickets() => {}
+            Role::Customer if comment.internal => {
+                return Err(not_permitted(&comment.actor, "post internal comments"));
+            }
+            Role::Customer if self.is_owned_by(&comment.actor) => {}
+            _ => return Err(not_permitted(&comment.actor, "comment on this ticket")),
+        }
+        if self.status == TicketStatus::Closed {
+            return Err(TicketError::Closed);
+        }
+        Ok(vec![TicketEvent::CommentAdded {
+            comment_id: comment.comment_id,
+            body: comment.body.clone(),
+            internal: comment.internal,
+            author: comment.actor,
+            occurred_at: comment.at,
+        }])
+    }
+}
+
+impl Aggregate for Ticket {
+    const TYPE: &'static str = "ticket";
+    type Command = TicketCommand;
+    type Event = TicketEvent;
+    type Error = TicketError;
+    type Services = ();
+
+    async fn handle(
+        &mut self,
+        command: Self::Command,
+        _services: &Self::Services,
+        sink: &EventSink<Self>,
+    ) -> Result<(), Self::Error> {
+        for event in self.decide(&command)? {
+            sink.write(event, self).await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: Self::Event) {
+        let occurred_at = event.occurred_at();
+        match event {
+            TicketEvent::TicketCreated {
+                ticket_id,
+                number,
+                customer_id,
+                subject,
+                description,
+                priority,
+                category,
+                tags,
+                created_by: _,
+                occurred_at,
+            } => {
+                self.state = Some(TicketState {
+                    id: ticket_id,
+                    number,
+                    customer_id,
+                    subject,
+                    description,
+                    priority,
+                    category,
+                    tags,
+                    status: TicketStatus::New,
+                    assignee_id: None,
+                    escalation_level: 0,
+                    comment_count: 0,
+                    created_at: occurred_at,
+                    updated_at: occurred_at,
+                });
+                return;
+            }
+            TicketEvent::TicketDetailsUpdated {
+                subject,
+                description,
+                category,
+                tags,
+                ..
+            } => {
+                if let Some(ticket) = &mut self.state {
+                    if let Some(subject) = subject {
+                        ticket.subject = subject;
+                    }
+                    if let Some(description) = description {
+                        ticket.description = description;
+                    }
+                    if let Some(category) = category {
+                        ticket.category = category;
+                    }
+                    if let Some(tags) = tags {
+                        ticket.tags = tags;
+                    }
+                }
+            }
+            TicketEvent::TicketPriorityChanged { to, .. } => {
+                if let Some(ticket) = &mut self.state {
+                    ticket.priority = to;
+                }
+            }
+            TicketEvent::TicketStatusChanged { to, .. } => {
+                if let Some(ticket) = &mut self.state {
+                    ticket.status = to;
+                }
+            }
+            TicketEvent::TicketAssigned { assignee_id, .. } => {
+                if let Some(ticket) = &mut self.state {
+                    ticket.assignee_id = Some(assignee_id);
+                }
+            }
+            TicketEvent::TicketEscalated { to_level, .. } => {
+                if let Some(ticket) = &mut self.state {
+                    ticket.escalation_level = to_level;
+                }
+            }
+            TicketEvent::CommentAdded { .. } => {
+                if let Some(ticket) = &mut self.state {
+                    ticket.comment_count = ticket.comment_count.saturating_add(1);
+                }
+            }
+        }
+        if let Some(ticket) = &mut self.state {
+            ticket.updated_at = occurred_at;
+        }
+    }
+}
+
+impl Ticket {
+    /// The state after applying `events` in order: what replay tools and tests use.
+    pub fn from_events<I: IntoIterator<Item = TicketEvent>>(events: I) -> Self {
+        let mut ticket = Ticket::default();
+        for event in events {
+            ticket.apply(event);
+        }
+        ticket
+    }
+}

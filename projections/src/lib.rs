@@ -1,0 +1,17 @@
+//! The read side of Docket.
+//!
+//! * [`log`] reads the event log in the safe order of DESIGN.md decision 2.
+//! * [`runtime`] runs projectors: catch-up subscribers that apply a batch of events and their
+//!   checkpoint in one transaction, so a crash can neither lose nor double an event.
+//! * [`tickets`] and [`users`] are the read models, with the queries the API serves from them.
+//! * [`notify`] turns PostgreSQL notifications into in-process wake-ups.
+
+pub mod db;
+pub mod log;
+pub mod notify;
+pub mod runtime;
+pub mod tickets;
+pub mod users;
+
+pub use log::{Checkpoint, EventMetadata, RecordedEvent};
+pub use runtime::{ProjectionError, ProjectorStatus};

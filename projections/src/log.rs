@@ -1,0 +1,230 @@
+//! Reading the event log.
+//!
+//! Positions (`global_position`) are handed out when a row is inserted, not when its transaction
+//! commits, so a reader that simply asks for "positions above the last one I saw" can miss an
+//! event whose transaction commits late. Every reader here therefore reads only events whose
+//! transaction is older than every transaction still running
+//! (`transaction_id < pg_snapshot_xmin(pg_current_snapshot())`), in `(transaction_id,
+//! global_position)` order, and remembers that pair as its checkpoint (DESIGN.md decision 2).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::{FromRow, PgExecutor};
+
+/// A position in the safe read order: everything at or before it has been seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The transaction id (`xid8`) of the last event seen.
+    pub txid: i64,
+    /// Its global position.
+    pub position: i64,
+}
+
+impl Checkpoint {
+    pub const START: Checkpoint = Checkpoint {
+        txid: 0,
+        position: 0,
+    };
+}
+
+/// One row of the log, as stored.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct RecordedEvent {
+    pub global_position: i64,
+    pub txid: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl RecordedEvent {
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            txid: self.txid,
+            position: self.global_position,
+        }
+    }
+
+    /// The request context stored with the event.
+    pub fn metadata(&self) -> EventMetadata {
+        serde_json::from_value(self.metadata.clone()).unwrap_or_default()
+    }
+
+    /// The event's own fields, without the variant wrapper serde puts around them.
+    pub fn data(&self) -> &Value {
+        self.payload.get(&self.event_type).unwrap_or(&self.payload)
+    }
+}
+
+/// Who caused an event and from where: written by the API with every command (DESIGN.md
+/// decision 11). All fields are optional because tools and background services act too.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<String>,
+}
+
+impl EventMetadata {
+    /// The form cqrs-es stores: a flat map of strings.
+    pub fn into_map(self) -> HashMap<String, String> {
+        let mut map = HashMap::new();
+        let fields = [
+            ("actor_id", self.actor_id),
+            ("actor_role", self.actor_role),
+            ("ip", self.ip),
+            ("user_agent", self.user_agent),
+            ("correlation_id", self.correlation_id),
+            ("causation_id", self.causation_id),
+        ];
+        for (key, value) in fields {
+            if let Some(value) = value {
+                map.insert(key.to_string(), value);
+            }
+        }
+        map
+    }
+}
+
+const EVENT_COLUMNS: &str = "global_position, transaction_id::text::bigint AS txid, aggregate_type, \
+     aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at";
+
+/// One batch in the safe order.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub events: Vec<RecordedEvent>,
+    /// Where a reader may move its checkpoint after this batch. When the batch is not full this
+    /// is past every transaction older than the snapshot horizon, not just past the last event
+    /// returned, so a reader filtering by aggregate type still advances through events it skips.
+    pub next: Checkpoint,
+    /// Events are committed but not yet readable because an older transaction is still open.
+    /// The reader should look again shortly rather than wait for the next notification.
+    pub held_back: bool,
+}
+
+/// Reads up to `limit` events after `after`, of the given aggregate types (all when empty).
+pub async fn read_batch<'e, E: PgExecutor<'e>>(
+    executor: E,
+    after: Checkpoint,
+    aggregate_types: &[&str],
+    limit: i64,
+) -> Result<Batch, sqlx::Error> {
+    // One statement, so the horizon and the rows come from the same snapshot.
+    let sql = format!(
+        "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+              batch AS (
+                SELECT {EVENT_COLUMNS}
+                  FROM events, horizon
+                 WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+                   AND transaction_id < horizon.xmin
+                   AND (cardinality($3::text[]) = 0 OR aggregate_type = ANY($3))
+                 ORDER BY transaction_id, global_position
+                 LIMIT $4)
+         SELECT b.*, NULL::bigint AS horizon_txid, NULL::boolean AS held_back FROM batch b
+         UNION ALL
+         SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                horizon.xmin::text::bigint,
+                EXISTS (SELECT 1 FROM events WHERE transaction_id >= horizon.xmin)
+           FROM horizon"
+    );
+    let types: Vec<String> = aggregate_types.iter().map(|t| t.to_string()).collect();
+    let rows = sqlx::query(&sql)
+        .bind(after.txid.to_string())
+        .bind(after.position)
+        .bind(&types)
+        .bind(limit)
+        .fetch_all(executor)
+        .await?;
+    let mut events = Vec::with_capacity(rows.len());
+    let mut horizon: Option<i64> = None;
+    let mut held_back = false;
+    for row in &rows {
+        use sqlx::Row;
+        match row.try_get::<Option<i64>, _>("horizon_txid")? {
+            Some(xmin) => {
+                horizon = Some(xmin);
+                held_back = row
+                    .try_get::<Option<bool>, _>("held_back")?
+                    .unwrap_or(false);
+            }
+            None => events.push(RecordedEvent::from_row(row)?),
+        }
+    }
+    // UNION ALL keeps each branch's order in practice, but the order is the contract here.
+    events.sort_by_key(|e| (e.txid, e.global_position));
+    let full = events.len() as i64 >= limit;
+    let next = match (events.last(), horizon) {
+        (Some(last), _) if full => last.checkpoint(),
+        // Not full: every event of a transaction older than the horizon has been seen.
+        (last, Some(xmin)) if xmin > 0 => {
+            let past_horizon = Checkpoint {
+                txid: xmin - 1,
+                position: i64::MAX,
+            };
+            let candidate = last.map(|e| e.checkpoint()).unwrap_or(after);
+            candidate.max(past_horizon).max(after)
+        }
+        (Some(last), _) => last.checkpoint(),
+        (None, _) => after,
+    };
+    Ok(Batch {
+        events,
+        next,
+        held_back,
+    })
+}
+
+/// Every event of one aggregate, in its own order: histories and state-at-an-instant.
+pub async fn events_of_aggregate<'e, E: PgExecutor<'e>>(
+    executor: E,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2
+          ORDER BY sequence"
+    );
+    sqlx::query_as::<_, RecordedEvent>(&sql)
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_all(executor)
+        .await
+}
+
+/// The global position and transaction of an aggregate's event at `sequence`: what a command
+/// hands back so a reader can wait for projections to reach it.
+pub async fn position_of<'e, E: PgExecutor<'e>>(
+    executor: E,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    sequence: i64,
+) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, global_position FROM events
+          WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(sequence)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(|(txid, position)| Checkpoint { txid, position }))
+}

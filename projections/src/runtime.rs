@@ -1,0 +1,484 @@
+//! The projector runtime: catch-up subscribers to the event log (DESIGN.md decision 3).
+//!
+//! A projector reads a batch in the safe order, applies it, and writes its rows and its
+//! checkpoint in one transaction. A crash before the commit loses the whole batch and the
+//! projector reads it again; a crash after it finds the new checkpoint. Either way each event
+//! takes effect exactly once.
+//!
+//! Several processes may run the same projector. The checkpoint row is the arbiter: a batch is
+//! committed only if the checkpoint is still the one the batch was read after (the row is locked
+//! `FOR UPDATE` and compared), so two runners never both apply a batch; the loser re-reads.
+//!
+//! An event a projection cannot apply stops the projector at that event, with the reason
+//! recorded in its checkpoint row for `/ready` and `/metrics`. It never skips an event.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::log::{self, Checkpoint, RecordedEvent};
+use crate::notify::{LogNotifications, PROJECTIONS_CHANNEL};
+
+/// Why a batch could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// The database failed; the batch is retried.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The event itself cannot be applied; the projector stops at it.
+    #[error("event at position {position} ({event_type}) cannot be applied: {reason}")]
+    Unapplicable {
+        position: i64,
+        event_type: String,
+        reason: String,
+    },
+}
+
+impl ProjectionError {
+    pub fn unapplicable(event: &RecordedEvent, reason: impl std::fmt::Display) -> Self {
+        ProjectionError::Unapplicable {
+            position: event.global_position,
+            event_type: event.event_type.clone(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// A read model built from the log.
+pub trait Projection: Send + Sync + 'static {
+    /// Stable name: the checkpoint's key.
+    const NAME: &'static str;
+    /// The aggregate types whose events it reads.
+    const AGGREGATE_TYPES: &'static [&'static str];
+
+    /// Applies `events` (in log order) inside the caller's transaction. Must be idempotent per
+    /// row: an event at or below a row's recorded version changes nothing.
+    fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+}
+
+/// Tuning for one projector.
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerSettings {
+    pub batch_size: i64,
+    /// How often an idle projector looks at the log without being woken.
+    pub idle_poll: Duration,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            idle_poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What a projector is doing, published after every batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProjectorStatus {
+    pub projector: String,
+    pub checkpoint: Checkpoint,
+    pub events_applied: i64,
+    pub failed_position: Option<i64>,
+    pub failure: Option<String>,
+    /// Events of its aggregate types in the log beyond its checkpoint (capped at 100,000).
+    pub lag: i64,
+}
+
+struct StoredCheckpoint {
+    checkpoint: Checkpoint,
+    failed_position: Option<i64>,
+    failure: Option<String>,
+}
+
+async fn ensure_checkpoint_row(pool: &PgPool, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO projector_checkpoints (projector) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(name)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+async fn load_checkpoint(
+    conn: &mut PgConnection,
+    name: &str,
+    for_update: bool,
+) -> Result<StoredCheckpoint, sqlx::Error> {
+    let sql = if for_update {
+        "SELECT last_txid::text::bigint, last_position, failed_position, failure
+           FROM projector_checkpoints WHERE projector = $1 FOR UPDATE"
+    } else {
+        "SELECT last_txid::text::bigint, last_position, failed_position, failure
+           FROM projector_checkpoints WHERE projector = $1"
+    };
+    let row: Option<(i64, i64, Option<i64>, Option<String>)> = sqlx::query_as(sql)
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (txid, position, failed_position, failure) = row.unwrap_or((0, 0, None, None));
+    Ok(StoredCheckpoint {
+        checkpoint: Checkpoint { txid, position },
+        failed_position,
+        failure,
+    })
+}
+
+enum BatchOutcome {
+    Committed(Checkpoint),
+    /// Another runner moved the checkpoint first.
+    Superseded(Checkpoint),
+    Failed(ProjectionError),
+}
+
+async fn commit_batch<P: Projection>(
+    projection: &P,
+    pool: &PgPool,
+    read_after: Checkpoint,
+    events: &[RecordedEvent],
+    next: Checkpoint,
+) -> Result<BatchOutcome, ProjectionError> {
+    let mut tx = pool.begin().await?;
+    let stored = load_checkpoint(&mut tx, P::NAME, true).await?;
+    if stored.checkpoint != read_after {
+        tx.rollback().await?;
+        return Ok(BatchOutcome::Superseded(stored.checkpoint));
+    }
+    if !events.is_empty() {
+        match projection.apply_batch(&mut tx, events).await {
+            Ok(()) => {}
+            Err(ProjectionError::Database(error)) => return Err(ProjectionError::Database(error)),
+            Err(error) => {
+                tx.rollback().await?;
+                return Ok(BatchOutcome::Failed(error));
+            }
+        }
+    }
+    sqlx::query(
+        "UPDATE projector_checkpoints
+            SET last_txid = $2::text::xid8, last_position = $3,
+                events_applied = events_applied + $4, updated_at = now(),
+                failed_position = NULL, failure = NULL
+          WHERE projector = $1",
+    )
+    .bind(P::NAME)
+    .bind(next.txid.to_string())
+    .bind(next.position)
+    .bind(events.len() as i64)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(PROJECTIONS_CHANNEL)
+        .bind(P::NAME)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(BatchOutcome::Committed(next))
+}
+
+async fn record_failure(
+    pool: &PgPool,
+    name: &str,
+    error: &ProjectionError,
+) -> Result<(), sqlx::Error> {
+    let position = match error {
+        ProjectionError::Unapplicable { position, .. } => Some(*position),
+        ProjectionError::Database(_) => None,
+    };
+    sqlx::query(
+        "UPDATE projector_checkpoints SET failed_position = $2, failure = $3, updated_at = now()
+          WHERE projector = $1",
+    )
+    .bind(name)
+    .bind(position)
+    .bind(error.to_string())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Applies everything currently readable, then returns the checkpoint reached. Used by the
+/// runner, by tools and by tests that want a projection up to date now.
+pub async fn catch_up<P: Projection>(
+    projection: &P,
+    pool: &PgPool,
+    settings: RunnerSettings,
+) -> Result<Checkpoint, ProjectionError> {
+    ensure_checkpoint_row(pool, P::NAME).await?;
+    let mut conn = pool.acquire().await?;
+    let stored = load_checkpoint(&mut conn, P::NAME, false).await?;
+    drop(conn);
+    if let Some(failure) = stored.failure {
+        return Err(ProjectionError::Unapplicable {
+            position: stored.failed_position.unwrap_or_default(),
+            event_type: String::new(),
+            reason: failure,
+        });
+    }
+    let mut cursor = stored.checkpoint;
+    loop {
+        let batch = log::read_batch(pool, cursor, P::AGGREGATE_TYPES, settings.batch_size).await?;
+        if batch.events.is_empty() && batch.next == cursor {
+            return Ok(cursor);
+        }
+        match step(projection, pool, cursor, batch.events, batch.next).await? {
+            StepOutcome::Advanced(next) | StepOutcome::Superseded(next) => cursor = next,
+            StepOutcome::Stopped(error) => return Err(error),
+        }
+    }
+}
+
+enum StepOutcome {
+    Advanced(Checkpoint),
+    Superseded(Checkpoint),
+    Stopped(ProjectionError),
+}
+
+/// Commits one batch. When an event cannot be applied, commits the events before it and
+/// records the failure at it.
+async fn step<P: Projection>(
+    projection: &P,
+    pool: &PgPool,
+    cursor: Checkpoint,
+    events: Vec<RecordedEvent>,
+    next: Checkpoint,
+) -> Result<StepOutcome, ProjectionError> {
+    match commit_batch(projection, pool, cursor, &events, next).await? {
+        BatchOutcome::Committed(next) => Ok(StepOutcome::Advanced(next)),
+        BatchOutcome::Superseded(theirs) => Ok(StepOutcome::Superseded(theirs)),
+        BatchOutcome::Failed(error) => {
+            let failed_at = match &error {
+                ProjectionError::Unapplicable { position, .. } => *position,
+                ProjectionError::Database(_) => i64::MIN,
+            };
+            let good: Vec<RecordedEvent> = events
+                .iter()
+                .take_while(|e| e.global_position != failed_at)
+                .cloned()
+                .collect();
+            let mut reached = cursor;
+            if let Some(last) = good.last() {
+                let last_checkpoint = last.checkpoint();
+                if let BatchOutcome::Committed(next) =
+                    commit_batch(projection, pool, cursor, &good, last_checkpoint).await?
+                {
+                    reached = next;
+                }
+            }
+            tracing::error!(projector = P::NAME, %error, checkpoint = ?reached, "projector stopped");
+            record_failure(pool, P::NAME, &error).await?;
+            Ok(StepOutcome::Stopped(error))
+        }
+    }
+}
+
+/// Runs a projector until `shutdown` becomes `true`: catches up, then follows the log.
+pub async fn run<P: Projection>(
+    projection: P,
+    pool: PgPool,
+    notifications: LogNotifications,
+    settings: RunnerSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut wake = notifications.events();
+    let mut retry_delay = Duration::from_millis(100);
+    let mut cursor: Option<Checkpoint> = None;
+    let mut held_back_delay = Duration::from_millis(2);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let pass = async {
+            let from = match cursor {
+                Some(c) => c,
+                None => {
+                    ensure_checkpoint_row(&pool, P::NAME).await?;
+                    let mut conn = pool.acquire().await?;
+                    let stored = load_checkpoint(&mut conn, P::NAME, false).await?;
+                    if let Some(failure) = stored.failure {
+                        return Ok::<_, ProjectionError>(Pass::Stopped(failure));
+                    }
+                    stored.checkpoint
+                }
+            };
+            let batch =
+                log::read_batch(&pool, from, P::AGGREGATE_TYPES, settings.batch_size).await?;
+            if batch.events.is_empty() {
+                // Nothing to apply; remember the advanced horizon without writing it.
+                return Ok(Pass::Idle {
+                    at: from,
+                    held_back: batch.held_back,
+                });
+            }
+            let span = tracing::debug_span!(
+                "projector_batch",
+                projector = P::NAME,
+                events = batch.events.len()
+            );
+            let stepped = step(&projection, &pool, from, batch.events, batch.next)
+                .instrument(span)
+                .await?;
+            Ok(match stepped {
+                StepOutcome::Advanced(next) => Pass::Advanced(next),
+                StepOutcome::Superseded(next) => Pass::Superseded(next),
+                StepOutcome::Stopped(error) => Pass::Stopped(error.to_string()),
+            })
+        }
+        .await;
+        match pass {
+            Ok(Pass::Advanced(next)) => {
+                cursor = Some(next);
+                retry_delay = Duration::from_millis(100);
+                held_back_delay = Duration::from_millis(2);
+            }
+            Ok(Pass::Superseded(theirs)) => {
+                // Another process is running this projector: let it, and look again later.
+                cursor = Some(theirs);
+                sleep_or_shutdown(settings.idle_poll, &mut shutdown).await;
+            }
+            Ok(Pass::Idle { at, held_back }) => {
+                cursor = Some(at);
+                retry_delay = Duration::from_millis(100);
+                if held_back {
+                    // Committed events wait behind an older open transaction: look again soon.
+                    sleep_or_shutdown(held_back_delay, &mut shutdown).await;
+                    held_back_delay = (held_back_delay * 2).min(Duration::from_millis(100));
+                } else {
+                    held_back_delay = Duration::from_millis(2);
+                    tokio::select! {
+                        _ = wake.changed() => {}
+                        _ = tokio::time::sleep(settings.idle_poll) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
+            Ok(Pass::Stopped(reason)) => {
+                // Stay stopped until the failure is cleared (by a rebuild or an operator).
+                tracing::error!(projector = P::NAME, reason, "projector is stopped");
+                cursor = None;
+                sleep_or_shutdown(Duration::from_secs(5), &mut shutdown).await;
+            }
+            Err(error) => {
+                tracing::warn!(projector = P::NAME, %error, ?retry_delay, "projector batch failed; retrying");
+                cursor = None;
+                sleep_or_shutdown(retry_delay, &mut shutdown).await;
+                retry_delay = (retry_delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+enum Pass {
+    Advanced(Checkpoint),
+    Superseded(Checkpoint),
+    Idle { at: Checkpoint, held_back: bool },
+    Stopped(String),
+}
+
+async fn sleep_or_shutdown(duration: Duration, shutdown: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(duration) => {}
+        _ = shutdown.changed() => {}
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct StatusRow {
+    txid: i64,
+    position: i64,
+    events_applied: i64,
+    failed_position: Option<i64>,
+    failure: Option<String>,
+    lag: i64,
+}
+
+/// Every projector's checkpoint, failure and lag: for `/ready`, `/metrics` and the tools.
+pub async fn statuses(
+    pool: &PgPool,
+    projectors: &[(&str, &[&str])],
+) -> Result<Vec<ProjectorStatus>, sqlx::Error> {
+    let mut statuses = Vec::with_capacity(projectors.len());
+    for (name, types) in projectors {
+        let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+        let row: Option<StatusRow> = sqlx::query_as(
+            "SELECT c.last_txid::text::bigint AS txid, c.last_position AS position,
+                    c.events_applied, c.failed_position, c.failure,
+                    (SELECT count(*) FROM (
+                        SELECT 1 FROM events e
+                         WHERE (e.transaction_id, e.global_position) > (c.last_txid, c.last_position)
+                           AND e.aggregate_type = ANY($2)
+                         LIMIT 100000) pending) AS lag
+               FROM projector_checkpoints c WHERE c.projector = $1",
+        )
+        .bind(name)
+        .bind(&types)
+        .fetch_optional(pool)
+        .await?;
+        let status = match row {
+            Some(row) => ProjectorStatus {
+                projector: name.to_string(),
+                checkpoint: Checkpoint {
+                    txid: row.txid,
+                    position: row.position,
+                },
+                events_applied: row.events_applied,
+                failed_position: row.failed_position,
+                failure: row.failure,
+                lag: row.lag,
+            },
+            None => {
+                let lag: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM (SELECT 1 FROM events WHERE aggregate_type = ANY($1) LIMIT 100000) e",
+                )
+                .bind(&types)
+                .fetch_one(pool)
+                .await?;
+                ProjectorStatus {
+                    projector: name.to_string(),
+                    checkpoint: Checkpoint::START,
+                    events_applied: 0,
+                    failed_position: None,
+                    failure: None,
+                    lag,
+                }
+            }
+        };
+        statuses.push(status);
+    }
+    Ok(statuses)
+}
+
+/// Waits until `ready` says yes, re-checking whenever a projector commits anywhere (and every
+/// 50 ms regardless). Returns whether it became ready before `timeout`.
+pub async fn wait_until<F, Fut>(
+    notifications: &LogNotifications,
+    timeout: Duration,
+    mut ready: F,
+) -> Result<bool, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<bool, sqlx::Error>>,
+{
+    let mut progress = notifications.projections();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if ready().await? {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::select! {
+            _ = progress.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
