@@ -51,11 +51,23 @@ pub enum CommandError<E> {
     Store(ApiError),
 }
 
+/// Commands on one aggregate in one process queue behind each other instead of racing: a
+/// striped set of locks keyed by aggregate id. Races between processes remain, and are retried.
+const LOCK_STRIPES: usize = 1024;
+
 pub struct CommandBus<A: Aggregate> {
     store: PersistedEventStore<PostgresEventRepository, A>,
     pool: PgPool,
     metrics: Metrics,
+    stripes: Vec<tokio::sync::Mutex<()>>,
     _aggregate: PhantomData<A>,
+}
+
+fn stripe_of(aggregate_id: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    aggregate_id.hash(&mut hasher);
+    (hasher.finish() % LOCK_STRIPES as u64) as usize
 }
 
 impl<A> CommandBus<A>
@@ -69,6 +81,9 @@ where
             store: PersistedEventStore::new_event_store(repository),
             pool,
             metrics,
+            stripes: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             _aggregate: PhantomData,
         }
     }
@@ -97,6 +112,7 @@ where
     {
         tracing::Span::current().record("aggregate_id", aggregate_id);
         let metadata = metadata.into_map();
+        let _turn = self.stripes[stripe_of(aggregate_id)].lock().await;
         for attempt in 1..=MAX_ATTEMPTS {
             let mut context = self
                 .store

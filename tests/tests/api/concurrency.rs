@@ -1,0 +1,131 @@
+//! Concurrent writers never lose an update; retries by clients are safe.
+
+use docket_tests::spawn_app;
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test]
+async fn concurrent_comments_on_one_ticket_are_all_kept() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let agent = app.user("agent").await;
+    let ticket = app.ticket_for(&customer, "Busy ticket").await;
+    let id = ticket["id"].as_str().unwrap().to_string();
+    let path = format!("/api/tickets/{id}/comments");
+    let writers = (0..32).map(|i| {
+        let (app, path, token) = (&app, path.clone(), agent.token.clone());
+        async move {
+            app.post(&path, &token, json!({"body": format!("comment {i}")}))
+                .await
+        }
+    });
+    let results = join_all(writers).await;
+    let accepted = results.iter().filter(|r| r.status == 201).count();
+    for refused in results.iter().filter(|r| r.status != 201) {
+        assert_eq!(refused.status, 409, "{}", refused.text);
+    }
+    // One process queues writers to one ticket, so none even needs a retry here.
+    assert_eq!(accepted, 32);
+
+    let events: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'ticket' AND aggregate_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(events, 1 + accepted as i64);
+    let read = app.read_ticket(&agent.token, &id, events).await.expect(200);
+    assert_eq!(read.body["version"], events);
+    assert_eq!(read.body["comment_count"], accepted as i64);
+    assert_eq!(read.body["comments"].as_array().unwrap().len(), accepted);
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_returns_the_first_response_and_acts_once() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let body = json!({"subject": "Exactly once", "description": "d", "priority": "medium"});
+    let send = |body: serde_json::Value| {
+        let token = customer.token.clone();
+        let app = &app;
+        async move {
+            app.request(
+                Method::POST,
+                "/api/tickets",
+                Some(&token),
+                Some(body),
+                &[("Idempotency-Key", "order-7")],
+            )
+            .await
+        }
+    };
+    let first = send(body.clone()).await.expect(201);
+    let again = send(body.clone()).await.expect(201);
+    assert_eq!(first.body, again.body);
+    assert_eq!(
+        again.header("idempotency-replayed").as_deref(),
+        Some("true")
+    );
+    assert_eq!(first.header("etag"), again.header("etag"));
+    let tickets: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'TicketCreated'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(tickets, 1);
+
+    let mut other = body.clone();
+    other["subject"] = json!("Something else");
+    send(other)
+        .await
+        .expect_problem(422, "idempotency-key-reused");
+
+    // The key belongs to its user: someone else may use the same key.
+    let stranger = app.customer().await;
+    app.request(
+        Method::POST,
+        "/api/tickets",
+        Some(&stranger.token),
+        Some(body),
+        &[("Idempotency-Key", "order-7")],
+    )
+    .await
+    .expect(201);
+}
+
+#[tokio::test]
+async fn idempotent_requests_racing_each_other_act_once() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let body = json!({"subject": "Race", "description": "d", "priority": "low"});
+    let racers = (0..8).map(|_| {
+        let (app, token, body) = (&app, customer.token.clone(), body.clone());
+        async move {
+            app.request(
+                Method::POST,
+                "/api/tickets",
+                Some(&token),
+                Some(body),
+                &[("Idempotency-Key", "race-1")],
+            )
+            .await
+        }
+    });
+    let results = join_all(racers).await;
+    for result in &results {
+        assert!(
+            result.status == 201 || result.status == 409,
+            "{}: {}",
+            result.status,
+            result.text
+        );
+    }
+    let created: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'TicketCreated'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(created, 1);
+}

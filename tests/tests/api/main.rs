@@ -1,0 +1,13 @@
+//! Black-box tests: each starts the real server on a random port against a fresh database and
+//! acts as a user would, over HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth;
+mod concurrency;
+mod errors;
+mod event_store;
+mod openapi;
+mod startup;
+mod tickets;
+mod users;
