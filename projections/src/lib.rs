@@ -7,6 +7,7 @@
 //! * [`notify`] turns PostgreSQL notifications into in-process wake-ups.
 
 pub mod db;
+pub mod fold;
 pub mod log;
 pub mod notify;
 pub mod runtime;

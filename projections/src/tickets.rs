@@ -1,13 +1,12 @@
 //! The ticket list and ticket detail read model: `tickets_view` and `ticket_comments_view`.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
 use docket_domain::ticket::TicketEvent;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::fold::{self, Decoded, VersionedRow, fold_batch};
 use crate::log::RecordedEvent;
 use crate::runtime::{Projection, ProjectionError};
 
@@ -153,16 +152,19 @@ pub fn fold(
     Ok(comment)
 }
 
-/// Decodes a stored ticket event, refusing versions this build does not understand.
+/// Decodes a stored ticket event.
 pub fn decode(event: &RecordedEvent) -> Result<TicketEvent, ProjectionError> {
-    if event.event_version != "1" {
-        return Err(ProjectionError::unapplicable(
-            event,
-            format!("unknown event_version {}", event.event_version),
-        ));
+    fold::decode(event)
+}
+
+impl VersionedRow for TicketRow {
+    fn id(&self) -> Uuid {
+        self.id
     }
-    serde_json::from_value(event.payload.clone())
-        .map_err(|e| ProjectionError::unapplicable(event, e))
+
+    fn version(&self) -> i64 {
+        self.version
+    }
 }
 
 /// The projector for `tickets_view` and `ticket_comments_view`.
@@ -182,44 +184,15 @@ impl Projection for TicketsProjection {
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let mut decoded = Vec::with_capacity(events.len());
-        for event in events {
-            let ticket_id = Uuid::parse_str(&event.aggregate_id)
-                .map_err(|e| ProjectionError::unapplicable(event, e))?;
-            decoded.push((event, ticket_id, decode(event)?));
-        }
-        let ids: Vec<Uuid> = decoded
-            .iter()
-            .map(|(_, id, _)| *id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let decoded = Decoded::<TicketEvent>::new(events)?;
         let existing: Vec<TicketRow> = sqlx::query_as(&format!(
             "SELECT {TICKET_COLUMNS} FROM tickets_view WHERE id = ANY($1)"
         ))
-        .bind(&ids)
+        .bind(decoded.ids())
         .fetch_all(&mut *conn)
         .await?;
-        let mut rows: HashMap<Uuid, Option<TicketRow>> =
-            existing.into_iter().map(|r| (r.id, Some(r))).collect();
-        let mut changed: Vec<Uuid> = Vec::new();
-        let mut comments: Vec<CommentRow> = Vec::new();
-        for (event, ticket_id, payload) in decoded {
-            let row = rows.entry(ticket_id).or_insert(None);
-            let before = row.as_ref().map(|r| r.version);
-            if let Some(comment) = fold(row, ticket_id, event.sequence, payload)
-                .map_err(|reason| ProjectionError::unapplicable(event, reason))?
-            {
-                comments.push(comment);
-            }
-            if row.as_ref().map(|r| r.version) != before && !changed.contains(&ticket_id) {
-                changed.push(ticket_id);
-            }
-        }
-        let to_write: Vec<&TicketRow> = changed
-            .iter()
-            .filter_map(|id| rows.get(id).and_then(|r| r.as_ref()))
-            .collect();
+        let (changed, comments) = fold_batch(existing, decoded, fold)?;
+        let to_write: Vec<&TicketRow> = changed.iter().collect();
         upsert_tickets(conn, &to_write).await?;
         insert_comments(conn, &comments).await?;
         Ok(())

@@ -1,13 +1,12 @@
 //! The account read model: `users_view`.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
 use docket_domain::user::UserEvent;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use crate::fold::{self, Decoded, VersionedRow, fold_batch};
 use crate::log::RecordedEvent;
 use crate::runtime::{Projection, ProjectionError};
 
@@ -84,14 +83,17 @@ pub fn fold(
 }
 
 pub fn decode(event: &RecordedEvent) -> Result<UserEvent, ProjectionError> {
-    if event.event_version != "1" {
-        return Err(ProjectionError::unapplicable(
-            event,
-            format!("unknown event_version {}", event.event_version),
-        ));
+    fold::decode(event)
+}
+
+impl VersionedRow for UserRow {
+    fn id(&self) -> Uuid {
+        self.id
     }
-    serde_json::from_value(event.payload.clone())
-        .map_err(|e| ProjectionError::unapplicable(event, e))
+
+    fn version(&self) -> i64 {
+        self.version
+    }
 }
 
 /// The projector for `users_view`.
@@ -109,40 +111,17 @@ impl Projection for UsersProjection {
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        let mut decoded = Vec::with_capacity(events.len());
-        for event in events {
-            let user_id = Uuid::parse_str(&event.aggregate_id)
-                .map_err(|e| ProjectionError::unapplicable(event, e))?;
-            decoded.push((event, user_id, decode(event)?));
-        }
-        let ids: Vec<Uuid> = decoded
-            .iter()
-            .map(|(_, id, _)| *id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let decoded = Decoded::<UserEvent>::new(events)?;
         let existing: Vec<UserRow> = sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM users_view WHERE id = ANY($1)"
         ))
-        .bind(&ids)
+        .bind(decoded.ids())
         .fetch_all(&mut *conn)
         .await?;
-        let mut rows: HashMap<Uuid, Option<UserRow>> =
-            existing.into_iter().map(|r| (r.id, Some(r))).collect();
-        let mut changed: Vec<Uuid> = Vec::new();
-        for (event, user_id, payload) in decoded {
-            let row = rows.entry(user_id).or_insert(None);
-            let before = row.as_ref().map(|r| r.version);
-            fold(row, user_id, event.sequence, payload)
-                .map_err(|reason| ProjectionError::unapplicable(event, reason))?;
-            if row.as_ref().map(|r| r.version) != before && !changed.contains(&user_id) {
-                changed.push(user_id);
-            }
-        }
-        let to_write: Vec<&UserRow> = changed
-            .iter()
-            .filter_map(|id| rows.get(id).and_then(|r| r.as_ref()))
-            .collect();
+        let (to_write, _): (Vec<UserRow>, Vec<()>) =
+            fold_batch(existing, decoded, |row, id, sequence, event| {
+                fold(row, id, sequence, event).map(|()| None)
+            })?;
         for chunk in to_write.chunks(1_000) {
             let mut query: QueryBuilder<Postgres> =
                 QueryBuilder::new(format!("INSERT INTO users_view ({USER_COLUMNS}) "));
