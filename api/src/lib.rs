@@ -15,6 +15,7 @@ pub mod demo;
 pub mod error;
 pub mod idempotency;
 pub mod json;
+pub mod live;
 pub mod metrics;
 pub mod routes;
 pub mod startup;

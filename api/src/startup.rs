@@ -5,9 +5,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use docket_projections::audit::AuditProjection;
 use docket_projections::db;
 use docket_projections::notify::{self, LogNotifications};
 use docket_projections::runtime::{self, Projection, RunnerSettings};
+use docket_projections::saved_searches::SavedSearchesProjection;
 use docket_projections::tickets::TicketsProjection;
 use docket_projections::users::UsersProjection;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
@@ -23,8 +25,12 @@ use crate::commands::CommandBus;
 use crate::config::Settings;
 use crate::context::{RequestContext, TrustForwardedFor, request_context};
 use crate::json::BodyLimit;
+use crate::live::LiveHub;
 use crate::metrics::Metrics;
+use crate::routes::audit::AuditApi;
 use crate::routes::auth::AuthApi;
+use crate::routes::live::LiveApi;
+use crate::routes::search::SearchApi;
 use crate::routes::system::SystemApi;
 use crate::routes::tickets::TicketsApi;
 use crate::routes::users::UsersApi;
@@ -35,6 +41,11 @@ use crate::{accounts, demo, idempotency};
 pub const PROJECTORS: &[(&str, &[&str])] = &[
     (TicketsProjection::NAME, TicketsProjection::AGGREGATE_TYPES),
     (UsersProjection::NAME, UsersProjection::AGGREGATE_TYPES),
+    (AuditProjection::NAME, AuditProjection::AGGREGATE_TYPES),
+    (
+        SavedSearchesProjection::NAME,
+        SavedSearchesProjection::AGGREGATE_TYPES,
+    ),
 ];
 
 pub struct Application {
@@ -47,9 +58,21 @@ pub struct Application {
 }
 
 /// The OpenAPI service: every route, documented.
-pub fn api_service() -> OpenApiService<(AuthApi, UsersApi, TicketsApi, SystemApi), ()> {
+pub type Apis = (
+    AuthApi,
+    UsersApi,
+    TicketsApi,
+    SearchApi,
+    AuditApi,
+    LiveApi,
+    SystemApi,
+);
+
+pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (AuthApi, UsersApi, TicketsApi, SystemApi),
+        (
+            AuthApi, UsersApi, TicketsApi, SearchApi, AuditApi, LiveApi, SystemApi,
+        ),
         "Docket",
         env!("CARGO_PKG_VERSION"),
     )
@@ -106,10 +129,13 @@ impl Application {
             chrono::Duration::seconds(i64::try_from(settings.access_token_ttl_secs)?),
             chrono::Duration::seconds(i64::try_from(settings.refresh_token_ttl_secs)?),
         );
+        let live = LiveHub::start(pool.clone(), notifications.clone(), shutdown_rx.clone()).await?;
         let state = Arc::new(AppState {
             pool: pool.clone(),
             tickets: CommandBus::new(pool.clone(), metrics.clone()),
             users: CommandBus::new(pool.clone(), metrics.clone()),
+            saved_searches: CommandBus::new(pool.clone(), metrics.clone()),
+            live,
             clock,
             tokens,
             notifications: notifications.clone(),
@@ -209,6 +235,20 @@ fn spawn_background(
         )),
         tokio::spawn(runtime::run(
             UsersProjection,
+            state.pool.clone(),
+            notifications.clone(),
+            settings,
+            shutdown.clone(),
+        )),
+        tokio::spawn(runtime::run(
+            AuditProjection,
+            state.pool.clone(),
+            notifications.clone(),
+            settings,
+            shutdown.clone(),
+        )),
+        tokio::spawn(runtime::run(
+            SavedSearchesProjection,
             state.pool.clone(),
             notifications,
             settings,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use docket_domain::saved_search::SavedSearch;
 use docket_domain::ticket::Ticket;
 use docket_domain::user::User;
 use docket_projections::notify::LogNotifications;
@@ -11,12 +12,15 @@ use sqlx::PgPool;
 use crate::auth::tokens::TokenService;
 use crate::clock::Clock;
 use crate::commands::CommandBus;
+use crate::live::LiveHub;
 use crate::metrics::Metrics;
 
 pub struct AppState {
     pub pool: PgPool,
     pub tickets: CommandBus<Ticket>,
     pub users: CommandBus<User>,
+    pub saved_searches: CommandBus<SavedSearch>,
+    pub live: LiveHub,
     pub clock: Arc<dyn Clock>,
     pub tokens: TokenService,
     pub notifications: LogNotifications,

@@ -4,8 +4,25 @@
 //! Everything here is pure. There is no IO, no database and no clock: the instant a command
 //! happens is part of the command, so replaying the log gives the same state on any day.
 
+pub mod saved_search;
 pub mod ticket;
 pub mod user;
 pub mod values;
 
 pub use values::{Actor, Priority, Role, TicketStatus, UserId, ValidationError};
+
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+
+/// What every aggregate's `handle` does: write the events its pure `decide` returned (each is
+/// applied to the aggregate as it is written), or refuse with the decision's error.
+pub(crate) async fn record<A: Aggregate>(
+    aggregate: &mut A,
+    decision: Result<Vec<A::Event>, A::Error>,
+    sink: &EventSink<A>,
+) -> Result<(), A::Error> {
+    for event in decision? {
+        sink.write(event, aggregate).await;
+    }
+    Ok(())
+}

@@ -4,13 +4,17 @@
 //! * [`runtime`] runs projectors: catch-up subscribers that apply a batch of events and their
 //!   checkpoint in one transaction, so a crash can neither lose nor double an event.
 //! * [`tickets`] and [`users`] are the read models, with the queries the API serves from them.
+//! * [`rebuild`] rebuilds a projection from position zero beside the live one and swaps it in.
 //! * [`notify`] turns PostgreSQL notifications into in-process wake-ups.
 
+pub mod audit;
 pub mod db;
 pub mod fold;
 pub mod log;
 pub mod notify;
+pub mod rebuild;
 pub mod runtime;
+pub mod saved_searches;
 pub mod tickets;
 pub mod users;
 

@@ -191,6 +191,36 @@ pub async fn read_batch<'e, E: PgExecutor<'e>>(
     })
 }
 
+/// Reads up to `limit` events in `(after, until]` in the safe order. Everything at or before a
+/// checkpoint some reader reached is committed and visible, so no horizon is needed: this is how
+/// a rebuild catches up to exactly where the live projector stands.
+pub async fn read_range<'e, E: PgExecutor<'e>>(
+    executor: E,
+    after: Checkpoint,
+    until: Checkpoint,
+    aggregate_types: &[&str],
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events
+          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+            AND (transaction_id, global_position) <= ($3::text::xid8, $4)
+            AND (cardinality($5::text[]) = 0 OR aggregate_type = ANY($5))
+          ORDER BY transaction_id, global_position
+          LIMIT $6"
+    );
+    let types: Vec<String> = aggregate_types.iter().map(|t| t.to_string()).collect();
+    sqlx::query_as::<_, RecordedEvent>(&sql)
+        .bind(after.txid.to_string())
+        .bind(after.position)
+        .bind(until.txid.to_string())
+        .bind(until.position)
+        .bind(&types)
+        .bind(limit)
+        .fetch_all(executor)
+        .await
+}
+
 /// Every event of one aggregate, in its own order: histories and state-at-an-instant.
 pub async fn events_of_aggregate<'e, E: PgExecutor<'e>>(
     executor: E,

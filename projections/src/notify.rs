@@ -12,6 +12,8 @@ use tokio::sync::{broadcast, watch};
 
 pub const EVENTS_CHANNEL: &str = "docket_events";
 pub const PROJECTIONS_CHANNEL: &str = "docket_projections";
+/// Messages that pass between clients without being stored (typing, presence).
+pub const EPHEMERAL_CHANNEL: &str = "docket_ephemeral";
 
 /// Receivers for the wake-ups. Cheap to clone.
 #[derive(Clone)]
@@ -19,6 +21,7 @@ pub struct LogNotifications {
     events: watch::Receiver<u64>,
     projections: watch::Receiver<u64>,
     positions: broadcast::Sender<i64>,
+    ephemeral: broadcast::Sender<String>,
 }
 
 impl LogNotifications {
@@ -37,15 +40,22 @@ impl LogNotifications {
         self.positions.subscribe()
     }
 
+    /// Ephemeral messages published by any process (payloads of `docket_ephemeral`).
+    pub fn ephemeral(&self) -> broadcast::Receiver<String> {
+        self.ephemeral.subscribe()
+    }
+
     /// Wake-ups that never fire on their own: for tools and tests that only poll.
     pub fn disconnected() -> Self {
         let (_, events) = watch::channel(0);
         let (_, projections) = watch::channel(0);
         let (positions, _) = broadcast::channel(1);
+        let (ephemeral, _) = broadcast::channel(1);
         Self {
             events,
             projections,
             positions,
+            ephemeral,
         }
     }
 }
@@ -57,12 +67,14 @@ pub async fn listen(
 ) -> Result<LogNotifications, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener
-        .listen_all([EVENTS_CHANNEL, PROJECTIONS_CHANNEL])
+        .listen_all([EVENTS_CHANNEL, PROJECTIONS_CHANNEL, EPHEMERAL_CHANNEL])
         .await?;
     let (events_tx, events) = watch::channel(0u64);
     let (projections_tx, projections) = watch::channel(0u64);
     let (positions, _) = broadcast::channel(4096);
     let positions_tx = positions.clone();
+    let (ephemeral, _) = broadcast::channel(1024);
+    let ephemeral_tx = ephemeral.clone();
     tokio::spawn(async move {
         let bump = |sender: &watch::Sender<u64>| sender.send_modify(|n| *n = n.wrapping_add(1));
         loop {
@@ -77,6 +89,8 @@ pub async fn listen(
                                 let _ = positions_tx.send(position);
                             }
                             bump(&events_tx);
+                        } else if notification.channel() == EPHEMERAL_CHANNEL {
+                            let _ = ephemeral_tx.send(notification.payload().to_string());
                         } else {
                             bump(&projections_tx);
                         }
@@ -102,5 +116,6 @@ pub async fn listen(
         events,
         projections,
         positions,
+        ephemeral,
     })
 }

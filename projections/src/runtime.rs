@@ -54,6 +54,9 @@ pub trait Projection: Send + Sync + 'static {
     const NAME: &'static str;
     /// The aggregate types whose events it reads.
     const AGGREGATE_TYPES: &'static [&'static str];
+    /// The tables it owns; a rebuild builds fresh copies of exactly these and swaps them in.
+    /// Its SQL must name them unqualified, so a rebuild can point it at the copies.
+    const TABLES: &'static [&'static str];
 
     /// Applies `events` (in log order) inside the caller's transaction. Must be idempotent per
     /// row: an event at or below a row's recorded version changes nothing.
@@ -93,13 +96,13 @@ pub struct ProjectorStatus {
     pub lag: i64,
 }
 
-struct StoredCheckpoint {
-    checkpoint: Checkpoint,
-    failed_position: Option<i64>,
-    failure: Option<String>,
+pub(crate) struct StoredCheckpoint {
+    pub(crate) checkpoint: Checkpoint,
+    pub(crate) failed_position: Option<i64>,
+    pub(crate) failure: Option<String>,
 }
 
-async fn ensure_checkpoint_row(pool: &PgPool, name: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn ensure_checkpoint_row(pool: &PgPool, name: &str) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO projector_checkpoints (projector) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(name)
         .execute(pool)
@@ -107,7 +110,7 @@ async fn ensure_checkpoint_row(pool: &PgPool, name: &str) -> Result<(), sqlx::Er
     Ok(())
 }
 
-async fn load_checkpoint(
+pub(crate) async fn load_checkpoint(
     conn: &mut PgConnection,
     name: &str,
     for_update: bool,
@@ -413,7 +416,7 @@ pub async fn statuses(
                     (SELECT count(*) FROM (
                         SELECT 1 FROM events e
                          WHERE (e.transaction_id, e.global_position) > (c.last_txid, c.last_position)
-                           AND e.aggregate_type = ANY($2)
+                           AND (cardinality($2::text[]) = 0 OR e.aggregate_type = ANY($2))
                          LIMIT 100000) pending) AS lag
                FROM projector_checkpoints c WHERE c.projector = $1",
         )
@@ -435,7 +438,8 @@ pub async fn statuses(
             },
             None => {
                 let lag: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM (SELECT 1 FROM events WHERE aggregate_type = ANY($1) LIMIT 100000) e",
+                    "SELECT count(*) FROM (SELECT 1 FROM events
+                      WHERE cardinality($1::text[]) = 0 OR aggregate_type = ANY($1) LIMIT 100000) e",
                 )
                 .bind(&types)
                 .fetch_one(pool)

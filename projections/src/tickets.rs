@@ -178,6 +178,7 @@ const TICKET_COLUMNS: &str = "id, number, subject, description, priority, priori
 impl Projection for TicketsProjection {
     const NAME: &'static str = "tickets";
     const AGGREGATE_TYPES: &'static [&'static str] = &["ticket"];
+    const TABLES: &'static [&'static str] = &["tickets_view", "ticket_comments_view"];
 
     async fn apply_batch(
         &self,
@@ -353,7 +354,7 @@ impl TicketSort {
     }
 }
 
-/// Filters for the ticket list; empty means "any".
+/// Filters for the ticket list and search; empty means "any".
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
     pub statuses: Vec<String>,
@@ -361,7 +362,16 @@ pub struct TicketFilter {
     pub assignee_id: Option<Uuid>,
     pub customer_id: Option<Uuid>,
     pub category: Option<String>,
+    /// Has this tag.
     pub tag: Option<String>,
+    /// Has any of these tags.
+    pub tags_any: Vec<String>,
+    /// Full text (web search syntax) over subject, description and comments.
+    pub text: Option<String>,
+    /// Whether `text` may match internal comments (staff only).
+    pub include_internal: bool,
+    /// The subject contains this, case-insensitively, taken literally.
+    pub subject_contains: Option<String>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
     pub sort: TicketSort,
@@ -375,51 +385,87 @@ pub struct TicketPage {
     pub total: i64,
 }
 
+/// `text` as a LIKE pattern that matches itself only: `%`, `_` and `\` lose their meaning.
+pub fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+const SEARCH_CONFIG: &str = "'english'";
+
 fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &TicketFilter) {
     query.push(" WHERE TRUE");
+    if let Some(text) = &filter.text {
+        query
+            .push(format!(
+                " AND (t.search @@ websearch_to_tsquery({SEARCH_CONFIG}, "
+            ))
+            .push_bind(text.clone())
+            .push(format!(
+                ") OR EXISTS (SELECT 1 FROM ticket_comments_view c WHERE c.ticket_id = t.id \
+                   AND c.search @@ websearch_to_tsquery({SEARCH_CONFIG}, "
+            ))
+            .push_bind(text.clone())
+            .push(") AND (")
+            .push_bind(filter.include_internal)
+            .push(" OR NOT c.internal)))");
+    }
+    if let Some(subject) = &filter.subject_contains {
+        query
+            .push(" AND t.subject ILIKE '%' || ")
+            .push_bind(like_literal(subject))
+            .push(" || '%' ESCAPE '\\'");
+    }
+    if !filter.tags_any.is_empty() {
+        query
+            .push(" AND t.tags && ")
+            .push_bind(filter.tags_any.clone());
+    }
     if !filter.statuses.is_empty() {
         query
-            .push(" AND status = ANY(")
+            .push(" AND t.status = ANY(")
             .push_bind(filter.statuses.clone())
             .push(")");
     }
     if !filter.priorities.is_empty() {
         query
-            .push(" AND priority = ANY(")
+            .push(" AND t.priority = ANY(")
             .push_bind(filter.priorities.clone())
             .push(")");
     }
     if let Some(assignee) = filter.assignee_id {
-        query.push(" AND assignee_id = ").push_bind(assignee);
+        query.push(" AND t.assignee_id = ").push_bind(assignee);
     }
     if let Some(customer) = filter.customer_id {
-        query.push(" AND customer_id = ").push_bind(customer);
+        query.push(" AND t.customer_id = ").push_bind(customer);
     }
     if let Some(category) = &filter.category {
-        query.push(" AND category = ").push_bind(category.clone());
+        query.push(" AND t.category = ").push_bind(category.clone());
     }
     if let Some(tag) = &filter.tag {
         query
-            .push(" AND tags @> ARRAY[")
+            .push(" AND t.tags @> ARRAY[")
             .push_bind(tag.clone())
             .push("]::text[]");
     }
     if let Some(from) = filter.created_from {
-        query.push(" AND created_at >= ").push_bind(from);
+        query.push(" AND t.created_at >= ").push_bind(from);
     }
     if let Some(to) = filter.created_to {
-        query.push(" AND created_at < ").push_bind(to);
+        query.push(" AND t.created_at < ").push_bind(to);
     }
 }
 
 /// One page of tickets and the total matching the filter.
 pub async fn list(pool: &sqlx::PgPool, filter: &TicketFilter) -> Result<TicketPage, sqlx::Error> {
-    let mut count: QueryBuilder<Postgres> = QueryBuilder::new("SELECT count(*) FROM tickets_view");
+    let mut count: QueryBuilder<Postgres> =
+        QueryBuilder::new("SELECT count(*) FROM tickets_view t");
     push_filters(&mut count, filter);
     let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
 
     let mut query: QueryBuilder<Postgres> =
-        QueryBuilder::new(format!("SELECT {TICKET_COLUMNS} FROM tickets_view"));
+        QueryBuilder::new(format!("SELECT {TICKET_COLUMNS} FROM tickets_view t"));
     push_filters(&mut query, filter);
     query
         .push(" ORDER BY ")
@@ -430,6 +476,114 @@ pub async fn list(pool: &sqlx::PgPool, filter: &TicketFilter) -> Result<TicketPa
         .push_bind((filter.page.max(1) - 1).saturating_mul(filter.page_size));
     let items = query.build_query_as().fetch_all(pool).await?;
     Ok(TicketPage { items, total })
+}
+
+/// One search result: the ticket, how well it matched, and where, with the matching words
+/// wrapped in `<mark>`…`</mark>` (the surrounding text is HTML-escaped, so a snippet is safe to
+/// render as HTML).
+#[derive(Debug, Clone, FromRow)]
+pub struct SearchHit {
+    #[sqlx(flatten)]
+    pub ticket: TicketRow,
+    pub rank: f32,
+    /// `ticket` (subject or description) or `comment`.
+    pub matched_in: String,
+    pub subject_highlight: String,
+    pub snippet: String,
+}
+
+pub struct SearchPage {
+    pub hits: Vec<SearchHit>,
+    pub total: i64,
+}
+
+/// HTML-escapes a column inside SQL, before `ts_headline` adds its own markup.
+fn escaped(column: &str) -> String {
+    format!("replace(replace(replace({column}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')")
+}
+
+const HEADLINE_OPTIONS: &str = "'StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=\" … \"'";
+
+/// Full-text search, best matches first. `filter.text` is required; the other filters narrow.
+pub async fn search(pool: &sqlx::PgPool, filter: &TicketFilter) -> Result<SearchPage, sqlx::Error> {
+    let text = filter.text.clone().unwrap_or_default();
+    let mut count: QueryBuilder<Postgres> =
+        QueryBuilder::new("SELECT count(*) FROM tickets_view t");
+    push_filters(&mut count, filter);
+    let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+
+    let columns = TICKET_COLUMNS
+        .split(", ")
+        .map(|c| format!("t.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut query: QueryBuilder<Postgres> =
+        QueryBuilder::new("WITH query AS (SELECT websearch_to_tsquery(");
+    query
+        .push(SEARCH_CONFIG)
+        .push(", ")
+        .push_bind(text)
+        .push(") AS q) ");
+    query.push(format!(
+        "SELECT {columns},
+                greatest(ts_rank(t.search, query.q),
+                         coalesce((SELECT max(ts_rank(c.search, query.q)) * 0.8 FROM ticket_comments_view c
+                                    WHERE c.ticket_id = t.id AND c.search @@ query.q
+                                      AND ("
+    ));
+    query.push_bind(filter.include_internal);
+    query.push(format!(
+        " OR NOT c.internal)), 0))::real AS rank,
+                CASE WHEN t.search @@ query.q THEN 'ticket' ELSE 'comment' END AS matched_in,
+                ts_headline({SEARCH_CONFIG}, {subject}, query.q,
+                            'StartSel=<mark>, StopSel=</mark>, HighlightAll=true') AS subject_highlight,
+                CASE WHEN t.search @@ query.q
+                     THEN ts_headline({SEARCH_CONFIG}, {description}, query.q, {HEADLINE_OPTIONS})
+                     ELSE coalesce((SELECT ts_headline({SEARCH_CONFIG}, {body}, query.q, {HEADLINE_OPTIONS})
+                                      FROM ticket_comments_view c
+                                     WHERE c.ticket_id = t.id AND c.search @@ query.q AND (",
+        subject = escaped("t.subject"),
+        description = escaped("t.description"),
+        body = escaped("c.body"),
+    ));
+    query.push_bind(filter.include_internal);
+    query.push(
+        " OR NOT c.internal)
+                                     ORDER BY ts_rank(c.search, query.q) DESC, c.sequence LIMIT 1), '')
+                END AS snippet
+           FROM tickets_view t, query",
+    );
+    push_filters(&mut query, filter);
+    query
+        .push(" ORDER BY rank DESC, t.created_at DESC, t.id LIMIT ")
+        .push_bind(filter.page_size)
+        .push(" OFFSET ")
+        .push_bind((filter.page.max(1) - 1).saturating_mul(filter.page_size));
+    let hits = query.build_query_as().fetch_all(pool).await?;
+    Ok(SearchPage { hits, total })
+}
+
+/// Up to `limit` subjects starting with `prefix` (case-insensitively), most recently active
+/// first; for a customer, only from their own tickets.
+pub async fn suggest(
+    pool: &sqlx::PgPool,
+    prefix: &str,
+    customer: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT subject FROM tickets_view
+          WHERE lower(subject) LIKE lower($1) || '%' ESCAPE '\\'
+            AND ($2::uuid IS NULL OR customer_id = $2)
+          GROUP BY subject
+          ORDER BY max(updated_at) DESC, subject
+          LIMIT $3",
+    )
+    .bind(like_literal(prefix))
+    .bind(customer)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
 }
 
 #[cfg(test)]

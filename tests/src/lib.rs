@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod live;
+pub mod synthetic;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use docket_api::config::{Secret, Settings};

@@ -65,18 +65,30 @@ impl AuthUser {
 pub struct BearerAuth(pub AuthUser);
 
 async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<AuthUser> {
+    authenticate_token(req, &bearer.token).await
+}
+
+/// Checks an access token against the application state installed on the request.
+pub async fn authenticate_token(req: &Request, token: &str) -> poem::Result<AuthUser> {
     let state = req
         .data::<SharedState>()
         .ok_or_else(|| ApiError::internal("application state is not installed"))?;
+    Ok(authenticate_with(state, token).await?)
+}
+
+/// The account behind an access token, as it is now; deactivated accounts are refused.
+pub async fn authenticate_with(state: &SharedState, token: &str) -> Result<AuthUser, ApiError> {
     let claims = state
         .tokens
-        .verify_access(&bearer.token)
+        .verify_access(token)
         .map_err(|reason| ApiError::Unauthenticated(reason.to_string()))?;
     let user = accounts::find_user(state, claims.user_id)
         .await?
         .ok_or_else(|| ApiError::Unauthenticated("the account no longer exists".into()))?;
     if !user.active {
-        return Err(ApiError::Unauthenticated("the account is deactivated".into()).into());
+        return Err(ApiError::Unauthenticated(
+            "the account is deactivated".into(),
+        ));
     }
     Ok(AuthUser {
         id: user.id,

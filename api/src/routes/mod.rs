@@ -1,6 +1,9 @@
 //! The HTTP API: one struct per resource, served together as one OpenAPI document.
 
+pub mod audit;
 pub mod auth;
+pub mod live;
+pub mod search;
 pub mod system;
 pub mod tickets;
 pub mod types;
@@ -18,8 +21,14 @@ pub enum ApiTags {
     Auth,
     /// Accounts and roles (administrators).
     Users,
-    /// Tickets, their comments, assignments, escalations and history.
+    /// Tickets, their comments, assignments, escalations, history and timeline.
     Tickets,
+    /// Full-text and advanced search, suggestions, saved searches.
+    Search,
+    /// The audit trail across every aggregate.
+    Audit,
+    /// The live stream: WebSocket and Server-Sent Events.
+    Live,
     /// Liveness, readiness and metrics.
     System,
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use docket_domain::ticket::{
     AddComment, AssignTicket, ChangeTicketStatus, EscalateTicket, OpenTicket, Ticket,
     TicketCommand, TicketDetailsChange, TicketError, TicketState, UpdateTicketDetails,
-    UserStanding,
+    UserStanding, status_timeline,
 };
 use docket_domain::values::{
     Category, CommentBody, CommentId, Description, Reason, Subject, Tags, TicketId, TicketNumber,
@@ -194,6 +194,22 @@ pub struct TicketHistory {
     pub events: Vec<HistoryEntry>,
 }
 
+#[derive(Debug, Clone, Object)]
+pub struct StatusPeriodDto {
+    pub status: StatusDto,
+    pub entered_at: DateTime<Utc>,
+    /// Absent while the ticket is still in this status.
+    pub left_at: Option<DateTime<Utc>>,
+    /// Seconds spent (up to now for the current status).
+    pub seconds: i64,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct TicketTimeline {
+    pub ticket_id: Uuid,
+    pub periods: Vec<StatusPeriodDto>,
+}
+
 #[derive(ApiResponse)]
 pub enum TicketCreated {
     /// The ticket was opened.
@@ -262,7 +278,7 @@ fn ticket_from_state(state: &TicketState, version: i64) -> TicketDto {
     }
 }
 
-fn ticket_from_row(row: TicketRow) -> Result<TicketDto, ApiError> {
+pub(crate) fn ticket_from_row(row: TicketRow) -> Result<TicketDto, ApiError> {
     let priority: Priority = row.priority.parse().map_err(ApiError::internal)?;
     let status: TicketStatus = row.status.parse().map_err(ApiError::internal)?;
     Ok(TicketDto {
@@ -580,6 +596,9 @@ impl TicketsApi {
         customer_id: Query<Option<Uuid>>,
         #[oai(validator(max_length = 100))] category: Query<Option<String>>,
         #[oai(validator(max_length = 50))] tag: Query<Option<String>>,
+        /// Full text over subject, description and comments (web-search syntax).
+        #[oai(validator(max_length = 500))]
+        q: Query<Option<String>>,
         /// Created at or after this instant.
         created_from: Query<Option<DateTime<Utc>>>,
         /// Created before this instant.
@@ -621,11 +640,14 @@ impl TicketsApi {
             customer_id: customer_id.0,
             category: category.0,
             tag: tag.0,
+            text: q.0.filter(|q| !q.trim().is_empty()),
+            include_internal: me.role.is_staff(),
             created_from: created_from.0,
             created_to: created_to.0,
             sort,
             page: page.0,
             page_size: page_size.0,
+            ..TicketFilter::default()
         };
         if me.is_customer() {
             if filter.customer_id.is_some_and(|c| c != me.id.0) {
@@ -1019,6 +1041,51 @@ impl TicketsApi {
         Ok(Json(TicketHistory {
             ticket_id: id.0,
             events: entries,
+        }))
+    }
+
+    /// How long the ticket spent in each status, from its events.
+    #[oai(
+        path = "/api/tickets/:id/timeline",
+        method = "get",
+        operation_id = "ticket_timeline"
+    )]
+    async fn timeline(
+        &self,
+        auth: BearerAuth,
+        state: Data<&SharedState>,
+        id: Path<Uuid>,
+    ) -> Result<Json<TicketTimeline>, ApiError> {
+        let me = auth.0;
+        let events = log::events_of_aggregate(&state.pool, "ticket", &id.0.to_string())
+            .await
+            .map_err(ApiError::database)?;
+        let decoded = events
+            .iter()
+            .map(tickets::decode)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ApiError::internal)?;
+        let owner = match decoded.first() {
+            Some(docket_domain::ticket::TicketEvent::TicketCreated { customer_id, .. }) => {
+                *customer_id
+            }
+            _ => return Err(ApiError::not_found("ticket")),
+        };
+        if me.is_customer() && owner != me.id {
+            return Err(ApiError::not_found("ticket"));
+        }
+        let periods = status_timeline(&decoded, state.clock.now())
+            .into_iter()
+            .map(|period| StatusPeriodDto {
+                status: period.status.into(),
+                entered_at: period.entered_at,
+                left_at: period.left_at,
+                seconds: period.seconds,
+            })
+            .collect();
+        Ok(Json(TicketTimeline {
+            ticket_id: id.0,
+            periods,
         }))
     }
 }

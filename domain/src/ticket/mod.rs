@@ -7,6 +7,7 @@ mod commands;
 mod error;
 mod events;
 mod state;
+mod timeline;
 
 #[cfg(test)]
 mod tests;
@@ -18,3 +19,4 @@ pub use commands::{
 pub use error::TicketError;
 pub use events::TicketEvent;
 pub use state::{Ticket, TicketState};
+pub use timeline::{StatusPeriod, status_timeline};

@@ -281,10 +281,8 @@ impl Aggregate for Ticket {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        for event in self.decide(&command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
+        let decision = self.decide(&command);
+        crate::record(self, decision, sink).await
     }
 
     fn apply(&mut self, event: Self::Event) {

@@ -292,10 +292,8 @@ impl Aggregate for User {
         _services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        for event in self.decide(&command)? {
-            sink.write(event, self).await;
-        }
-        Ok(())
+        let decision = self.decide(&command);
+        crate::record(self, decision, sink).await
     }
 
     fn apply(&mut self, event: Self::Event) {

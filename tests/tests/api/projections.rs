@@ -1,0 +1,368 @@
+//! The projection engine: safe ordering, crash safety, stopping on bad events, rebuilds.
+
+use std::time::Duration;
+
+use docket_projections::notify::LogNotifications;
+use docket_projections::rebuild::{self, RebuildSettings};
+use docket_projections::runtime::{self, RunnerSettings};
+use docket_projections::tickets::TicketsProjection;
+use docket_tests::{fresh_database, spawn_app, spawn_app_on, synthetic};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+fn comment_payload(body: &str, author: Uuid) -> Value {
+    json!({"CommentAdded": {
+        "comment_id": Uuid::new_v4(),
+        "body": body,
+        "internal": false,
+        "author": {"user_id": author, "role": "agent"},
+        "occurred_at": "2026-11-23T10:00:00Z"
+    }})
+}
+
+async fn insert_event(
+    conn: &mut PgConnection,
+    ticket: &str,
+    sequence: i64,
+    payload: &Value,
+    version: &str,
+) -> i64 {
+    let event_type = payload.as_object().unwrap().keys().next().unwrap().clone();
+    sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('ticket', $1, $2, $3, $4, $5, '{}') RETURNING global_position",
+    )
+    .bind(ticket)
+    .bind(sequence)
+    .bind(event_type)
+    .bind(version)
+    .bind(payload)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap()
+}
+
+async fn comment_count(pool: &PgPool, ticket: &str) -> (i64, i64, i64) {
+    let (count, version): (i32, i64) =
+        sqlx::query_as("SELECT comment_count, version FROM tickets_view WHERE id = $1::uuid")
+            .bind(ticket)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let rows: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM ticket_comments_view WHERE ticket_id = $1::uuid")
+            .bind(ticket)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    (i64::from(count), rows, version)
+}
+
+#[tokio::test]
+async fn an_event_committed_late_with_an_earlier_position_is_applied_once() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let agent = app.user("agent").await;
+    let first = app.ticket_for(&customer, "First").await;
+    let second = app.ticket_for(&customer, "Second").await;
+    let (a_ticket, b_ticket) = (
+        first["id"].as_str().unwrap(),
+        second["id"].as_str().unwrap(),
+    );
+    app.read_ticket(&agent.token, b_ticket, 1).await.expect(200);
+
+    // A takes a position and stays open; B takes a later position and commits first.
+    let mut a = PgConnection::connect(&app.database_url).await.unwrap();
+    let mut b = PgConnection::connect(&app.database_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut a).await.unwrap();
+    let a_position = insert_event(
+        &mut a,
+        a_ticket,
+        2,
+        &comment_payload("from A", agent.user_id),
+        "1",
+    )
+    .await;
+    sqlx::query("BEGIN").execute(&mut b).await.unwrap();
+    let b_position = insert_event(
+        &mut b,
+        b_ticket,
+        2,
+        &comment_payload("from B", agent.user_id),
+        "1",
+    )
+    .await;
+    assert!(a_position < b_position);
+    sqlx::query("COMMIT").execute(&mut b).await.unwrap();
+
+    // B is committed, but a reader that moved past it now would never see A: the projector
+    // waits for A instead.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(comment_count(&app.pool, b_ticket).await, (0, 0, 1));
+    let ready = app.request(Method::GET, "/ready", None, None, &[]).await;
+    assert!(ready.text.contains("\"lag\""));
+
+    sqlx::query("COMMIT").execute(&mut a).await.unwrap();
+    app.read_ticket(&agent.token, a_ticket, 2).await.expect(200);
+    app.read_ticket(&agent.token, b_ticket, 2).await.expect(200);
+    assert_eq!(comment_count(&app.pool, a_ticket).await, (1, 1, 2));
+    assert_eq!(comment_count(&app.pool, b_ticket).await, (1, 1, 2));
+
+    // And nothing is applied twice however long it keeps running.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(comment_count(&app.pool, a_ticket).await, (1, 1, 2));
+    let differences = rebuild::verify(
+        &TicketsProjection,
+        &app.pool,
+        RebuildSettings::default(),
+        100,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(differences.is_empty(), "{differences:?}");
+}
+
+#[tokio::test]
+async fn a_projector_killed_again_and_again_ends_equal_to_a_fresh_rebuild() {
+    let (_, url) = fresh_database().await;
+    // Start and stop a server once so the database exists and is migrated.
+    spawn_app_on(&url).await.stop().await;
+    let pool = PgPool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM projector_checkpoints WHERE projector = 'tickets'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let written = synthetic::write_log(&pool, Uuid::new_v4(), 2_000, 3)
+        .await
+        .unwrap();
+    assert_eq!(written, 2_000 * 5);
+
+    let settings = RunnerSettings {
+        batch_size: 250,
+        idle_poll: Duration::from_millis(50),
+    };
+    let mut kills = 0;
+    for round in 0..8u64 {
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let runner = tokio::spawn(runtime::run(
+            TicketsProjection,
+            pool.clone(),
+            LogNotifications::disconnected(),
+            settings,
+            shutdown,
+        ));
+        tokio::time::sleep(Duration::from_millis(15 + round * 11)).await;
+        // Abort: the task dies wherever it is, mid-batch included.
+        runner.abort();
+        let _ = runner.await;
+        drop(stop);
+        kills += 1;
+    }
+    assert_eq!(kills, 8);
+    runtime::catch_up(&TicketsProjection, &pool, settings)
+        .await
+        .unwrap();
+
+    let tickets: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets_view")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let comments: i64 = sqlx::query_scalar("SELECT count(*) FROM ticket_comments_view")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let counted: i64 = sqlx::query_scalar("SELECT sum(comment_count) FROM tickets_view")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!((tickets, comments, counted), (2_000, 6_000, 6_000));
+    let differences = rebuild::verify(
+        &TicketsProjection,
+        &pool,
+        RebuildSettings::default(),
+        100,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(differences.is_empty(), "{differences:?}");
+}
+
+#[tokio::test]
+async fn an_event_that_cannot_be_applied_stops_the_projector_visibly() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let agent = app.user("agent").await;
+    let ticket = app.ticket_for(&customer, "Poisoned").await;
+    let id = ticket["id"].as_str().unwrap();
+    app.read_ticket(&agent.token, id, 1).await.expect(200);
+
+    let mut conn = PgConnection::connect(&app.database_url).await.unwrap();
+    let bad = insert_event(
+        &mut conn,
+        id,
+        2,
+        &comment_payload("from the future", agent.user_id),
+        "99",
+    )
+    .await;
+    let after = app
+        .post(
+            &format!("/api/tickets/{id}/comments"),
+            &agent.token,
+            json!({"body": "after the bad one"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(after.body["internal"], false);
+
+    let mut ready = app.request(Method::GET, "/ready", None, None, &[]).await;
+    for _ in 0..50 {
+        if ready.status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = app.request(Method::GET, "/ready", None, None, &[]).await;
+    }
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    let tickets = ready.body["projectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "tickets")
+        .unwrap()
+        .clone();
+    assert_eq!(tickets["failed_position"], bad);
+    assert!(
+        tickets["failure"]
+            .as_str()
+            .unwrap()
+            .contains("event_version 99")
+    );
+    let metrics = app
+        .request(Method::GET, "/metrics", None, None, &[])
+        .await
+        .expect(200);
+    assert!(
+        metrics
+            .text
+            .contains("docket_projector_failed{projector=\"tickets\"} 1"),
+        "{}",
+        metrics.text
+    );
+
+    // It never skips: the comment after the bad event is not applied either.
+    assert_eq!(comment_count(&app.pool, id).await, (0, 0, 1));
+    // Other projectors are unaffected.
+    let audit = app
+        .get(
+            &format!("/api/audit?aggregate_id={id}&order=asc"),
+            &agent.token,
+        )
+        .await
+        .expect(200);
+    let _ = audit;
+}
+
+#[tokio::test]
+async fn a_rebuild_under_live_traffic_swaps_in_an_identical_projection() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let agent = app.user("agent").await;
+    let pool = app.pool.clone();
+    synthetic::write_log(&pool, customer.user_id, 1_500, 2)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(
+            app.ticket_for(&customer, &format!("Live {n}")).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let writer = {
+        let (address, token, ids) = (app.address.clone(), agent.token.clone(), ids.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut statuses = Vec::new();
+            for round in 0..40 {
+                let id = &ids[round % ids.len()];
+                let response = client
+                    .post(format!("{address}/api/tickets/{id}/comments"))
+                    .bearer_auth(&token)
+                    .json(&json!({"body": format!("during rebuild {round}")}))
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(response.status().as_u16());
+                let list = client
+                    .get(format!("{address}/api/tickets?page_size=5"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(list.status().as_u16());
+            }
+            statuses
+        })
+    };
+    let mut reports = Vec::new();
+    let report = rebuild::rebuild(
+        &TicketsProjection,
+        &pool,
+        RebuildSettings { batch_size: 1_000 },
+        |p| reports.push(p),
+    )
+    .await
+    .unwrap();
+    let statuses = writer.await.unwrap();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 201),
+        "{statuses:?}"
+    );
+    // The copy is built up to wherever the live projector stood when it was swapped in (the live
+    // projector carries on from there), so it holds at least the events written before the
+    // rebuild started that the live projector had reached; all of them, eventually, below.
+    assert!(report.events > 0, "{report:?}");
+    assert!(reports.len() >= 2 && reports.last().unwrap().applied == report.events);
+    assert!(report.events_per_second > 0.0);
+
+    // Wait until the live projector has everything, then compare with yet another rebuild.
+    let last = app
+        .post(
+            &format!("/api/tickets/{}/comments", ids[0]),
+            &agent.token,
+            json!({"body": "last"}),
+        )
+        .await
+        .expect(201);
+    let version: i64 = last
+        .header("etag")
+        .unwrap()
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    app.read_ticket(&agent.token, &ids[0], version)
+        .await
+        .expect(200);
+    let differences = rebuild::verify(
+        &TicketsProjection,
+        &pool,
+        RebuildSettings::default(),
+        100,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(differences.is_empty(), "{differences:?}");
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets_view")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(total, 1_505);
+}
