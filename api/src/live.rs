@@ -163,8 +163,9 @@ impl LiveHub {
         };
         let follower = hub.clone();
         let mut wake = notifications.events();
+        let mut released = notifications.projections();
         tokio::spawn(async move {
-            let mut pause = Duration::from_millis(2);
+            let mut pause = Duration::from_millis(1);
             loop {
                 if *shutdown.borrow() {
                     return;
@@ -177,13 +178,17 @@ impl LiveHub {
                     }
                 };
                 if held_back {
+                    // An older transaction is still open; it is usually a projector's batch,
+                    // whose commit notifies `docket_projections`, so that wakes us as well.
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
+                        _ = wake.changed() => {}
+                        _ = released.changed() => {}
                         _ = shutdown.changed() => {}
                     }
-                    pause = (pause * 2).min(Duration::from_millis(200));
+                    pause = (pause * 2).min(Duration::from_millis(20));
                 } else {
-                    pause = Duration::from_millis(2);
+                    pause = Duration::from_millis(1);
                     tokio::select! {
                         _ = wake.changed() => {}
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -213,7 +218,9 @@ impl LiveHub {
     /// Reads and broadcasts one batch; says whether events are held back by an open transaction.
     async fn step(&self) -> Result<bool, sqlx::Error> {
         let cursor = self.watermark();
-        let batch = log::read_batch(&self.pool, cursor, &["ticket"], 1_000).await?;
+        let mut conn = self.pool.acquire().await?;
+        let batch = log::read_batch(&mut conn, cursor, &["ticket"], 1_000).await?;
+        drop(conn);
         let mut messages = Vec::with_capacity(batch.events.len());
         for event in &batch.events {
             if let Some(message) = self.message_for(event).await {
@@ -323,6 +330,7 @@ impl LiveHub {
                 "event_type": event.event_type,
                 "version": event.sequence,
                 "occurred_at": decoded.occurred_at(),
+                "recorded_at": event.recorded_at,
                 "actor": {"id": actor.user_id, "role": actor.role},
                 "data": event.data(),
             }),

@@ -65,6 +65,7 @@ pub struct AuditProjection;
 impl Projection for AuditProjection {
     const NAME: &'static str = "audit";
     const AGGREGATE_TYPES: &'static [&'static str] = &[];
+    type Rebuild = ();
     const TABLES: &'static [&'static str] = &["audit_log"];
 
     async fn apply_batch(
@@ -72,32 +73,53 @@ impl Projection for AuditProjection {
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        for chunk in events.chunks(1_000) {
-            let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-                "INSERT INTO audit_log (position, aggregate_type, aggregate_id, sequence, event_type,
-                   event_version, actor_id, actor_role, ip, user_agent, correlation_id, occurred_at,
-                   recorded_at, data) ",
-            );
-            query.push_values(chunk.iter().map(AuditEntry::from_event), |mut b, entry| {
-                b.push_bind(entry.position)
-                    .push_bind(entry.aggregate_type)
-                    .push_bind(entry.aggregate_id)
-                    .push_bind(entry.sequence)
-                    .push_bind(entry.event_type)
-                    .push_bind(entry.event_version)
-                    .push_bind(entry.actor_id)
-                    .push_bind(entry.actor_role)
-                    .push_bind(entry.ip)
-                    .push_bind(entry.user_agent)
-                    .push_bind(entry.correlation_id)
-                    .push_bind(entry.occurred_at)
-                    .push_bind(entry.recorded_at)
-                    .push_bind(entry.data);
-            });
-            // Re-applying a batch after a crash changes nothing.
-            query.push(" ON CONFLICT (position) DO NOTHING");
-            query.build().persistent(false).execute(&mut *conn).await?;
+        if events.is_empty() {
+            return Ok(());
         }
+        let entries: Vec<AuditEntry> = events.iter().map(AuditEntry::from_event).collect();
+        let positions: Vec<i64> = entries.iter().map(|e| e.position).collect();
+        let types: Vec<&str> = entries.iter().map(|e| e.aggregate_type.as_str()).collect();
+        let ids: Vec<&str> = entries.iter().map(|e| e.aggregate_id.as_str()).collect();
+        let sequences: Vec<i64> = entries.iter().map(|e| e.sequence).collect();
+        let event_types: Vec<&str> = entries.iter().map(|e| e.event_type.as_str()).collect();
+        let versions: Vec<&str> = entries.iter().map(|e| e.event_version.as_str()).collect();
+        let actors: Vec<Option<Uuid>> = entries.iter().map(|e| e.actor_id).collect();
+        let roles: Vec<Option<&str>> = entries.iter().map(|e| e.actor_role.as_deref()).collect();
+        let ips: Vec<Option<&str>> = entries.iter().map(|e| e.ip.as_deref()).collect();
+        let agents: Vec<Option<&str>> = entries.iter().map(|e| e.user_agent.as_deref()).collect();
+        let correlations: Vec<Option<&str>> = entries
+            .iter()
+            .map(|e| e.correlation_id.as_deref())
+            .collect();
+        let occurred: Vec<Option<DateTime<Utc>>> = entries.iter().map(|e| e.occurred_at).collect();
+        let recorded: Vec<DateTime<Utc>> = entries.iter().map(|e| e.recorded_at).collect();
+        let data: Vec<&serde_json::Value> = entries.iter().map(|e| &e.data).collect();
+        sqlx::query(
+            "INSERT INTO audit_log (position, aggregate_type, aggregate_id, sequence, event_type,
+                    event_version, actor_id, actor_role, ip, user_agent, correlation_id,
+                    occurred_at, recorded_at, data)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[],
+                                  $6::text[], $7::uuid[], $8::text[], $9::text[], $10::text[],
+                                  $11::text[], $12::timestamptz[], $13::timestamptz[], $14::jsonb[])
+             -- Re-applying a batch after a crash changes nothing.
+             ON CONFLICT (position) DO NOTHING",
+        )
+        .bind(&positions)
+        .bind(&types)
+        .bind(&ids)
+        .bind(&sequences)
+        .bind(&event_types)
+        .bind(&versions)
+        .bind(&actors)
+        .bind(&roles)
+        .bind(&ips)
+        .bind(&agents)
+        .bind(&correlations)
+        .bind(&occurred)
+        .bind(&recorded)
+        .bind(&data)
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 }

@@ -61,14 +61,34 @@ pub trait VersionedRow {
 pub fn fold_batch<R, E, X>(
     existing: Vec<R>,
     decoded: Decoded<'_, E>,
-    mut fold: impl FnMut(&mut Option<R>, Uuid, i64, E) -> Result<Option<X>, String>,
+    fold: impl FnMut(&mut Option<R>, Uuid, i64, E) -> Result<Option<X>, String>,
 ) -> Result<(Vec<R>, Vec<X>), ProjectionError>
 where
     R: VersionedRow,
 {
     let mut rows: HashMap<Uuid, Option<R>> =
         existing.into_iter().map(|r| (r.id(), Some(r))).collect();
+    let (changed, extras) = fold_into(&mut rows, decoded, fold)?;
+    let rows = changed
+        .into_iter()
+        .filter_map(|id| rows.remove(&id).flatten())
+        .collect();
+    Ok((rows, extras))
+}
+
+/// Folds `decoded` into rows held by the caller (absent rows start as `None`), returning the
+/// ids of the rows that changed, in the order first changed, and whatever else `fold` produced.
+pub fn fold_into<R, E, X>(
+    rows: &mut HashMap<Uuid, Option<R>>,
+    decoded: Decoded<'_, E>,
+    mut fold: impl FnMut(&mut Option<R>, Uuid, i64, E) -> Result<Option<X>, String>,
+) -> Result<(Vec<Uuid>, Vec<X>), ProjectionError>
+where
+    R: VersionedRow,
+{
+    // In first-changed order, for a deterministic write order; the set makes "seen?" O(1).
     let mut changed: Vec<Uuid> = Vec::new();
+    let mut seen: HashSet<Uuid> = HashSet::new();
     let mut extras = Vec::new();
     for (event, id, payload) in decoded.events {
         let row = rows.entry(id).or_insert(None);
@@ -78,13 +98,9 @@ where
         {
             extras.push(extra);
         }
-        if row.as_ref().map(VersionedRow::version) != before && !changed.contains(&id) {
+        if row.as_ref().map(VersionedRow::version) != before && seen.insert(id) {
             changed.push(id);
         }
     }
-    let rows = changed
-        .into_iter()
-        .filter_map(|id| rows.remove(&id).flatten())
-        .collect();
-    Ok((rows, extras))
+    Ok((changed, extras))
 }

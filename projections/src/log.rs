@@ -55,7 +55,7 @@ impl RecordedEvent {
 
     /// The request context stored with the event.
     pub fn metadata(&self) -> EventMetadata {
-        serde_json::from_value(self.metadata.clone()).unwrap_or_default()
+        EventMetadata::deserialize(&self.metadata).unwrap_or_default()
     }
 
     /// The event's own fields, without the variant wrapper serde puts around them.
@@ -119,71 +119,74 @@ pub struct Batch {
     pub held_back: bool,
 }
 
+/// The oldest transaction still running: every transaction below it has finished, so every
+/// event it wrote is visible to any later snapshot.
+pub async fn horizon<'e, E: PgExecutor<'e>>(executor: E) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        .fetch_one(executor)
+        .await
+}
+
+/// Whether some committed event has a transaction id at or above `xmin`: it exists, but a
+/// reader may not pass it until the older transactions still running have finished.
+async fn held_back<'e, E: PgExecutor<'e>>(executor: E, xmin: i64) -> Result<bool, sqlx::Error> {
+    let found: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM events WHERE transaction_id >= $1::text::xid8 ORDER BY transaction_id LIMIT 1",
+    )
+    .bind(xmin.to_string())
+    .fetch_optional(executor)
+    .await?;
+    Ok(found.is_some())
+}
+
 /// Reads up to `limit` events after `after`, of the given aggregate types (all when empty).
-pub async fn read_batch<'e, E: PgExecutor<'e>>(
-    executor: E,
+///
+/// The horizon is taken first and the rows second: every transaction below the horizon had
+/// finished when it was taken, so the later snapshot that reads the rows sees all of their
+/// events, and the reader may move past all of them. Each statement is a plain index range
+/// scan in `(transaction_id, global_position)` order, with bound values the planner can see.
+/// (`aggregate_type || ''` keeps the planner off the primary key for the type filter: with
+/// stale statistics it would otherwise intersect bitmaps and sort half the log.)
+pub async fn read_batch(
+    conn: &mut sqlx::PgConnection,
     after: Checkpoint,
     aggregate_types: &[&str],
     limit: i64,
 ) -> Result<Batch, sqlx::Error> {
-    // One statement, so the horizon and the rows come from the same snapshot.
+    let xmin = horizon(&mut *conn).await?;
     let sql = format!(
-        "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
-              batch AS (
-                SELECT {EVENT_COLUMNS}
-                  FROM events, horizon
-                 WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-                   AND transaction_id < horizon.xmin
-                   AND (cardinality($3::text[]) = 0 OR aggregate_type = ANY($3))
-                 ORDER BY transaction_id, global_position
-                 LIMIT $4)
-         SELECT b.*, NULL::bigint AS horizon_txid, NULL::boolean AS held_back FROM batch b
-         UNION ALL
-         SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-                horizon.xmin::text::bigint,
-                EXISTS (SELECT 1 FROM events WHERE transaction_id >= horizon.xmin)
-           FROM horizon"
+        "SELECT {EVENT_COLUMNS} FROM events
+          WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+            AND transaction_id < $3::text::xid8
+            AND (cardinality($4::text[]) = 0 OR aggregate_type || '' = ANY($4))
+          ORDER BY transaction_id, global_position
+          LIMIT $5"
     );
     let types: Vec<String> = aggregate_types.iter().map(|t| t.to_string()).collect();
-    let rows = sqlx::query(&sql)
+    let events: Vec<RecordedEvent> = sqlx::query_as(&sql)
         .bind(after.txid.to_string())
         .bind(after.position)
+        .bind(xmin.to_string())
         .bind(&types)
         .bind(limit)
-        .fetch_all(executor)
+        .fetch_all(&mut *conn)
         .await?;
-    let mut events = Vec::with_capacity(rows.len());
-    let mut horizon: Option<i64> = None;
-    let mut held_back = false;
-    for row in &rows {
-        use sqlx::Row;
-        match row.try_get::<Option<i64>, _>("horizon_txid")? {
-            Some(xmin) => {
-                horizon = Some(xmin);
-                held_back = row
-                    .try_get::<Option<bool>, _>("held_back")?
-                    .unwrap_or(false);
-            }
-            None => events.push(RecordedEvent::from_row(row)?),
-        }
-    }
-    // UNION ALL keeps each branch's order in practice, but the order is the contract here.
-    events.sort_by_key(|e| (e.txid, e.global_position));
     let full = events.len() as i64 >= limit;
-    let next = match (events.last(), horizon) {
-        (Some(last), _) if full => last.checkpoint(),
+    let next = match events.last() {
+        Some(last) if full => last.checkpoint(),
         // Not full: every event of a transaction older than the horizon has been seen.
-        (last, Some(xmin)) if xmin > 0 => {
+        last => {
             let past_horizon = Checkpoint {
                 txid: xmin - 1,
                 position: i64::MAX,
             };
-            let candidate = last.map(|e| e.checkpoint()).unwrap_or(after);
-            candidate.max(past_horizon).max(after)
+            last.map(|e| e.checkpoint())
+                .unwrap_or(after)
+                .max(past_horizon)
+                .max(after)
         }
-        (Some(last), _) => last.checkpoint(),
-        (None, _) => after,
     };
+    let held_back = !full && held_back(&mut *conn, xmin).await?;
     Ok(Batch {
         events,
         next,
@@ -205,7 +208,7 @@ pub async fn read_range<'e, E: PgExecutor<'e>>(
         "SELECT {EVENT_COLUMNS} FROM events
           WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
             AND (transaction_id, global_position) <= ($3::text::xid8, $4)
-            AND (cardinality($5::text[]) = 0 OR aggregate_type = ANY($5))
+            AND (cardinality($5::text[]) = 0 OR aggregate_type || '' = ANY($5))
           ORDER BY transaction_id, global_position
           LIMIT $6"
     );

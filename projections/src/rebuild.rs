@@ -72,7 +72,7 @@ pub struct RebuildSettings {
 
 impl Default for RebuildSettings {
     fn default() -> Self {
-        Self { batch_size: 5_000 }
+        Self { batch_size: 10_000 }
     }
 }
 
@@ -103,8 +103,10 @@ impl Shadow {
             .execute(&mut *conn)
             .await?;
         for table in tables {
+            // Unlogged while it is built: the many intermediate versions of each row are never
+            // written to the WAL; the finished table is made durable once, before the swap.
             sqlx::query(&format!(
-                "CREATE TABLE {}.{} (LIKE public.{} INCLUDING ALL EXCLUDING INDEXES)",
+                "CREATE UNLOGGED TABLE {}.{} (LIKE public.{} INCLUDING ALL EXCLUDING INDEXES)",
                 quote(&schema),
                 quote(table),
                 quote(table)
@@ -138,9 +140,17 @@ impl Shadow {
         })
     }
 
-    /// The live tables' other indexes, recreated on the copies.
-    async fn create_indexes(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    /// Compacts the copies, makes them durable, and recreates the live tables' other indexes.
+    async fn finish(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         for table in &self.tables {
+            let qualified = format!("{}.{}", quote(&self.schema), quote(table));
+            // The build updated rows many times over; leave a compact table behind.
+            sqlx::query(&format!("VACUUM {qualified}"))
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(&format!("ALTER TABLE {qualified} SET LOGGED"))
+                .execute(&mut *conn)
+                .await?;
             let definitions: Vec<String> = sqlx::query_scalar(
                 "SELECT i.indexdef FROM pg_indexes i
                   WHERE i.schemaname = 'public' AND i.tablename = $1
@@ -188,13 +198,27 @@ async fn count_events(conn: &mut PgConnection, types: &[&str]) -> Result<u64, sq
     Ok(count.max(0) as u64)
 }
 
+/// In the long build phase a projection may defer work to its `finish_rebuild`; the final
+/// catch-up, after that has run, applies events in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Build,
+    CatchUp,
+}
+
 async fn apply<P: Projection>(
     projection: &P,
     conn: &mut PgConnection,
     events: &[log::RecordedEvent],
+    phase: Phase,
+    state: &mut P::Rebuild,
 ) -> Result<(), RebuildError> {
     let mut tx = conn.begin().await?;
-    match projection.apply_batch(&mut tx, events).await {
+    let applied = match phase {
+        Phase::Build => projection.apply_rebuild_batch(&mut tx, events, state).await,
+        Phase::CatchUp => projection.apply_batch(&mut tx, events).await,
+    };
+    match applied {
         Ok(()) => {}
         Err(ProjectionError::Database(e)) => return Err(RebuildError::Database(e)),
         Err(other) => return Err(RebuildError::Projection(other)),
@@ -231,42 +255,68 @@ impl Tracker<'_> {
     }
 }
 
+/// One batch read, and where the cursor goes after it.
+async fn read_next(
+    conn: &mut PgConnection,
+    cursor: Checkpoint,
+    until: Option<Checkpoint>,
+    types: &[&str],
+    limit: i64,
+) -> Result<(Vec<log::RecordedEvent>, Checkpoint), sqlx::Error> {
+    match until {
+        Some(until) => {
+            let events = log::read_range(&mut *conn, cursor, until, types, limit).await?;
+            let next = match events.last() {
+                Some(last) if events.len() as i64 >= limit => last.checkpoint(),
+                _ => until.max(cursor),
+            };
+            Ok((events, next))
+        }
+        None => {
+            let batch = log::read_batch(&mut *conn, cursor, types, limit).await?;
+            Ok((batch.events, batch.next))
+        }
+    }
+}
+
 /// Replays `(cursor, until]` (or to the head when `until` is `None`) into the copies.
+///
+/// With a `reader` pool the next batch is read on another connection while this one is
+/// applied, so PostgreSQL reads and writes at the same time (the build phase); without one
+/// everything happens on `conn` (the catch-up inside the swap transaction).
+#[allow(clippy::too_many_arguments)]
 async fn replay<P: Projection>(
     projection: &P,
     conn: &mut PgConnection,
+    reader: Option<&PgPool>,
     cursor: &mut Checkpoint,
     until: Option<Checkpoint>,
     settings: RebuildSettings,
     tracker: &mut Tracker<'_>,
+    phase: Phase,
+    state: &mut P::Rebuild,
 ) -> Result<(), RebuildError> {
+    let limit = settings.batch_size;
+    let read_ahead = |pool: PgPool, from: Checkpoint| {
+        tokio::spawn(async move {
+            let mut conn = pool.acquire().await?;
+            read_next(&mut conn, from, until, P::AGGREGATE_TYPES, limit).await
+        })
+    };
+    let mut pending = reader.map(|pool| read_ahead(pool.clone(), *cursor));
     loop {
-        let (events, next) = match until {
-            Some(until) => {
-                let events = log::read_range(
-                    &mut *conn,
-                    *cursor,
-                    until,
-                    P::AGGREGATE_TYPES,
-                    settings.batch_size,
-                )
-                .await?;
-                let next = match events.last() {
-                    Some(last) if events.len() as i64 >= settings.batch_size => last.checkpoint(),
-                    _ => until.max(*cursor),
-                };
-                (events, next)
-            }
-            None => {
-                let batch =
-                    log::read_batch(&mut *conn, *cursor, P::AGGREGATE_TYPES, settings.batch_size)
-                        .await?;
-                (batch.events, batch.next)
-            }
+        let (events, next) = match pending.take() {
+            Some(task) => task
+                .await
+                .map_err(|e| RebuildError::Database(sqlx::Error::Io(std::io::Error::other(e))))??,
+            None => read_next(&mut *conn, *cursor, until, P::AGGREGATE_TYPES, limit).await?,
         };
-        let done = (events.len() as i64) < settings.batch_size;
+        let done = (events.len() as i64) < limit;
+        if !done {
+            pending = reader.map(|pool| read_ahead(pool.clone(), next));
+        }
         if !events.is_empty() {
-            apply(projection, conn, &events).await?;
+            apply(projection, conn, &events, phase, state).await?;
             tracker.advance(events.len());
         }
         *cursor = next;
@@ -280,6 +330,7 @@ async fn replay<P: Projection>(
 async fn build<P: Projection>(
     projection: &P,
     conn: &mut PgConnection,
+    reader: &PgPool,
     settings: RebuildSettings,
     tracker: &mut Tracker<'_>,
 ) -> Result<(Shadow, Checkpoint), RebuildError> {
@@ -288,15 +339,37 @@ async fn build<P: Projection>(
     tracker.advance(0);
     let mut cursor = Checkpoint::START;
     let target = live_target(conn, P::NAME).await?;
-    let built = replay(projection, conn, &mut cursor, target, settings, tracker).await;
+    let built = async {
+        let mut state = P::Rebuild::default();
+        replay(
+            projection,
+            conn,
+            Some(reader),
+            &mut cursor,
+            target,
+            settings,
+            tracker,
+            Phase::Build,
+            &mut state,
+        )
+        .await?;
+        tracing::info!(projector = P::NAME, events = tracker.progress.applied, elapsed = ?tracker.started.elapsed(), "rebuild: replayed");
+        let mut tx = conn.begin().await?;
+        projection.finish_rebuild(&mut tx, state).await?;
+        tx.commit().await?;
+        tracing::info!(projector = P::NAME, elapsed = ?tracker.started.elapsed(), "rebuild: finished rows");
+        Ok::<_, RebuildError>(())
+    }
+    .await;
     if let Err(error) = built {
         let _ = shadow.drop(conn).await;
         return Err(error);
     }
-    if let Err(error) = shadow.create_indexes(conn).await {
+    if let Err(error) = shadow.finish(conn).await {
         let _ = shadow.drop(conn).await;
         return Err(error.into());
     }
+    tracing::info!(projector = P::NAME, elapsed = ?tracker.started.elapsed(), "rebuild: vacuumed, logged and indexed");
     Ok((shadow, cursor))
 }
 
@@ -313,7 +386,13 @@ fn tracker(report: &mut dyn FnMut(RebuildProgress)) -> Tracker<'_> {
 }
 
 async fn dedicated_connection(pool: &PgPool) -> Result<PgConnection, sqlx::Error> {
-    PgConnection::connect_with(&pool.connect_options()).await
+    let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+    // Index builds at the end of a rebuild (GIN over search vectors above all) are much faster
+    // with room to sort in memory.
+    sqlx::query("SET maintenance_work_mem = '256MB'")
+        .execute(&mut conn)
+        .await?;
+    Ok(conn)
 }
 
 /// Rebuilds `projection` from position zero and swaps the result in.
@@ -326,7 +405,7 @@ pub async fn rebuild<P: Projection>(
     runtime::ensure_checkpoint_row(pool, P::NAME).await?;
     let mut conn = dedicated_connection(pool).await?;
     let mut tracker = tracker(&mut report);
-    let (shadow, mut cursor) = build(projection, &mut conn, settings, &mut tracker).await?;
+    let (shadow, mut cursor) = build(projection, &mut conn, pool, settings, &mut tracker).await?;
 
     let swapped = async {
         let mut tx = conn.begin().await?;
@@ -337,10 +416,13 @@ pub async fn rebuild<P: Projection>(
         replay(
             projection,
             &mut tx,
+            None,
             &mut cursor,
             until,
             settings,
             &mut tracker,
+            Phase::CatchUp,
+            &mut P::Rebuild::default(),
         )
         .await?;
         let retired = format!("{}_retired", shadow.schema);
@@ -422,17 +504,20 @@ pub async fn verify<P: Projection>(
     runtime::ensure_checkpoint_row(pool, P::NAME).await?;
     let mut conn = dedicated_connection(pool).await?;
     let mut tracker = tracker(&mut report);
-    let (shadow, mut cursor) = build(projection, &mut conn, settings, &mut tracker).await?;
+    let (shadow, mut cursor) = build(projection, &mut conn, pool, settings, &mut tracker).await?;
     let compared = async {
         let mut tx = conn.begin().await?;
         let live = runtime::load_checkpoint(&mut tx, P::NAME, true).await?;
         replay(
             projection,
             &mut tx,
+            None,
             &mut cursor,
             Some(live.checkpoint),
             settings,
             &mut tracker,
+            Phase::CatchUp,
+            &mut P::Rebuild::default(),
         )
         .await?;
         let mut differences = Vec::new();

@@ -65,6 +65,30 @@ pub trait Projection: Send + Sync + 'static {
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+
+    /// What a rebuild may keep between batches, such as rows held in memory so each is written
+    /// once instead of once per batch that touches it. `()` for projections that keep nothing.
+    type Rebuild: Default + Send;
+
+    /// Applies a batch while a rebuild replays the log into fresh tables. Work that only the
+    /// final state needs may be kept in `state` and done by [`Projection::finish_rebuild`].
+    fn apply_rebuild_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+        _state: &mut Self::Rebuild,
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send {
+        self.apply_batch(conn, events)
+    }
+
+    /// Completes what [`Projection::apply_rebuild_batch`] left in `state`, on the fresh tables.
+    fn finish_rebuild(
+        &self,
+        _conn: &mut PgConnection,
+        _state: Self::Rebuild,
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// Tuning for one projector.
@@ -227,7 +251,10 @@ pub async fn catch_up<P: Projection>(
     }
     let mut cursor = stored.checkpoint;
     loop {
-        let batch = log::read_batch(pool, cursor, P::AGGREGATE_TYPES, settings.batch_size).await?;
+        let mut conn = pool.acquire().await?;
+        let batch =
+            log::read_batch(&mut conn, cursor, P::AGGREGATE_TYPES, settings.batch_size).await?;
+        drop(conn);
         if batch.events.is_empty() && batch.next == cursor {
             return Ok(cursor);
         }
@@ -291,6 +318,7 @@ pub async fn run<P: Projection>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut wake = notifications.events();
+    let mut released = notifications.projections();
     let mut retry_delay = Duration::from_millis(100);
     let mut cursor: Option<Checkpoint> = None;
     let mut held_back_delay = Duration::from_millis(2);
@@ -311,8 +339,13 @@ pub async fn run<P: Projection>(
                     stored.checkpoint
                 }
             };
-            let batch =
-                log::read_batch(&pool, from, P::AGGREGATE_TYPES, settings.batch_size).await?;
+            let batch = log::read_batch(
+                &mut *pool.acquire().await?,
+                from,
+                P::AGGREGATE_TYPES,
+                settings.batch_size,
+            )
+            .await?;
             if batch.events.is_empty() {
                 // Nothing to apply; remember the advanced horizon without writing it.
                 return Ok(Pass::Idle {
@@ -350,9 +383,15 @@ pub async fn run<P: Projection>(
                 cursor = Some(at);
                 retry_delay = Duration::from_millis(100);
                 if held_back {
-                    // Committed events wait behind an older open transaction: look again soon.
-                    sleep_or_shutdown(held_back_delay, &mut shutdown).await;
-                    held_back_delay = (held_back_delay * 2).min(Duration::from_millis(100));
+                    // Committed events wait behind an older open transaction (often another
+                    // projector's batch, whose commit notifies): look again soon.
+                    tokio::select! {
+                        _ = tokio::time::sleep(held_back_delay) => {}
+                        _ = wake.changed() => {}
+                        _ = released.changed() => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    held_back_delay = (held_back_delay * 2).min(Duration::from_millis(20));
                 } else {
                     held_back_delay = Duration::from_millis(2);
                     tokio::select! {

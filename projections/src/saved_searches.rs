@@ -79,6 +79,7 @@ pub struct SavedSearchesProjection;
 impl Projection for SavedSearchesProjection {
     const NAME: &'static str = "saved_searches";
     const AGGREGATE_TYPES: &'static [&'static str] = &["saved_search"];
+    type Rebuild = ();
     const TABLES: &'static [&'static str] = &["saved_searches_view"];
 
     async fn apply_batch(

@@ -6,7 +6,9 @@ use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::fold::{self, Decoded, VersionedRow, fold_batch};
+use std::collections::HashMap;
+
+use crate::fold::{self, Decoded, VersionedRow, fold_batch, fold_into};
 use crate::log::RecordedEvent;
 use crate::runtime::{Projection, ProjectionError};
 
@@ -44,22 +46,42 @@ pub struct CommentRow {
     pub sequence: i64,
 }
 
+/// A ticket row as the projection keeps it: what readers see, plus the texts of its comments
+/// (public and internal apart) from which the search vectors are generated.
+#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+pub struct StoredTicket {
+    #[sqlx(flatten)]
+    pub row: TicketRow,
+    pub public_comments: String,
+    pub internal_comments: String,
+}
+
+/// Separates comment texts on a ticket row.
+const COMMENT_SEPARATOR: &str = "\n\n";
+
+fn append(text: &mut String, body: &str) {
+    if !text.is_empty() {
+        text.push_str(COMMENT_SEPARATOR);
+    }
+    text.push_str(body);
+}
+
 /// Folds one event into a ticket row. Pure, and exhaustive over the events: a new event type
 /// does not compile until this read model decides what it means.
 pub fn fold(
-    row: &mut Option<TicketRow>,
+    stored: &mut Option<StoredTicket>,
     ticket_id: Uuid,
     sequence: i64,
     event: TicketEvent,
 ) -> Result<Option<CommentRow>, String> {
-    if row
+    if stored
         .as_ref()
-        .is_some_and(|existing| sequence <= existing.version)
+        .is_some_and(|existing| sequence <= existing.row.version)
     {
         return Ok(None); // already applied: replaying a batch changes nothing
     }
     let occurred_at = event.occurred_at();
-    let Some(ticket) = row.as_mut() else {
+    let Some(ticket) = stored.as_mut() else {
         let TicketEvent::TicketCreated {
             number,
             customer_id,
@@ -73,27 +95,32 @@ pub fn fold(
         else {
             return Err(format!("{} before TicketCreated", event.name()));
         };
-        *row = Some(TicketRow {
-            id: ticket_id,
-            number: number.0,
-            subject: subject.into_string(),
-            description: description.into_string(),
-            priority: priority.as_str().to_string(),
-            priority_rank: priority.urgency(),
-            status: "new".to_string(),
-            category: category.map(|c| c.into_string()),
-            tags: tags.to_strings(),
-            customer_id: customer_id.0,
-            assignee_id: None,
-            escalation_level: 0,
-            comment_count: 0,
-            created_at: occurred_at,
-            updated_at: occurred_at,
-            version: sequence,
+        *stored = Some(StoredTicket {
+            row: TicketRow {
+                id: ticket_id,
+                number: number.0,
+                subject: subject.into_string(),
+                description: description.into_string(),
+                priority: priority.as_str().to_string(),
+                priority_rank: priority.urgency(),
+                status: "new".to_string(),
+                category: category.map(|c| c.into_string()),
+                tags: tags.to_strings(),
+                customer_id: customer_id.0,
+                assignee_id: None,
+                escalation_level: 0,
+                comment_count: 0,
+                created_at: occurred_at,
+                updated_at: occurred_at,
+                version: sequence,
+            },
+            public_comments: String::new(),
+            internal_comments: String::new(),
         });
         return Ok(None);
     };
     let mut comment = None;
+    let row = &mut ticket.row;
     match event {
         TicketEvent::TicketCreated { .. } => {
             return Err("TicketCreated for a ticket that already exists".into());
@@ -106,26 +133,26 @@ pub fn fold(
             ..
         } => {
             if let Some(subject) = subject {
-                ticket.subject = subject.into_string();
+                row.subject = subject.into_string();
             }
             if let Some(description) = description {
-                ticket.description = description.into_string();
+                row.description = description.into_string();
             }
             if let Some(category) = category {
-                ticket.category = category.map(|c| c.into_string());
+                row.category = category.map(|c| c.into_string());
             }
             if let Some(tags) = tags {
-                ticket.tags = tags.to_strings();
+                row.tags = tags.to_strings();
             }
         }
         TicketEvent::TicketPriorityChanged { to, .. } => {
-            ticket.priority = to.as_str().to_string();
-            ticket.priority_rank = to.urgency();
+            row.priority = to.as_str().to_string();
+            row.priority_rank = to.urgency();
         }
-        TicketEvent::TicketStatusChanged { to, .. } => ticket.status = to.as_str().to_string(),
-        TicketEvent::TicketAssigned { assignee_id, .. } => ticket.assignee_id = Some(assignee_id.0),
+        TicketEvent::TicketStatusChanged { to, .. } => row.status = to.as_str().to_string(),
+        TicketEvent::TicketAssigned { assignee_id, .. } => row.assignee_id = Some(assignee_id.0),
         TicketEvent::TicketEscalated { to_level, .. } => {
-            ticket.escalation_level = i32::try_from(to_level).unwrap_or(i32::MAX);
+            row.escalation_level = i32::try_from(to_level).unwrap_or(i32::MAX);
         }
         TicketEvent::CommentAdded {
             comment_id,
@@ -134,7 +161,13 @@ pub fn fold(
             author,
             occurred_at,
         } => {
-            ticket.comment_count += 1;
+            row.comment_count += 1;
+            let text = if internal {
+                &mut ticket.internal_comments
+            } else {
+                &mut ticket.public_comments
+            };
+            append(text, body.as_str());
             comment = Some(CommentRow {
                 id: comment_id.0,
                 ticket_id,
@@ -147,8 +180,9 @@ pub fn fold(
             });
         }
     }
-    ticket.updated_at = occurred_at;
-    ticket.version = sequence;
+    let row = &mut ticket.row;
+    row.updated_at = occurred_at;
+    row.version = sequence;
     Ok(comment)
 }
 
@@ -157,13 +191,13 @@ pub fn decode(event: &RecordedEvent) -> Result<TicketEvent, ProjectionError> {
     fold::decode(event)
 }
 
-impl VersionedRow for TicketRow {
+impl VersionedRow for StoredTicket {
     fn id(&self) -> Uuid {
-        self.id
+        self.row.id
     }
 
     fn version(&self) -> i64 {
-        self.version
+        self.row.version
     }
 }
 
@@ -171,6 +205,7 @@ impl VersionedRow for TicketRow {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TicketsProjection;
 
+/// What readers select; the comment texts stay out of lists and pages.
 const TICKET_COLUMNS: &str = "id, number, subject, description, priority, priority_rank, status, \
      category, tags, customer_id, assignee_id, escalation_level, comment_count, created_at, \
      updated_at, version";
@@ -179,86 +214,250 @@ impl Projection for TicketsProjection {
     const NAME: &'static str = "tickets";
     const AGGREGATE_TYPES: &'static [&'static str] = &["ticket"];
     const TABLES: &'static [&'static str] = &["tickets_view", "ticket_comments_view"];
+    type Rebuild = TicketsRebuild;
 
     async fn apply_batch(
         &self,
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
+        apply(conn, events, Vectors::Compute).await
+    }
+
+    async fn apply_rebuild_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+        state: &mut TicketsRebuild,
+    ) -> Result<(), ProjectionError> {
         let decoded = Decoded::<TicketEvent>::new(events)?;
-        let existing: Vec<TicketRow> = sqlx::query_as(&format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets_view WHERE id = ANY($1)"
-        ))
-        .bind(decoded.ids())
-        .fetch_all(&mut *conn)
-        .await?;
-        let (changed, comments) = fold_batch(existing, decoded, fold)?;
-        let to_write: Vec<&TicketRow> = changed.iter().collect();
-        upsert_tickets(conn, &to_write).await?;
+        if state.flushed {
+            // Rows written out earlier to bound memory come back from the copy.
+            let missing: Vec<Uuid> = decoded
+                .ids()
+                .into_iter()
+                .filter(|id| !state.rows.contains_key(id))
+                .collect();
+            if !missing.is_empty() {
+                let found: Vec<StoredTicket> = sqlx::query_as(&format!(
+                    "SELECT {TICKET_COLUMNS}, public_comments, internal_comments
+                       FROM tickets_view WHERE id = ANY($1)"
+                ))
+                .bind(&missing)
+                .fetch_all(&mut *conn)
+                .await?;
+                for row in found {
+                    state.rows.insert(row.row.id, Some(row));
+                }
+            }
+        }
+        let (_, comments) = fold_into(&mut state.rows, decoded, fold)?;
         insert_comments(conn, &comments).await?;
+        if state.rows.len() >= TicketsRebuild::MAX_ROWS {
+            state.flush(conn, Vectors::Defer).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish_rebuild(
+        &self,
+        conn: &mut PgConnection,
+        mut state: TicketsRebuild,
+    ) -> Result<(), ProjectionError> {
+        state.flush(conn, Vectors::Compute).await?;
+        if state.flushed_early {
+            sqlx::query(
+                "UPDATE tickets_view
+                    SET search_vector = docket_ticket_vector(subject, description,
+                                                             public_comments, internal_comments)
+                  WHERE search_vector IS NULL",
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
         Ok(())
     }
 }
 
-/// Rows per statement: well under PostgreSQL's 65,535 bind parameters.
-const ROWS_PER_STATEMENT: usize = 1_000;
+/// Ticket rows a rebuild holds in memory: each is written once, with its search vectors, at
+/// the end (or when too many are held, without vectors, which the end then fills in).
+#[derive(Debug, Default)]
+pub struct TicketsRebuild {
+    rows: HashMap<Uuid, Option<StoredTicket>>,
+    /// Rows have been written out and may have to be read back.
+    flushed: bool,
+    /// Some rows were written without their vectors.
+    flushed_early: bool,
+}
 
-async fn upsert_tickets(conn: &mut PgConnection, rows: &[&TicketRow]) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut query: QueryBuilder<Postgres> =
-            QueryBuilder::new(format!("INSERT INTO tickets_view ({TICKET_COLUMNS}) "));
-        query.push_values(chunk.iter(), |mut b, row| {
-            b.push_bind(row.id)
-                .push_bind(row.number)
-                .push_bind(&row.subject)
-                .push_bind(&row.description)
-                .push_bind(&row.priority)
-                .push_bind(row.priority_rank)
-                .push_bind(&row.status)
-                .push_bind(&row.category)
-                .push_bind(&row.tags)
-                .push_bind(row.customer_id)
-                .push_bind(row.assignee_id)
-                .push_bind(row.escalation_level)
-                .push_bind(row.comment_count)
-                .push_bind(row.created_at)
-                .push_bind(row.updated_at)
-                .push_bind(row.version);
-        });
-        query.push(
-            " ON CONFLICT (id) DO UPDATE SET
+impl TicketsRebuild {
+    /// About 1 KB a ticket: a few hundred megabytes at most.
+    const MAX_ROWS: usize = 250_000;
+
+    async fn flush(
+        &mut self,
+        conn: &mut PgConnection,
+        vectors: Vectors,
+    ) -> Result<(), sqlx::Error> {
+        let rows: Vec<StoredTicket> = self.rows.drain().filter_map(|(_, row)| row).collect();
+        for chunk in rows.chunks(10_000) {
+            upsert_tickets(conn, chunk, vectors).await?;
+        }
+        if vectors == Vectors::Defer && !rows.is_empty() {
+            self.flushed_early = true;
+        }
+        self.flushed = true;
+        Ok(())
+    }
+}
+
+/// Whether an upsert computes the search vectors now or leaves them to the end of a rebuild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Vectors {
+    Compute,
+    Defer,
+}
+
+async fn apply(
+    conn: &mut PgConnection,
+    events: &[RecordedEvent],
+    vectors: Vectors,
+) -> Result<(), ProjectionError> {
+    let decoded = Decoded::<TicketEvent>::new(events)?;
+    let existing: Vec<StoredTicket> = sqlx::query_as(&format!(
+        "SELECT {TICKET_COLUMNS}, public_comments, internal_comments
+           FROM tickets_view WHERE id = ANY($1)"
+    ))
+    .bind(decoded.ids())
+    .fetch_all(&mut *conn)
+    .await?;
+    let (changed, comments) = fold_batch(existing, decoded, fold)?;
+    upsert_tickets(conn, &changed, vectors).await?;
+    insert_comments(conn, &comments).await?;
+    Ok(())
+}
+
+/// One statement for the whole batch: arrays unnested server-side, so the statement has 18
+/// parameters however many rows it writes, and PostgreSQL plans it once.
+async fn upsert_tickets(
+    conn: &mut PgConnection,
+    tickets: &[StoredTicket],
+    vectors: Vectors,
+) -> Result<(), sqlx::Error> {
+    if tickets.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<&TicketRow> = tickets.iter().map(|t| &t.row).collect();
+    let rows = || all.iter().copied();
+    let ids: Vec<Uuid> = rows().map(|r| r.id).collect();
+    let numbers: Vec<i64> = rows().map(|r| r.number).collect();
+    let subjects: Vec<&str> = rows().map(|r| r.subject.as_str()).collect();
+    let descriptions: Vec<&str> = rows().map(|r| r.description.as_str()).collect();
+    let priorities: Vec<&str> = rows().map(|r| r.priority.as_str()).collect();
+    let ranks: Vec<i16> = rows().map(|r| r.priority_rank).collect();
+    let statuses: Vec<&str> = rows().map(|r| r.status.as_str()).collect();
+    let categories: Vec<Option<&str>> = rows().map(|r| r.category.as_deref()).collect();
+    // Arrays of arrays cannot be unnested row by row; each row's tags travel as JSON.
+    let tags: Vec<serde_json::Value> = rows().map(|r| serde_json::json!(r.tags)).collect();
+    let customers: Vec<Uuid> = rows().map(|r| r.customer_id).collect();
+    let assignees: Vec<Option<Uuid>> = rows().map(|r| r.assignee_id).collect();
+    let levels: Vec<i32> = rows().map(|r| r.escalation_level).collect();
+    let counts: Vec<i32> = rows().map(|r| r.comment_count).collect();
+    let created: Vec<DateTime<Utc>> = rows().map(|r| r.created_at).collect();
+    let updated: Vec<DateTime<Utc>> = rows().map(|r| r.updated_at).collect();
+    let versions: Vec<i64> = rows().map(|r| r.version).collect();
+    let public: Vec<&str> = tickets.iter().map(|t| t.public_comments.as_str()).collect();
+    let internal: Vec<&str> = tickets
+        .iter()
+        .map(|t| t.internal_comments.as_str())
+        .collect();
+    // The search vector comes from one SQL function (see migration 0006); a rebuild that has
+    // to write rows before it is done leaves it NULL and fills it in at the end.
+    let vector = match vectors {
+        Vectors::Compute => {
+            "docket_ticket_vector(u.subject, u.description, u.public_comments, u.internal_comments)"
+        }
+        Vectors::Defer => "NULL::tsvector",
+    };
+    sqlx::query(&format!(
+        "INSERT INTO tickets_view (id, number, subject, description, priority, priority_rank,
+                status, category, tags, customer_id, assignee_id, escalation_level, comment_count,
+                created_at, updated_at, version, public_comments, internal_comments,
+                search_vector)
+         SELECT u.id, u.number, u.subject, u.description, u.priority, u.priority_rank, u.status,
+                u.category, ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.customer_id,
+                u.assignee_id, u.escalation_level, u.comment_count, u.created_at, u.updated_at,
+                u.version, u.public_comments, u.internal_comments, {vector}
+           FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                       $6::smallint[], $7::text[], $8::text[], $9::jsonb[], $10::uuid[],
+                       $11::uuid[], $12::int[], $13::int[], $14::timestamptz[],
+                       $15::timestamptz[], $16::bigint[], $17::text[], $18::text[])
+             AS u(id, number, subject, description, priority, priority_rank, status, category,
+                  tags, customer_id, assignee_id, escalation_level, comment_count, created_at,
+                  updated_at, version, public_comments, internal_comments)
+         ON CONFLICT (id) DO UPDATE SET
                 subject = EXCLUDED.subject, description = EXCLUDED.description,
                 priority = EXCLUDED.priority, priority_rank = EXCLUDED.priority_rank,
                 status = EXCLUDED.status, category = EXCLUDED.category, tags = EXCLUDED.tags,
                 assignee_id = EXCLUDED.assignee_id, escalation_level = EXCLUDED.escalation_level,
                 comment_count = EXCLUDED.comment_count, updated_at = EXCLUDED.updated_at,
-                version = EXCLUDED.version
-              WHERE tickets_view.version < EXCLUDED.version",
-        );
-        query.build().persistent(false).execute(&mut *conn).await?;
-    }
+                version = EXCLUDED.version, public_comments = EXCLUDED.public_comments,
+                internal_comments = EXCLUDED.internal_comments,
+                search_vector = EXCLUDED.search_vector
+          WHERE tickets_view.version < EXCLUDED.version"
+    ))
+    .bind(&ids)
+    .bind(&numbers)
+    .bind(&subjects)
+    .bind(&descriptions)
+    .bind(&priorities)
+    .bind(&ranks)
+    .bind(&statuses)
+    .bind(&categories)
+    .bind(&tags)
+    .bind(&customers)
+    .bind(&assignees)
+    .bind(&levels)
+    .bind(&counts)
+    .bind(&created)
+    .bind(&updated)
+    .bind(&versions)
+    .bind(&public)
+    .bind(&internal)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
 async fn insert_comments(conn: &mut PgConnection, rows: &[CommentRow]) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-            "INSERT INTO ticket_comments_view
-               (id, ticket_id, author_id, author_role, body, internal, created_at, sequence) ",
-        );
-        query.push_values(chunk.iter(), |mut b, row| {
-            b.push_bind(row.id)
-                .push_bind(row.ticket_id)
-                .push_bind(row.author_id)
-                .push_bind(&row.author_role)
-                .push_bind(&row.body)
-                .push_bind(row.internal)
-                .push_bind(row.created_at)
-                .push_bind(row.sequence);
-        });
-        query.push(" ON CONFLICT (id) DO NOTHING");
-        query.build().persistent(false).execute(&mut *conn).await?;
+    if rows.is_empty() {
+        return Ok(());
     }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let tickets: Vec<Uuid> = rows.iter().map(|r| r.ticket_id).collect();
+    let authors: Vec<Uuid> = rows.iter().map(|r| r.author_id).collect();
+    let roles: Vec<&str> = rows.iter().map(|r| r.author_role.as_str()).collect();
+    let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
+    let internal: Vec<bool> = rows.iter().map(|r| r.internal).collect();
+    let created: Vec<DateTime<Utc>> = rows.iter().map(|r| r.created_at).collect();
+    let sequences: Vec<i64> = rows.iter().map(|r| r.sequence).collect();
+    sqlx::query(
+        "INSERT INTO ticket_comments_view
+                (id, ticket_id, author_id, author_role, body, internal, created_at, sequence)
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
+                              $6::bool[], $7::timestamptz[], $8::bigint[])
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&tickets)
+    .bind(&authors)
+    .bind(&roles)
+    .bind(&bodies)
+    .bind(&internal)
+    .bind(&created)
+    .bind(&sequences)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -394,22 +593,54 @@ pub fn like_literal(text: &str) -> String {
 
 const SEARCH_CONFIG: &str = "'english'";
 
+/// `ts_rank` weights for D, C, B, A: customers' ranks ignore internal comments.
+fn rank_weights(filter: &TicketFilter) -> &'static str {
+    if filter.include_internal {
+        "'{0.1, 0.2, 0.4, 1.0}'"
+    } else {
+        "'{0, 0.2, 0.4, 1.0}'"
+    }
+}
+
+/// `column` is one of `values`. A single value is written as `=`, so an index on the column can
+/// also deliver rows in order (`= ANY` of one element does not).
+fn push_one_of(query: &mut QueryBuilder<'_, Postgres>, column: &str, values: &[String]) {
+    match values {
+        [] => {}
+        [one] => {
+            query
+                .push(format!(" AND {column} = "))
+                .push_bind(one.clone());
+        }
+        many => {
+            query
+                .push(format!(" AND {column} = ANY("))
+                .push_bind(many.to_vec())
+                .push(")");
+        }
+    }
+}
+
 fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &TicketFilter) {
     query.push(" WHERE TRUE");
     if let Some(text) = &filter.text {
+        // Written out (not in a subquery) so the planner uses the GIN index.
         query
             .push(format!(
-                " AND (t.search @@ websearch_to_tsquery({SEARCH_CONFIG}, "
+                " AND t.search_vector @@ websearch_to_tsquery({SEARCH_CONFIG}, "
             ))
             .push_bind(text.clone())
-            .push(format!(
-                ") OR EXISTS (SELECT 1 FROM ticket_comments_view c WHERE c.ticket_id = t.id \
-                   AND c.search @@ websearch_to_tsquery({SEARCH_CONFIG}, "
-            ))
-            .push_bind(text.clone())
-            .push(") AND (")
-            .push_bind(filter.include_internal)
-            .push(" OR NOT c.internal)))");
+            .push(")");
+        if !filter.include_internal {
+            // Customers never match on internal comments (weight D), which the index alone
+            // cannot exclude: their candidates are checked again without them.
+            query
+                .push(format!(
+                    " AND ts_filter(t.search_vector, '{{a,b,c}}') @@ websearch_to_tsquery({SEARCH_CONFIG}, "
+                ))
+                .push_bind(text.clone())
+                .push(")");
+        }
     }
     if let Some(subject) = &filter.subject_contains {
         query
@@ -422,18 +653,8 @@ fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &TicketFilter) {
             .push(" AND t.tags && ")
             .push_bind(filter.tags_any.clone());
     }
-    if !filter.statuses.is_empty() {
-        query
-            .push(" AND t.status = ANY(")
-            .push_bind(filter.statuses.clone())
-            .push(")");
-    }
-    if !filter.priorities.is_empty() {
-        query
-            .push(" AND t.priority = ANY(")
-            .push_bind(filter.priorities.clone())
-            .push(")");
-    }
+    push_one_of(query, "t.status", &filter.statuses);
+    push_one_of(query, "t.priority", &filter.priorities);
     if let Some(assignee) = filter.assignee_id {
         query.push(" AND t.assignee_id = ").push_bind(assignee);
     }
@@ -505,6 +726,8 @@ fn escaped(column: &str) -> String {
 const HEADLINE_OPTIONS: &str = "'StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=10, MaxFragments=2, FragmentDelimiter=\" … \"'";
 
 /// Full-text search, best matches first. `filter.text` is required; the other filters narrow.
+/// One GIN index scan finds the matches; ranks are computed for those only, and snippets only
+/// for the page shown.
 pub async fn search(pool: &sqlx::PgPool, filter: &TicketFilter) -> Result<SearchPage, sqlx::Error> {
     let text = filter.text.clone().unwrap_or_default();
     let mut count: QueryBuilder<Postgres> =
@@ -512,6 +735,12 @@ pub async fn search(pool: &sqlx::PgPool, filter: &TicketFilter) -> Result<Search
     push_filters(&mut count, filter);
     let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
 
+    let weights = rank_weights(filter);
+    let comments = if filter.include_internal {
+        "t.public_comments || E'\\n\\n' || t.internal_comments"
+    } else {
+        "t.public_comments"
+    };
     let columns = TICKET_COLUMNS
         .split(", ")
         .map(|c| format!("t.{}", c.trim()))
@@ -523,42 +752,37 @@ pub async fn search(pool: &sqlx::PgPool, filter: &TicketFilter) -> Result<Search
         .push(SEARCH_CONFIG)
         .push(", ")
         .push_bind(text)
-        .push(") AS q) ");
+        .push(") AS q), ");
     query.push(format!(
-        "SELECT {columns},
-                greatest(ts_rank(t.search, query.q),
-                         coalesce((SELECT max(ts_rank(c.search, query.q)) * 0.8 FROM ticket_comments_view c
-                                    WHERE c.ticket_id = t.id AND c.search @@ query.q
-                                      AND ("
+        "page AS (SELECT {columns}, ts_rank({weights}, t.search_vector, query.q) AS rank, t.public_comments,
+                         t.internal_comments
+                    FROM tickets_view t, query"
     ));
-    query.push_bind(filter.include_internal);
-    query.push(format!(
-        " OR NOT c.internal)), 0))::real AS rank,
-                CASE WHEN t.search @@ query.q THEN 'ticket' ELSE 'comment' END AS matched_in,
-                ts_headline({SEARCH_CONFIG}, {subject}, query.q,
-                            'StartSel=<mark>, StopSel=</mark>, HighlightAll=true') AS subject_highlight,
-                CASE WHEN t.search @@ query.q
-                     THEN ts_headline({SEARCH_CONFIG}, {description}, query.q, {HEADLINE_OPTIONS})
-                     ELSE coalesce((SELECT ts_headline({SEARCH_CONFIG}, {body}, query.q, {HEADLINE_OPTIONS})
-                                      FROM ticket_comments_view c
-                                     WHERE c.ticket_id = t.id AND c.search @@ query.q AND (",
-        subject = escaped("t.subject"),
-        description = escaped("t.description"),
-        body = escaped("c.body"),
-    ));
-    query.push_bind(filter.include_internal);
-    query.push(
-        " OR NOT c.internal)
-                                     ORDER BY ts_rank(c.search, query.q) DESC, c.sequence LIMIT 1), '')
-                END AS snippet
-           FROM tickets_view t, query",
-    );
     push_filters(&mut query, filter);
     query
         .push(" ORDER BY rank DESC, t.created_at DESC, t.id LIMIT ")
         .push_bind(filter.page_size)
         .push(" OFFSET ")
         .push_bind((filter.page.max(1) - 1).saturating_mul(filter.page_size));
+    let own = format!(
+        "(setweight(to_tsvector({SEARCH_CONFIG}, t.subject), 'A') || \
+          to_tsvector({SEARCH_CONFIG}, t.description))"
+    );
+    query.push(format!(
+        ") SELECT {columns}, t.rank::real AS rank,
+                CASE WHEN {own} @@ query.q THEN 'ticket' ELSE 'comment' END AS matched_in,
+                ts_headline({SEARCH_CONFIG}, {subject}, query.q,
+                            'StartSel=<mark>, StopSel=</mark>, HighlightAll=true') AS subject_highlight,
+                CASE WHEN {own} @@ query.q
+                     THEN ts_headline({SEARCH_CONFIG}, {description}, query.q, {HEADLINE_OPTIONS})
+                     ELSE ts_headline({SEARCH_CONFIG}, {comment_text}, query.q, {HEADLINE_OPTIONS})
+                END AS snippet
+           FROM page t, query
+          ORDER BY t.rank DESC, t.created_at DESC, t.id",
+        subject = escaped("t.subject"),
+        description = escaped("t.description"),
+        comment_text = escaped(&format!("left({comments}, 20000)")),
+    ));
     let hits = query.build_query_as().fetch_all(pool).await?;
     Ok(SearchPage { hits, total })
 }
@@ -654,7 +878,10 @@ mod tests {
                 comments.push(comment);
             }
         }
-        let row = row.unwrap_or_else(|| panic!("no row"));
+        let stored = row.unwrap_or_else(|| panic!("no row"));
+        assert_eq!(stored.internal_comments, "On it");
+        assert_eq!(stored.public_comments, "");
+        let row = stored.row;
         assert_eq!(row.priority, "critical");
         assert_eq!(row.priority_rank, 4);
         assert_eq!(row.status, "in_progress");

@@ -286,7 +286,7 @@ pub fn state_at(
         }
         applied += 1;
     }
-    Ok((row, comments, applied))
+    Ok((row.map(|stored| stored.row), comments, applied))
 }
 
 async fn state(pool: &PgPool, args: StateArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {

@@ -32,11 +32,24 @@ async fn write_range(
     comments: i64,
 ) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    // Ids as the application makes them: UUIDv7, time-ordered (PostgreSQL 15 has no generator).
+    sqlx::query(
+        "CREATE OR REPLACE FUNCTION pg_temp.docket_synthetic_uuid_v7(at timestamptz) RETURNS uuid
+         LANGUAGE sql VOLATILE AS $$
+           SELECT (lpad(to_hex(floor(extract(epoch FROM at) * 1000)::bigint), 12, '0')
+                   || '7' || substr(md5(random()::text), 1, 3)
+                   || (ARRAY['8','9','a','b'])[1 + floor(random() * 4)::int]
+                   || substr(md5(random()::text), 1, 15))::uuid
+         $$",
+    )
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "CREATE TEMP TABLE synthetic_tickets ON COMMIT DROP AS
-           SELECT n, gen_random_uuid() AS id,
-                  timestamptz '2026-11-01 00:00:00+00' + make_interval(secs => n::double precision * 7) AS opened
-             FROM generate_series($1::bigint, $2::bigint) AS n",
+           SELECT n, pg_temp.docket_synthetic_uuid_v7(opened) AS id, opened
+             FROM (SELECT n, timestamptz '2026-11-01 00:00:00+00'
+                               + make_interval(secs => n::double precision * 7) AS opened
+                     FROM generate_series($1::bigint, $2::bigint) AS n) t",
     )
     .bind(first)
     .bind(last)
@@ -70,7 +83,7 @@ async fn write_range(
         "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
          SELECT 'ticket', t.id::text, k.seq, 'CommentAdded', '1',
                 jsonb_build_object('CommentAdded', jsonb_build_object(
-                    'comment_id', gen_random_uuid(),
+                    'comment_id', pg_temp.docket_synthetic_uuid_v7(t.opened + make_interval(mins => k.seq::int)),
                     'body', 'Comment ' || k.seq || ' on ticket ' || t.n || ': still looking into it',
                     'internal', k.seq % 3 = 0,
                     'author', {actor},

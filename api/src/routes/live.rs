@@ -45,6 +45,9 @@ pub struct LiveEvent {
     pub version: Option<i64>,
     #[oai(skip_serializing_if_is_none)]
     pub occurred_at: Option<DateTime<Utc>>,
+    /// When the log recorded the event.
+    #[oai(skip_serializing_if_is_none)]
+    pub recorded_at: Option<DateTime<Utc>>,
     #[oai(skip_serializing_if_is_none)]
     pub actor: Option<Value>,
     /// The event's fields.

@@ -1,0 +1,542 @@
+//! `docket-bench`: starts from an empty database, runs each load, and writes `bench-report.md`
+//! and `bench-report.json`. Every figure sits next to a baseline measured in the same run on
+//! the same machine, because only ratios survive a noisy machine.
+//!
+//! `cargo run --release -p docket-bench` for the full run (1,000,000 events);
+//! `cargo run --release -p docket-bench -- --quick` for a small one (what CI runs).
+
+#![allow(clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use docket_api::config::{Secret, Settings};
+use docket_api::startup::Application;
+use docket_projections::audit::AuditProjection;
+use docket_projections::rebuild::{self, RebuildSettings};
+use docket_projections::tickets::TicketsProjection;
+use docket_tests::live::SseClient;
+use docket_tests::synthetic;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::PgPool;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "docket-bench",
+    about = "Measure Docket against baselines from the same run"
+)]
+struct Args {
+    /// Small sizes, for CI: finishes in well under two minutes.
+    #[arg(long)]
+    quick: bool,
+    /// The PostgreSQL server (its maintenance database); a fresh database is created on it.
+    #[arg(
+        long,
+        env = "DOCKET_BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    /// Report path without extension: writes `<out>.md` and `<out>.json`.
+    #[arg(long, default_value = "bench-report")]
+    out: String,
+    /// Keep the benchmark database afterwards (for inspection).
+    #[arg(long)]
+    keep_database: bool,
+    /// Override the number of tickets (each has ten events).
+    #[arg(long)]
+    tickets: Option<i64>,
+}
+
+struct Sizes {
+    tickets: i64,
+    comments_per_ticket: i64,
+    requests_per_query: usize,
+    concurrency: usize,
+    live_messages: usize,
+}
+
+impl Sizes {
+    fn events(&self) -> i64 {
+        self.tickets * (self.comments_per_ticket + 2)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Figure {
+    load: String,
+    metric: String,
+    value: f64,
+    unit: String,
+    baseline: Option<String>,
+    baseline_value: Option<f64>,
+    target: Option<String>,
+    pass: Option<bool>,
+}
+
+impl Figure {
+    fn new(load: &str, metric: &str, value: f64, unit: &str) -> Self {
+        Self {
+            load: load.to_string(),
+            metric: metric.to_string(),
+            value,
+            unit: unit.to_string(),
+            baseline: None,
+            baseline_value: None,
+            target: None,
+            pass: None,
+        }
+    }
+
+    fn baseline(mut self, name: &str, value: f64) -> Self {
+        self.baseline = Some(name.to_string());
+        self.baseline_value = Some(value);
+        self
+    }
+
+    fn target(mut self, text: &str, pass: bool) -> Self {
+        self.target = Some(text.to_string());
+        self.pass = Some(pass);
+        self
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    generated_at: DateTime<Utc>,
+    mode: String,
+    cores: usize,
+    postgres: String,
+    events: i64,
+    tickets: i64,
+    figures: Vec<Figure>,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn database_url(admin: &str, name: &str) -> String {
+    match admin.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => format!("{admin}/{name}"),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let sizes = if args.quick {
+        Sizes {
+            tickets: 2_000,
+            comments_per_ticket: 8,
+            requests_per_query: 200,
+            concurrency: 8,
+            live_messages: 40,
+        }
+    } else {
+        Sizes {
+            tickets: 100_000,
+            comments_per_ticket: 8,
+            requests_per_query: 2_000,
+            concurrency: 8,
+            live_messages: 300,
+        }
+    };
+    let sizes = Sizes {
+        tickets: args.tickets.unwrap_or(sizes.tickets),
+        ..sizes
+    };
+    let name = format!("docket_bench_{}", Utc::now().format("%Y%m%d%H%M%S"));
+    let url = database_url(&args.database_url, &name);
+    docket_projections::db::ensure_database(&url).await?;
+    let pool = docket_projections::db::connect(&url, 8, Duration::from_secs(30)).await?;
+    docket_projections::db::migrate(&pool).await?;
+    let result = run(&args, &sizes, &pool, &url).await;
+    pool.close().await;
+    if !args.keep_database {
+        let admin = PgPool::connect(&args.database_url).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&admin)
+            .await?;
+    }
+    let report = result?;
+    write_report(&args.out, &report)?;
+    println!("wrote {0}.md and {0}.json", args.out);
+    Ok(())
+}
+
+async fn run(args: &Args, sizes: &Sizes, pool: &PgPool, url: &str) -> anyhow::Result<Report> {
+    let postgres: String = sqlx::query_scalar("SELECT version()")
+        .fetch_one(pool)
+        .await?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut figures = Vec::new();
+
+    // 1. The log: written straight into `events`, as the domain would write it.
+    eprintln!("writing {} events…", sizes.events());
+    let started = Instant::now();
+    let customer = Uuid::now_v7();
+    let written =
+        synthetic::write_log(pool, customer, sizes.tickets, sizes.comments_per_ticket).await?;
+    let load_seconds = started.elapsed().as_secs_f64();
+    // What autovacuum would do soon after such a load; without it the planner guesses blind.
+    sqlx::query("ANALYZE events").execute(pool).await?;
+    figures.push(Figure::new(
+        "event log",
+        "events written (set-based SQL, with triggers)",
+        written as f64 / load_seconds,
+        "events/s",
+    ));
+
+    // 2. Baseline: INSERT … SELECT of the same rows in the same order.
+    eprintln!("baseline: INSERT … SELECT of {written} rows…");
+    sqlx::query(
+        "CREATE TABLE bench_copy (aggregate_type text, aggregate_id text, sequence bigint,
+           event_type text, event_version text, payload jsonb, metadata jsonb)",
+    )
+    .execute(pool)
+    .await?;
+    let started = Instant::now();
+    sqlx::query(
+        "INSERT INTO bench_copy SELECT aggregate_type, aggregate_id, sequence, event_type,
+           event_version, payload, metadata FROM events ORDER BY transaction_id, global_position",
+    )
+    .execute(pool)
+    .await?;
+    let copy_rate = written as f64 / started.elapsed().as_secs_f64();
+    sqlx::query("DROP TABLE bench_copy").execute(pool).await?;
+
+    // 3. Rebuilds from position zero.
+    eprintln!("rebuilding the tickets projection…");
+    let tickets =
+        rebuild::rebuild(&TicketsProjection, pool, RebuildSettings::default(), |_| {}).await?;
+    let rebuild_pass = tickets.events_per_second >= 100_000.0;
+    figures.push(
+        Figure::new(
+            "projection rebuild (tickets + comments + search vectors)",
+            "events applied",
+            tickets.events_per_second,
+            "events/s",
+        )
+        .baseline("INSERT … SELECT of the same rows", copy_rate)
+        .target(">= 100,000 events/s", rebuild_pass),
+    );
+    eprintln!("rebuilding the audit projection…");
+    let audit =
+        rebuild::rebuild(&AuditProjection, pool, RebuildSettings::default(), |_| {}).await?;
+    figures.push(
+        Figure::new(
+            "projection rebuild (audit trail)",
+            "events applied",
+            audit.events_per_second,
+            "events/s",
+        )
+        .baseline("INSERT … SELECT of the same rows", copy_rate),
+    );
+
+    // A freshly loaded database, as autovacuum would leave it soon after: measuring reads
+    // while it vacuums a million new rows would measure autovacuum.
+    sqlx::query("VACUUM ANALYZE").execute(pool).await?;
+
+    // 4. The server, on the same database, over HTTP.
+    let mut settings = Settings::defaults();
+    settings.database_url = url.to_string();
+    settings.listen = "127.0.0.1:0".to_string();
+    settings.jwt_secret = Some(Secret::new("docket-bench-secret-0123456789-0123456789"));
+    settings.admin_email = Some("bench@docket.test".to_string());
+    settings.admin_password = Some(Secret::new("bench-password"));
+    settings.access_token_ttl_secs = 6 * 3600;
+    let app = Application::build(settings).await?;
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(sizes.concurrency * 2)
+        .build()?;
+    let login: serde_json::Value = client
+        .post(format!("{address}/api/auth/login"))
+        .json(&json!({"email": "bench@docket.test", "password": "bench-password"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["access_token"]
+        .as_str()
+        .context("no token")?
+        .to_string();
+    wait_ready(&client, &address).await?;
+
+    // 5. Reads.
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM tickets_view ORDER BY random() LIMIT 500")
+            .fetch_all(pool)
+            .await?;
+    let words = ["vpn", "printer", "invoice", "login", "email"];
+    let tickets = sizes.tickets;
+    let statuses = ["open", "in_progress", "pending", "resolved"];
+    let priorities = ["critical", "high", "medium", "low"];
+    let queries: Vec<(&str, PathFor)> = vec![
+        (
+            "GET /api/tickets?status=…&priority=… (two filters, page of 20)",
+            Box::new(move |i| {
+                format!(
+                    "/api/tickets?status={}&priority={}&page={}&page_size=20",
+                    statuses[i % 4],
+                    priorities[(i / 4) % 4],
+                    1 + i % 5
+                )
+            }),
+        ),
+        (
+            "GET /api/search?q=… selective (a few matches), ranked, with snippets",
+            Box::new(move |i| {
+                format!(
+                    "/api/search?q={}&page_size=20",
+                    1 + (i as i64 * 7919) % tickets
+                )
+            }),
+        ),
+        (
+            "GET /api/search?q=… broad (a fifth of all tickets match), ranked, with snippets",
+            Box::new(move |i| format!("/api/search?q={}&page_size=20", words[i % words.len()])),
+        ),
+        (
+            "GET /api/tickets/{id} (one ticket with its comments)",
+            Box::new({
+                let ids = ids.clone();
+                move |i| format!("/api/tickets/{}", ids[i % ids.len().max(1)])
+            }),
+        ),
+    ];
+    for (label, path) in &queries {
+        eprintln!("reads: {label}…");
+        let latencies = measure_reads(&client, &address, &token, path.as_ref(), sizes).await?;
+        let p50 = percentile(&latencies, 50.0);
+        let p99 = percentile(&latencies, 99.0);
+        figures.push(Figure::new(label, "p50 latency", p50, "ms"));
+        figures.push(Figure::new(label, "p99 latency", p99, "ms").target("<= 25 ms", p99 <= 25.0));
+    }
+
+    // 6. Live stream: commit → connected client.
+    eprintln!("live stream latency…");
+    let latencies = measure_live(&client, &address, &token, &ids, sizes.live_messages).await?;
+    let p50 = percentile(&latencies, 50.0);
+    let p99 = percentile(&latencies, 99.0);
+    let label = "live stream (SSE): event recorded → client received";
+    figures.push(Figure::new(label, "p50 latency", p50, "ms"));
+    figures.push(Figure::new(label, "p99 latency", p99, "ms").target("<= 50 ms", p99 <= 50.0));
+    figures.push(Figure::new(
+        label,
+        "messages measured",
+        latencies.len() as f64,
+        "messages",
+    ));
+
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), server).await;
+    for figure in &figures {
+        show(figure);
+    }
+    Ok(Report {
+        generated_at: Utc::now(),
+        mode: if args.quick { "quick" } else { "full" }.to_string(),
+        cores,
+        postgres,
+        events: written,
+        tickets: sizes.tickets,
+        figures,
+    })
+}
+
+/// The request path for the i-th request of a load.
+type PathFor = Box<dyn Fn(usize) -> String + Send + Sync>;
+
+async fn wait_ready(client: &reqwest::Client, address: &str) -> anyhow::Result<()> {
+    for _ in 0..600 {
+        if let Ok(response) = client.get(format!("{address}/ready")).send().await
+            && response.status() == 200
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    anyhow::bail!("the server never became ready")
+}
+
+/// Latencies in milliseconds of `sizes.requests_per_query` GETs from `concurrency` clients,
+/// after a warm-up.
+async fn measure_reads(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+    path: &(dyn Fn(usize) -> String + Send + Sync),
+    sizes: &Sizes,
+) -> anyhow::Result<Vec<f64>> {
+    for i in 0..20 {
+        client
+            .get(format!("{address}{}", path(i)))
+            .bearer_auth(token)
+            .send()
+            .await?;
+    }
+    let paths: Vec<String> = (0..sizes.requests_per_query).map(path).collect();
+    let next = Arc::new(Mutex::new(0usize));
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(paths.len())));
+    let paths = Arc::new(paths);
+    let mut workers = Vec::new();
+    for _ in 0..sizes.concurrency {
+        let (client, address, token) = (client.clone(), address.to_string(), token.to_string());
+        let (next, latencies, paths) = (next.clone(), latencies.clone(), paths.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let index = {
+                    let mut next = next.lock().await;
+                    let index = *next;
+                    *next += 1;
+                    index
+                };
+                let Some(path) = paths.get(index) else {
+                    return Ok::<_, anyhow::Error>(());
+                };
+                let started = Instant::now();
+                let response = client
+                    .get(format!("{address}{path}"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?;
+                let status = response.status();
+                let _ = response.bytes().await?;
+                anyhow::ensure!(status.is_success(), "{path} answered {status}");
+                latencies
+                    .lock()
+                    .await
+                    .push(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await??;
+    }
+    let mut latencies = latencies.lock().await.clone();
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+/// Milliseconds from each event's `recorded_at` to its arrival at an SSE client.
+async fn measure_live(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+    ids: &[Uuid],
+    messages: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut stream = SseClient::connect(address, token, None, "").await;
+    let mut latencies = Vec::with_capacity(messages);
+    for i in 0..messages {
+        let id = ids.get(i % ids.len().max(1)).context("no tickets")?;
+        client
+            .post(format!("{address}/api/tickets/{id}/comments"))
+            .bearer_auth(token)
+            .json(&json!({"body": format!("live {i}")}))
+            .send()
+            .await?;
+        let event = stream
+            .until("new_comment", Duration::from_secs(10))
+            .await
+            .context("no live message")?;
+        let received = Utc::now();
+        let recorded: DateTime<Utc> = event.data["recorded_at"]
+            .as_str()
+            .context("no recorded_at")?
+            .parse()?;
+        latencies
+            .push((received - recorded).num_microseconds().unwrap_or_default() as f64 / 1000.0);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+fn format_value(value: f64, unit: &str) -> String {
+    match unit {
+        "ms" => format!("{value:.2} ms"),
+        "events/s" | "rows/s" => format!("{:.0} {unit}", value),
+        _ => format!("{value:.0} {unit}"),
+    }
+}
+
+fn show(figure: &Figure) {
+    eprintln!(
+        "  {} — {}: {}{}",
+        figure.load,
+        figure.metric,
+        format_value(figure.value, &figure.unit),
+        figure
+            .baseline_value
+            .map(|b| format!(" (baseline {})", format_value(b, &figure.unit)))
+            .unwrap_or_default()
+    );
+}
+
+fn write_report(out: &str, report: &Report) -> anyhow::Result<()> {
+    std::fs::write(
+        format!("{out}.json"),
+        serde_json::to_string_pretty(report)? + "\n",
+    )?;
+    let mut md = String::new();
+    md.push_str("# Docket benchmark report\n\n");
+    md.push_str(&format!(
+        "- generated: {}\n- mode: {}\n- machine: {} cores\n- PostgreSQL: {}\n- log: {} events over {} tickets\n\n",
+        report.generated_at.to_rfc3339(),
+        report.mode,
+        report.cores,
+        report.postgres,
+        report.events,
+        report.tickets
+    ));
+    md.push_str("| load | metric | value | baseline (same run) | ratio | target | |\n| --- | --- | --- | --- | --- | --- | --- |\n");
+    for figure in &report.figures {
+        let baseline = match (&figure.baseline, figure.baseline_value) {
+            (Some(name), Some(value)) => format!("{name}: {}", format_value(value, &figure.unit)),
+            _ => String::new(),
+        };
+        let ratio = figure
+            .baseline_value
+            .filter(|b| *b > 0.0)
+            .map(|b| format!("{:.2}×", figure.value / b))
+            .unwrap_or_default();
+        let verdict = match figure.pass {
+            Some(true) => "✅",
+            Some(false) => "❌",
+            None => "",
+        };
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            figure.load,
+            figure.metric,
+            format_value(figure.value, &figure.unit),
+            baseline,
+            ratio,
+            figure.target.clone().unwrap_or_default(),
+            verdict
+        ));
+    }
+    std::fs::write(format!("{out}.md"), md)?;
+    Ok(())
+}
