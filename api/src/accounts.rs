@@ -97,6 +97,7 @@ pub fn user_error(error: UserError) -> ApiError {
             title: "Administrators cannot do this to their own account",
             detail: error.to_string(),
         },
+        UserError::ReservedRole { .. } => ApiError::validation("role", error.to_string()),
         UserError::AlreadyInState { .. } => ApiError::Conflict {
             kind: "already-in-state",
             title: "The account is already in that state",

@@ -312,6 +312,7 @@ async fn ticket(
             priority,
             category: Some(text(Category::parse, category)?),
             tags: Tags::parse(tags).map_err(|e| ApiError::internal(e.to_string()))?,
+            sla: (*state.sla_catalog.current(&state.pool).await?).clone(),
             actor: actor(customer),
             at: opened_at,
         }),
@@ -329,6 +330,7 @@ async fn ticket(
             comment_id: CommentId(Uuid::now_v7()),
             body: text(CommentBody::parse, body)?,
             internal,
+            automated: false,
             actor: actor(by),
             at,
         }))

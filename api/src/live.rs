@@ -83,9 +83,10 @@ impl Viewer {
     }
 }
 
-/// The message type a ticket event becomes on the stream.
-pub fn message_kind(event: &TicketEvent) -> &'static str {
-    match event {
+/// The message type a ticket event becomes on the stream; `None` for bookkeeping that is not
+/// streamed (clock starts and pauses, rule triggers).
+pub fn message_kind(event: &TicketEvent) -> Option<&'static str> {
+    Some(match event {
         TicketEvent::TicketCreated { .. } => "ticket_created",
         TicketEvent::TicketDetailsUpdated { .. } | TicketEvent::TicketPriorityChanged { .. } => {
             "ticket_updated"
@@ -94,7 +95,17 @@ pub fn message_kind(event: &TicketEvent) -> &'static str {
         TicketEvent::TicketStatusChanged { .. } => "ticket_status_changed",
         TicketEvent::CommentAdded { .. } => "new_comment",
         TicketEvent::TicketEscalated { .. } => "ticket_escalated",
-    }
+        TicketEvent::SlaWarning { .. } => "sla_warning",
+        TicketEvent::SlaBreached { .. } => "sla_breach",
+        TicketEvent::SlaPolicyApplied { .. }
+        | TicketEvent::SlaClockStarted { .. }
+        | TicketEvent::SlaClockPaused { .. }
+        | TicketEvent::SlaClockResumed { .. }
+        | TicketEvent::SlaClockRetargeted { .. }
+        | TicketEvent::SlaClockStopped { .. }
+        | TicketEvent::EscalationRuleTriggered { .. }
+        | TicketEvent::NotificationRequested { .. } => return None,
+    })
 }
 
 /// Ticket → customer, remembered so authorising a message rarely needs the database.
@@ -307,6 +318,7 @@ impl LiveHub {
     /// Turns a stored ticket event into its stream message.
     async fn message_for(&self, event: &RecordedEvent) -> Option<LiveMessage> {
         let decoded: TicketEvent = serde_json::from_value(event.payload.clone()).ok()?;
+        let kind = message_kind(&decoded)?;
         let ticket_id = Uuid::parse_str(&event.aggregate_id).ok()?;
         let customer_id = match &decoded {
             TicketEvent::TicketCreated { customer_id, .. } => {
@@ -324,7 +336,7 @@ impl LiveHub {
             customer_id,
             staff_only: decoded.is_internal(),
             body: json!({
-                "type": message_kind(&decoded),
+                "type": kind,
                 "position": event.global_position,
                 "ticket_id": ticket_id,
                 "event_type": event.event_type,

@@ -10,6 +10,7 @@ use docket_projections::db;
 use docket_projections::notify::{self, LogNotifications};
 use docket_projections::runtime::{self, Projection, RunnerSettings};
 use docket_projections::saved_searches::SavedSearchesProjection;
+use docket_projections::sla_config::SlaConfigProjection;
 use docket_projections::tickets::TicketsProjection;
 use docket_projections::users::UsersProjection;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
@@ -31,6 +32,7 @@ use crate::routes::audit::AuditApi;
 use crate::routes::auth::AuthApi;
 use crate::routes::live::LiveApi;
 use crate::routes::search::SearchApi;
+use crate::routes::sla::{RulesApi, SlaApi};
 use crate::routes::system::SystemApi;
 use crate::routes::tickets::TicketsApi;
 use crate::routes::users::UsersApi;
@@ -63,6 +65,8 @@ pub type Apis = (
     UsersApi,
     TicketsApi,
     SearchApi,
+    SlaApi,
+    RulesApi,
     AuditApi,
     LiveApi,
     SystemApi,
@@ -71,7 +75,8 @@ pub type Apis = (
 pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            AuthApi, UsersApi, TicketsApi, SearchApi, AuditApi, LiveApi, SystemApi,
+            AuthApi, UsersApi, TicketsApi, SearchApi, SlaApi, RulesApi, AuditApi, LiveApi,
+            SystemApi,
         ),
         "Docket",
         env!("CARGO_PKG_VERSION"),
@@ -135,6 +140,10 @@ impl Application {
             tickets: CommandBus::new(pool.clone(), metrics.clone()),
             users: CommandBus::new(pool.clone(), metrics.clone()),
             saved_searches: CommandBus::new(pool.clone(), metrics.clone()),
+            sla_policies: CommandBus::new(pool.clone(), metrics.clone()),
+            sla_calendars: CommandBus::new(pool.clone(), metrics.clone()),
+            escalation_rules: CommandBus::new(pool.clone(), metrics.clone()),
+            sla_catalog: Default::default(),
             live,
             clock,
             tokens,
@@ -250,10 +259,28 @@ fn spawn_background(
         tokio::spawn(runtime::run(
             SavedSearchesProjection,
             state.pool.clone(),
-            notifications,
+            notifications.clone(),
             settings,
             shutdown.clone(),
         )),
+        tokio::spawn(runtime::run(
+            SlaConfigProjection,
+            state.pool.clone(),
+            notifications.clone(),
+            settings,
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::sla::run_scheduler(
+            state.clone(),
+            notifications.clone(),
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::sla::run_propagator(
+            state.clone(),
+            notifications,
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::sla::run_rules(state.clone(), shutdown.clone())),
     ];
     let pool = state.pool.clone();
     let mut stop = shutdown;

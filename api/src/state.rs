@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use docket_domain::saved_search::SavedSearch;
+use docket_domain::sla::config::{EscalationRule, SlaCalendar, SlaPolicy};
 use docket_domain::ticket::Ticket;
 use docket_domain::user::User;
 use docket_projections::notify::LogNotifications;
@@ -14,12 +15,18 @@ use crate::clock::Clock;
 use crate::commands::CommandBus;
 use crate::live::LiveHub;
 use crate::metrics::Metrics;
+use crate::sla::CatalogCache;
 
 pub struct AppState {
     pub pool: PgPool,
     pub tickets: CommandBus<Ticket>,
     pub users: CommandBus<User>,
     pub saved_searches: CommandBus<SavedSearch>,
+    pub sla_policies: CommandBus<SlaPolicy>,
+    pub sla_calendars: CommandBus<SlaCalendar>,
+    pub escalation_rules: CommandBus<EscalationRule>,
+    /// The SLA policies in force, read from the log and cached until configuration changes.
+    pub sla_catalog: CatalogCache,
     pub live: LiveHub,
     pub clock: Arc<dyn Clock>,
     pub tokens: TokenService,

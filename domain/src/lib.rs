@@ -5,6 +5,7 @@
 //! happens is part of the command, so replaying the log gives the same state on any day.
 
 pub mod saved_search;
+pub mod sla;
 pub mod ticket;
 pub mod user;
 pub mod values;

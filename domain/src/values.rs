@@ -165,13 +165,15 @@ impl TicketStatus {
 }
 
 wire_enum!(
-    /// What a person may do. Staff are everyone but customers.
+    /// What a person may do. Staff are everyone but customers. `system` is the server itself
+    /// (deadline scheduler, rules): it acts, but no account can have it.
     Role, "role" {
         Admin => "admin",
         Manager => "manager",
         Agent => "agent",
         Customer => "customer",
         Viewer => "viewer",
+        System => "system",
     }
 );
 
@@ -179,6 +181,11 @@ impl Role {
     /// Sees every ticket, including internal comments. Viewers are read-only staff.
     pub fn is_staff(self) -> bool {
         !matches!(self, Role::Customer)
+    }
+
+    /// A role a person's account may have.
+    pub fn is_assignable_to_accounts(self) -> bool {
+        !matches!(self, Role::System)
     }
 
     /// Works tickets: agents, managers and admins ("agent+").
@@ -202,6 +209,14 @@ pub struct Actor {
 impl Actor {
     pub fn new(user_id: UserId, role: Role) -> Self {
         Self { user_id, role }
+    }
+
+    /// The server acting on its own: deadlines, rules.
+    pub fn system() -> Self {
+        Self {
+            user_id: UserId(Uuid::nil()),
+            role: Role::System,
+        }
     }
 }
 

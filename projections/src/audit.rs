@@ -5,6 +5,9 @@ use serde::Serialize;
 use sqlx::{FromRow, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
+use docket_domain::ticket::TicketEvent;
+use docket_domain::values::Actor;
+
 use crate::log::RecordedEvent;
 use crate::runtime::{Projection, ProjectionError};
 
@@ -36,6 +39,23 @@ impl AuditEntry {
             .and_then(|v| v.as_str())
             .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
             .map(|t| t.with_timezone(&Utc));
+        let (actor_id, actor_role) = if event.aggregate_type == "ticket"
+            && TicketEvent::SYSTEM_EVENT_TYPES.contains(&event.event_type.as_str())
+        {
+            let system = Actor::system();
+            (
+                Some(system.user_id.0),
+                Some(system.role.as_str().to_string()),
+            )
+        } else {
+            (
+                metadata
+                    .actor_id
+                    .as_deref()
+                    .and_then(|id| Uuid::parse_str(id).ok()),
+                metadata.actor_role,
+            )
+        };
         Self {
             position: event.global_position,
             aggregate_type: event.aggregate_type.clone(),
@@ -43,11 +63,8 @@ impl AuditEntry {
             sequence: event.sequence,
             event_type: event.event_type.clone(),
             event_version: event.event_version.clone(),
-            actor_id: metadata
-                .actor_id
-                .as_deref()
-                .and_then(|id| Uuid::parse_str(id).ok()),
-            actor_role: metadata.actor_role,
+            actor_id,
+            actor_role,
             ip: metadata.ip,
             user_agent: metadata.user_agent,
             correlation_id: metadata.correlation_id,

@@ -15,6 +15,8 @@ pub mod notify;
 pub mod rebuild;
 pub mod runtime;
 pub mod saved_searches;
+pub mod sla;
+pub mod sla_config;
 pub mod tickets;
 pub mod users;
 

@@ -1,7 +1,7 @@
 //! The ticket list and ticket detail read model: `tickets_view` and `ticket_comments_view`.
 
 use chrono::{DateTime, Utc};
-use docket_domain::ticket::TicketEvent;
+use docket_domain::ticket::{TicketEvent, TicketSla};
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -32,6 +32,11 @@ pub struct TicketRow {
     pub updated_at: DateTime<Utc>,
     /// The aggregate version (sequence of the last event) this row reflects.
     pub version: i64,
+    /// The worst state of the SLA clocks still counting.
+    pub sla_state: Option<String>,
+    /// The nearest deadline of a running SLA clock.
+    pub sla_due_at: Option<DateTime<Utc>>,
+    pub sla_breached: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
@@ -48,12 +53,14 @@ pub struct CommentRow {
 
 /// A ticket row as the projection keeps it: what readers see, plus the texts of its comments
 /// (public and internal apart) from which the search vectors are generated.
-#[derive(Debug, Clone, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, PartialEq, FromRow, Serialize)]
 pub struct StoredTicket {
     #[sqlx(flatten)]
     pub row: TicketRow,
     pub public_comments: String,
     pub internal_comments: String,
+    /// The SLA policy and clocks, as the domain keeps them.
+    pub sla: Option<sqlx::types::Json<TicketSla>>,
 }
 
 /// Separates comment texts on a ticket row.
@@ -113,17 +120,52 @@ pub fn fold(
                 created_at: occurred_at,
                 updated_at: occurred_at,
                 version: sequence,
+                sla_state: None,
+                sla_due_at: None,
+                sla_breached: false,
             },
             public_comments: String::new(),
             internal_comments: String::new(),
+            sla: None,
         });
         return Ok(None);
     };
+    if event.is_sla() {
+        let sla = ticket.sla.get_or_insert_with(|| {
+            sqlx::types::Json(TicketSla::new(
+                docket_domain::sla::AppliedPolicy::default_policy(),
+            ))
+        });
+        sla.apply(&event);
+        let summary = crate::sla::summary(Some(sla));
+        let row = &mut ticket.row;
+        row.sla_state = summary.state;
+        row.sla_due_at = summary.due_at;
+        row.sla_breached = summary.breached;
+        // The clocks are not activity: `updated_at` stays.
+        row.version = sequence;
+        return Ok(None);
+    }
     let mut comment = None;
     let row = &mut ticket.row;
     match event {
         TicketEvent::TicketCreated { .. } => {
             return Err("TicketCreated for a ticket that already exists".into());
+        }
+        TicketEvent::SlaPolicyApplied { .. }
+        | TicketEvent::SlaClockStarted { .. }
+        | TicketEvent::SlaClockPaused { .. }
+        | TicketEvent::SlaClockResumed { .. }
+        | TicketEvent::SlaClockRetargeted { .. }
+        | TicketEvent::SlaClockStopped { .. }
+        | TicketEvent::SlaWarning { .. }
+        | TicketEvent::SlaBreached { .. } => {
+            return Err("SLA events are folded above".into());
+        }
+        // Bookkeeping of rules; what a rule did follows as events of their own.
+        TicketEvent::EscalationRuleTriggered { .. } | TicketEvent::NotificationRequested { .. } => {
+            ticket.row.version = sequence;
+            return Ok(None);
         }
         TicketEvent::TicketDetailsUpdated {
             subject,
@@ -160,6 +202,7 @@ pub fn fold(
             internal,
             author,
             occurred_at,
+            ..
         } => {
             row.comment_count += 1;
             let text = if internal {
@@ -208,12 +251,13 @@ pub struct TicketsProjection;
 /// What readers select; the comment texts stay out of lists and pages.
 const TICKET_COLUMNS: &str = "id, number, subject, description, priority, priority_rank, status, \
      category, tags, customer_id, assignee_id, escalation_level, comment_count, created_at, \
-     updated_at, version";
+     updated_at, version, sla_state, sla_due_at, sla_breached";
 
 impl Projection for TicketsProjection {
     const NAME: &'static str = "tickets";
     const AGGREGATE_TYPES: &'static [&'static str] = &["ticket"];
-    const TABLES: &'static [&'static str] = &["tickets_view", "ticket_comments_view"];
+    const TABLES: &'static [&'static str] =
+        &["tickets_view", "ticket_comments_view", "sla_clocks_view"];
     type Rebuild = TicketsRebuild;
 
     async fn apply_batch(
@@ -240,7 +284,7 @@ impl Projection for TicketsProjection {
                 .collect();
             if !missing.is_empty() {
                 let found: Vec<StoredTicket> = sqlx::query_as(&format!(
-                    "SELECT {TICKET_COLUMNS}, public_comments, internal_comments
+                    "SELECT {TICKET_COLUMNS}, public_comments, internal_comments, sla
                        FROM tickets_view WHERE id = ANY($1)"
                 ))
                 .bind(&missing)
@@ -325,7 +369,7 @@ async fn apply(
 ) -> Result<(), ProjectionError> {
     let decoded = Decoded::<TicketEvent>::new(events)?;
     let existing: Vec<StoredTicket> = sqlx::query_as(&format!(
-        "SELECT {TICKET_COLUMNS}, public_comments, internal_comments
+        "SELECT {TICKET_COLUMNS}, public_comments, internal_comments, sla
            FROM tickets_view WHERE id = ANY($1)"
     ))
     .bind(decoded.ids())
@@ -371,6 +415,11 @@ async fn upsert_tickets(
         .iter()
         .map(|t| t.internal_comments.as_str())
         .collect();
+    let slas: Vec<Option<&sqlx::types::Json<TicketSla>>> =
+        tickets.iter().map(|t| t.sla.as_ref()).collect();
+    let sla_states: Vec<Option<&str>> = rows().map(|r| r.sla_state.as_deref()).collect();
+    let sla_due: Vec<Option<DateTime<Utc>>> = rows().map(|r| r.sla_due_at).collect();
+    let sla_breached: Vec<bool> = rows().map(|r| r.sla_breached).collect();
     // The search vector comes from one SQL function (see migration 0006); a rebuild that has
     // to write rows before it is done leaves it NULL and fills it in at the end.
     let vector = match vectors {
@@ -383,18 +432,21 @@ async fn upsert_tickets(
         "INSERT INTO tickets_view (id, number, subject, description, priority, priority_rank,
                 status, category, tags, customer_id, assignee_id, escalation_level, comment_count,
                 created_at, updated_at, version, public_comments, internal_comments,
-                search_vector)
+                search_vector, sla, sla_state, sla_due_at, sla_breached)
          SELECT u.id, u.number, u.subject, u.description, u.priority, u.priority_rank, u.status,
                 u.category, ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.customer_id,
                 u.assignee_id, u.escalation_level, u.comment_count, u.created_at, u.updated_at,
-                u.version, u.public_comments, u.internal_comments, {vector}
+                u.version, u.public_comments, u.internal_comments, {vector}, u.sla, u.sla_state,
+                u.sla_due_at, u.sla_breached
            FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                        $6::smallint[], $7::text[], $8::text[], $9::jsonb[], $10::uuid[],
                        $11::uuid[], $12::int[], $13::int[], $14::timestamptz[],
-                       $15::timestamptz[], $16::bigint[], $17::text[], $18::text[])
+                       $15::timestamptz[], $16::bigint[], $17::text[], $18::text[],
+                       $19::jsonb[], $20::text[], $21::timestamptz[], $22::bool[])
              AS u(id, number, subject, description, priority, priority_rank, status, category,
                   tags, customer_id, assignee_id, escalation_level, comment_count, created_at,
-                  updated_at, version, public_comments, internal_comments)
+                  updated_at, version, public_comments, internal_comments, sla, sla_state,
+                  sla_due_at, sla_breached)
          ON CONFLICT (id) DO UPDATE SET
                 subject = EXCLUDED.subject, description = EXCLUDED.description,
                 priority = EXCLUDED.priority, priority_rank = EXCLUDED.priority_rank,
@@ -403,7 +455,9 @@ async fn upsert_tickets(
                 comment_count = EXCLUDED.comment_count, updated_at = EXCLUDED.updated_at,
                 version = EXCLUDED.version, public_comments = EXCLUDED.public_comments,
                 internal_comments = EXCLUDED.internal_comments,
-                search_vector = EXCLUDED.search_vector
+                search_vector = EXCLUDED.search_vector, sla = EXCLUDED.sla,
+                sla_state = EXCLUDED.sla_state, sla_due_at = EXCLUDED.sla_due_at,
+                sla_breached = EXCLUDED.sla_breached
           WHERE tickets_view.version < EXCLUDED.version"
     ))
     .bind(&ids)
@@ -424,8 +478,22 @@ async fn upsert_tickets(
     .bind(&versions)
     .bind(&public)
     .bind(&internal)
+    .bind(&slas)
+    .bind(&sla_states)
+    .bind(&sla_due)
+    .bind(&sla_breached)
     .execute(&mut *conn)
     .await?;
+    let clocks: Vec<crate::sla::ClockRow> = tickets
+        .iter()
+        .filter_map(|t| {
+            t.sla
+                .as_ref()
+                .map(|sla| crate::sla::clock_rows(t.row.id, sla))
+        })
+        .flatten()
+        .collect();
+    crate::sla::upsert_clocks(conn, &clocks).await?;
     Ok(())
 }
 
@@ -516,6 +584,8 @@ pub enum TicketSort {
     PriorityAsc,
     NumberDesc,
     NumberAsc,
+    SlaDueDesc,
+    SlaDueAsc,
 }
 
 impl TicketSort {
@@ -534,6 +604,8 @@ impl TicketSort {
             ("priority", false) => TicketSort::PriorityAsc,
             ("number", true) => TicketSort::NumberDesc,
             ("number", false) => TicketSort::NumberAsc,
+            ("sla_due_at", true) => TicketSort::SlaDueDesc,
+            ("sla_due_at", false) => TicketSort::SlaDueAsc,
             _ => return None,
         })
     }
@@ -549,6 +621,9 @@ impl TicketSort {
             TicketSort::PriorityAsc => "priority_rank ASC, created_at ASC, id ASC",
             TicketSort::NumberDesc => "number DESC",
             TicketSort::NumberAsc => "number ASC",
+            // Tickets without a running clock come last either way.
+            TicketSort::SlaDueAsc => "sla_due_at ASC NULLS LAST, id ASC",
+            TicketSort::SlaDueDesc => "sla_due_at DESC NULLS LAST, id DESC",
         }
     }
 }
@@ -571,6 +646,9 @@ pub struct TicketFilter {
     pub include_internal: bool,
     /// The subject contains this, case-insensitively, taken literally.
     pub subject_contains: Option<String>,
+    /// The ticket's SLA state is one of these.
+    pub sla_states: Vec<String>,
+    pub sla_breached: Option<bool>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
     pub sort: TicketSort,
@@ -654,6 +732,10 @@ fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &TicketFilter) {
             .push_bind(filter.tags_any.clone());
     }
     push_one_of(query, "t.status", &filter.statuses);
+    push_one_of(query, "t.sla_state", &filter.sla_states);
+    if let Some(breached) = filter.sla_breached {
+        query.push(" AND t.sla_breached = ").push_bind(breached);
+    }
     push_one_of(query, "t.priority", &filter.priorities);
     if let Some(assignee) = filter.assignee_id {
         query.push(" AND t.assignee_id = ").push_bind(assignee);
@@ -862,6 +944,7 @@ mod tests {
                 comment_id: CommentId(Uuid::from_u128(5)),
                 body: CommentBody::parse("On it").unwrap_or_else(|e| panic!("{e}")),
                 internal: true,
+                automated: false,
                 author: agent(),
                 occurred_at: at(2),
             },
@@ -901,6 +984,7 @@ mod tests {
             comment_id: CommentId(Uuid::from_u128(5)),
             body: CommentBody::parse("Hi").unwrap_or_else(|e| panic!("{e}")),
             internal: false,
+            automated: false,
             author: agent(),
             occurred_at: at(2),
         };

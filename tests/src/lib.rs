@@ -17,6 +17,10 @@ use uuid::Uuid;
 
 pub const ADMIN_EMAIL: &str = "root@docket.test";
 pub const ADMIN_PASSWORD: &str = "root-password-1";
+/// The version of a freshly opened ticket under the default SLA policy: `TicketCreated`,
+/// `SlaPolicyApplied` and one `SlaClockStarted` each for first response, resolution and
+/// escalation.
+pub const OPENED_VERSION: i64 = 5;
 pub const TEST_JWT_SECRET: &str = "docket-test-secret-that-is-long-enough-0123456789";
 
 /// The PostgreSQL server the tests use (the `postgres` maintenance database on it).

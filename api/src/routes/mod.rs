@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod live;
 pub mod search;
+pub mod sla;
 pub mod system;
 pub mod tickets;
 pub mod types;
@@ -27,6 +28,8 @@ pub enum ApiTags {
     Search,
     /// The audit trail across every aggregate.
     Audit,
+    /// SLA policies, business calendars, escalation rules, and the clocks they drive.
+    Sla,
     /// The live stream: WebSocket and Server-Sent Events.
     Live,
     /// Liveness, readiness and metrics.

@@ -137,6 +137,13 @@ pub struct TicketDto {
     pub updated_at: DateTime<Utc>,
     /// The ticket's version: its number of events. Send it back in `If-Match`.
     pub version: i64,
+    /// The worst state of its SLA clocks still counting: `running`, `paused`, `at_risk`,
+    /// `breached` or `met`.
+    pub sla_state: Option<String>,
+    /// The nearest deadline of a running SLA clock.
+    pub sla_due_at: Option<DateTime<Utc>>,
+    /// Some SLA target of this ticket has been breached.
+    pub sla_breached: bool,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -259,6 +266,7 @@ fn number(n: i64) -> String {
 }
 
 fn ticket_from_state(state: &TicketState, version: i64) -> TicketDto {
+    let sla = docket_projections::sla::summary(state.sla.as_ref());
     TicketDto {
         id: state.id.0,
         number: state.number.to_string(),
@@ -275,6 +283,9 @@ fn ticket_from_state(state: &TicketState, version: i64) -> TicketDto {
         created_at: state.created_at,
         updated_at: state.updated_at,
         version,
+        sla_state: sla.state,
+        sla_due_at: sla.due_at,
+        sla_breached: sla.breached,
     }
 }
 
@@ -297,6 +308,9 @@ pub(crate) fn ticket_from_row(row: TicketRow) -> Result<TicketDto, ApiError> {
         created_at: row.created_at,
         updated_at: row.updated_at,
         version: row.version,
+        sla_state: row.sla_state,
+        sla_due_at: row.sla_due_at,
+        sla_breached: row.sla_breached,
     })
 }
 
@@ -399,6 +413,26 @@ fn comma_list<T: std::str::FromStr<Err = ValidationError> + std::fmt::Display>(
                     field: field.to_string(),
                     detail: e.reason,
                 })
+        })
+        .collect()
+}
+
+const SLA_STATES: [&str; 5] = ["running", "paused", "at_risk", "breached", "met"];
+
+fn sla_states(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if SLA_STATES.contains(&s) {
+                Ok(s.to_string())
+            } else {
+                Err(ApiError::InvalidParameter {
+                    field: "sla_state".into(),
+                    detail: format!("`{s}` is not one of {}", SLA_STATES.join(", ")),
+                })
+            }
         })
         .collect()
 }
@@ -550,6 +584,7 @@ impl TicketsApi {
             .await
             .map_err(ApiError::database)?;
         let id = TicketId(Uuid::now_v7());
+        let catalog = state.sla_catalog.current(&state.pool).await?;
         let command = TicketCommand::Open(OpenTicket {
             ticket_id: id,
             number: TicketNumber(number),
@@ -559,6 +594,7 @@ impl TicketsApi {
             priority: request.priority.into(),
             category,
             tags,
+            sla: (*catalog).clone(),
             actor: me.actor(),
             at: state.clock.now(),
         });
@@ -603,8 +639,13 @@ impl TicketsApi {
         created_from: Query<Option<DateTime<Utc>>>,
         /// Created before this instant.
         created_to: Query<Option<DateTime<Utc>>>,
-        /// `created_at`, `updated_at`, `priority` or `number`; prefix `-` for descending.
-        /// Default `-created_at`.
+        /// Comma list of SLA states: `running`, `paused`, `at_risk`, `breached`, `met`.
+        #[oai(validator(max_length = 60))]
+        sla_state: Query<Option<String>>,
+        /// Only tickets that have (`true`) or have not (`false`) breached an SLA target.
+        sla_breached: Query<Option<bool>>,
+        /// `created_at`, `updated_at`, `priority`, `number` or `sla_due_at`; prefix `-` for
+        /// descending. Default `-created_at`.
         #[oai(validator(max_length = 20))]
         sort: Query<Option<String>>,
         /// 1-based page number.
@@ -629,7 +670,7 @@ impl TicketsApi {
             None => TicketSort::CreatedDesc,
             Some(text) => TicketSort::parse(text).ok_or_else(|| ApiError::InvalidParameter {
                 field: "sort".into(),
-                detail: "use created_at, updated_at, priority or number, with - for descending"
+                detail: "use created_at, updated_at, priority, number or sla_due_at, with - for descending"
                     .into(),
             })?,
         };
@@ -641,6 +682,8 @@ impl TicketsApi {
             category: category.0,
             tag: tag.0,
             text: q.0.filter(|q| !q.trim().is_empty()),
+            sla_states: sla_states(sla_state.0.as_deref())?,
+            sla_breached: sla_breached.0,
             include_internal: me.role.is_staff(),
             created_from: created_from.0,
             created_to: created_to.0,
@@ -760,8 +803,10 @@ impl TicketsApi {
                 "name at least one field to change",
             ));
         }
+        let catalog = state.sla_catalog.current(&state.pool).await?;
         let command = TicketCommand::UpdateDetails(UpdateTicketDetails {
             change,
+            sla: (*catalog).clone(),
             actor: me.actor(),
             at: state.clock.now(),
         });
@@ -931,6 +976,7 @@ impl TicketsApi {
             comment_id,
             body: body.clone(),
             internal: request.internal,
+            automated: false,
             actor: me.actor(),
             at: now,
         });

@@ -45,8 +45,9 @@ mirror_enum!(
 );
 
 mirror_enum!(
-    /// What a person may do. `viewer` is read-only staff.
-    RoleDto <=> Role { Admin, Manager, Agent, Customer, Viewer }
+    /// What a person may do. `viewer` is read-only staff. `system` is the server itself
+    /// (deadline scheduler, rules); it appears as an actor, and no account can have it.
+    RoleDto <=> Role { Admin, Manager, Agent, Customer, Viewer, System }
 );
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 use chrono::{DateTime, Utc};
 
+use crate::sla::SlaCatalog;
 use crate::values::{
     Actor, Category, CommentBody, CommentId, Description, Priority, Reason, Role, Subject, Tags,
     TicketId, TicketNumber, TicketStatus, UserId,
@@ -14,6 +15,13 @@ pub enum TicketCommand {
     Assign(AssignTicket),
     Escalate(EscalateTicket),
     AddComment(AddComment),
+    /// Re-select the SLA policy (after a policy was edited), or start SLA clocks on a ticket that
+    /// has none yet.
+    ApplySlaPolicy(ApplySlaPolicy),
+    /// Record the SLA deadlines that have passed by `at` (the deadline scheduler).
+    CheckSlaDeadlines(CheckSlaDeadlines),
+    /// An escalation rule's conditions hold for the ticket: take its actions (once per rule).
+    ApplyEscalationRule(ApplyEscalationRule),
 }
 
 impl TicketCommand {
@@ -26,6 +34,9 @@ impl TicketCommand {
             TicketCommand::Assign(_) => "assign_ticket",
             TicketCommand::Escalate(_) => "escalate_ticket",
             TicketCommand::AddComment(_) => "add_comment",
+            TicketCommand::ApplySlaPolicy(_) => "apply_sla_policy",
+            TicketCommand::CheckSlaDeadlines(_) => "check_sla_deadlines",
+            TicketCommand::ApplyEscalationRule(_) => "apply_escalation_rule",
         }
     }
 }
@@ -49,6 +60,8 @@ pub struct OpenTicket {
     pub priority: Priority,
     pub category: Option<Category>,
     pub tags: Tags,
+    /// The policies in force, to pick the ticket's SLA from.
+    pub sla: SlaCatalog,
     pub actor: Actor,
     pub at: DateTime<Utc>,
 }
@@ -66,6 +79,8 @@ pub struct TicketDetailsChange {
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateTicketDetails {
     pub change: TicketDetailsChange,
+    /// The policies in force: a new priority, category or tags may select another.
+    pub sla: SlaCatalog,
     pub actor: Actor,
     pub at: DateTime<Utc>,
 }
@@ -99,6 +114,44 @@ pub struct AddComment {
     pub comment_id: CommentId,
     pub body: CommentBody,
     pub internal: bool,
+    /// Written by the system (a rule, a canned auto-response): satisfies no response target.
+    pub automated: bool,
     pub actor: Actor,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplySlaPolicy {
+    pub sla: SlaCatalog,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckSlaDeadlines {
+    pub at: DateTime<Utc>,
+}
+
+/// A rule action with the people it names looked up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleStep {
+    Escalate {
+        escalate_to: Option<UserStanding>,
+    },
+    Reassign {
+        assignee: UserStanding,
+    },
+    RaisePriority,
+    Notify {
+        recipients: Vec<crate::values::UserId>,
+        message: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyEscalationRule {
+    pub rule_id: uuid::Uuid,
+    pub rule_name: String,
+    pub rule_version: u32,
+    pub steps: Vec<RuleStep>,
     pub at: DateTime<Utc>,
 }

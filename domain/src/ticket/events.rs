@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
+use crate::sla::{AppliedPolicy, SlaMetric};
 use crate::values::{
     Actor, Category, CommentBody, CommentId, Description, Priority, Reason, Subject, Tags,
     TicketId, TicketNumber, TicketStatus, UserId,
@@ -76,9 +77,96 @@ pub enum TicketEvent {
         comment_id: CommentId,
         body: CommentBody,
         internal: bool,
+        /// Written by the system; satisfies no response target.
+        #[serde(default)]
+        automated: bool,
         author: Actor,
         occurred_at: DateTime<Utc>,
     },
+    /// The SLA policy version that governs the ticket from now on, with its calendar and
+    /// targets as they were: the log alone explains every deadline.
+    SlaPolicyApplied {
+        policy: Box<AppliedPolicy>,
+        reason: SlaReason,
+        occurred_at: DateTime<Utc>,
+    },
+    SlaClockStarted {
+        metric: SlaMetric,
+        cycle: u32,
+        target_seconds: u64,
+        started_at: DateTime<Utc>,
+        due_at: Option<DateTime<Utc>>,
+        warn_at: Option<DateTime<Utc>>,
+        occurred_at: DateTime<Utc>,
+    },
+    SlaClockPaused {
+        metric: SlaMetric,
+        cycle: u32,
+        /// Business time counted so far.
+        elapsed_ms: i64,
+        occurred_at: DateTime<Utc>,
+    },
+    SlaClockResumed {
+        metric: SlaMetric,
+        cycle: u32,
+        due_at: Option<DateTime<Utc>>,
+        warn_at: Option<DateTime<Utc>>,
+        occurred_at: DateTime<Utc>,
+    },
+    /// A priority or policy change: the same clock, counted from its start, against a new target.
+    SlaClockRetargeted {
+        metric: SlaMetric,
+        cycle: u32,
+        target_seconds: u64,
+        due_at: Option<DateTime<Utc>>,
+        warn_at: Option<DateTime<Utc>>,
+        occurred_at: DateTime<Utc>,
+    },
+    SlaClockStopped {
+        metric: SlaMetric,
+        cycle: u32,
+        elapsed_ms: i64,
+        met: bool,
+        occurred_at: DateTime<Utc>,
+    },
+    /// The clock crossed its at-risk threshold.
+    SlaWarning {
+        metric: SlaMetric,
+        cycle: u32,
+        due_at: Option<DateTime<Utc>>,
+        occurred_at: DateTime<Utc>,
+    },
+    SlaBreached {
+        metric: SlaMetric,
+        cycle: u32,
+        due_at: Option<DateTime<Utc>>,
+        breached_at: DateTime<Utc>,
+    },
+    /// An escalation rule fired; the events it caused follow, by the system.
+    EscalationRuleTriggered {
+        rule_id: uuid::Uuid,
+        rule_name: String,
+        rule_version: u32,
+        occurred_at: DateTime<Utc>,
+    },
+    /// People are to be told about the ticket (delivered by the notification service).
+    NotificationRequested {
+        rule_id: Option<uuid::Uuid>,
+        recipients: Vec<UserId>,
+        message: String,
+        occurred_at: DateTime<Utc>,
+    },
+}
+
+/// Why an SLA policy was (re)applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlaReason {
+    TicketCreated,
+    TicketChanged,
+    PolicyChanged,
+    /// The ticket predates SLA tracking.
+    Backfill,
 }
 
 impl TicketEvent {
@@ -91,9 +179,50 @@ impl TicketEvent {
             | TicketEvent::TicketStatusChanged { occurred_at, .. }
             | TicketEvent::TicketAssigned { occurred_at, .. }
             | TicketEvent::TicketEscalated { occurred_at, .. }
-            | TicketEvent::CommentAdded { occurred_at, .. } => *occurred_at,
+            | TicketEvent::CommentAdded { occurred_at, .. }
+            | TicketEvent::SlaPolicyApplied { occurred_at, .. }
+            | TicketEvent::SlaClockStarted { occurred_at, .. }
+            | TicketEvent::SlaClockPaused { occurred_at, .. }
+            | TicketEvent::SlaClockResumed { occurred_at, .. }
+            | TicketEvent::SlaClockRetargeted { occurred_at, .. }
+            | TicketEvent::SlaClockStopped { occurred_at, .. }
+            | TicketEvent::SlaWarning { occurred_at, .. }
+            | TicketEvent::EscalationRuleTriggered { occurred_at, .. }
+            | TicketEvent::NotificationRequested { occurred_at, .. } => *occurred_at,
+            TicketEvent::SlaBreached { breached_at, .. } => *breached_at,
         }
     }
+
+    /// Whether this is an SLA clock or policy event (as opposed to something a person did).
+    pub fn is_sla(&self) -> bool {
+        matches!(
+            self,
+            TicketEvent::SlaPolicyApplied { .. }
+                | TicketEvent::SlaClockStarted { .. }
+                | TicketEvent::SlaClockPaused { .. }
+                | TicketEvent::SlaClockResumed { .. }
+                | TicketEvent::SlaClockRetargeted { .. }
+                | TicketEvent::SlaClockStopped { .. }
+                | TicketEvent::SlaWarning { .. }
+                | TicketEvent::SlaBreached { .. }
+        )
+    }
+
+    /// The stored type names of the events the server records on its own (SLA clocks, rules,
+    /// notifications), whoever's request set them off. The audit trail names the system as
+    /// their actor and keeps the request's correlation id to say what caused them.
+    pub const SYSTEM_EVENT_TYPES: &'static [&'static str] = &[
+        "SlaPolicyApplied",
+        "SlaClockStarted",
+        "SlaClockPaused",
+        "SlaClockResumed",
+        "SlaClockRetargeted",
+        "SlaClockStopped",
+        "SlaWarning",
+        "SlaBreached",
+        "EscalationRuleTriggered",
+        "NotificationRequested",
+    ];
 
     /// Who caused the event.
     pub fn actor(&self) -> Actor {
@@ -105,12 +234,28 @@ impl TicketEvent {
             TicketEvent::TicketAssigned { assigned_by, .. } => *assigned_by,
             TicketEvent::TicketEscalated { escalated_by, .. } => *escalated_by,
             TicketEvent::CommentAdded { author, .. } => *author,
+            TicketEvent::SlaPolicyApplied { .. }
+            | TicketEvent::SlaClockStarted { .. }
+            | TicketEvent::SlaClockPaused { .. }
+            | TicketEvent::SlaClockResumed { .. }
+            | TicketEvent::SlaClockRetargeted { .. }
+            | TicketEvent::SlaClockStopped { .. }
+            | TicketEvent::SlaWarning { .. }
+            | TicketEvent::SlaBreached { .. }
+            | TicketEvent::EscalationRuleTriggered { .. }
+            | TicketEvent::NotificationRequested { .. } => Actor::system(),
         }
     }
 
-    /// Events a customer must never see: internal notes between staff.
+    /// Events a customer must never see: internal notes between staff, and the SLA machinery
+    /// (policies, targets and deadlines are the support team's business).
     pub fn is_internal(&self) -> bool {
-        matches!(self, TicketEvent::CommentAdded { internal: true, .. })
+        matches!(
+            self,
+            TicketEvent::CommentAdded { internal: true, .. }
+                | TicketEvent::EscalationRuleTriggered { .. }
+                | TicketEvent::NotificationRequested { .. }
+        ) || self.is_sla()
     }
 }
 
@@ -125,6 +270,16 @@ impl TicketEvent {
             TicketEvent::TicketAssigned { .. } => "TicketAssigned",
             TicketEvent::TicketEscalated { .. } => "TicketEscalated",
             TicketEvent::CommentAdded { .. } => "CommentAdded",
+            TicketEvent::SlaPolicyApplied { .. } => "SlaPolicyApplied",
+            TicketEvent::SlaClockStarted { .. } => "SlaClockStarted",
+            TicketEvent::SlaClockPaused { .. } => "SlaClockPaused",
+            TicketEvent::SlaClockResumed { .. } => "SlaClockResumed",
+            TicketEvent::SlaClockRetargeted { .. } => "SlaClockRetargeted",
+            TicketEvent::SlaClockStopped { .. } => "SlaClockStopped",
+            TicketEvent::SlaWarning { .. } => "SlaWarning",
+            TicketEvent::SlaBreached { .. } => "SlaBreached",
+            TicketEvent::EscalationRuleTriggered { .. } => "EscalationRuleTriggered",
+            TicketEvent::NotificationRequested { .. } => "NotificationRequested",
         }
     }
 }

@@ -6,6 +6,7 @@
 mod commands;
 mod error;
 mod events;
+mod sla;
 mod state;
 mod timeline;
 
@@ -13,10 +14,12 @@ mod timeline;
 mod tests;
 
 pub use commands::{
-    AddComment, AssignTicket, ChangeTicketStatus, EscalateTicket, OpenTicket, TicketCommand,
-    TicketDetailsChange, UpdateTicketDetails, UserStanding,
+    AddComment, ApplyEscalationRule, ApplySlaPolicy, AssignTicket, ChangeTicketStatus,
+    CheckSlaDeadlines, EscalateTicket, OpenTicket, RuleStep, TicketCommand, TicketDetailsChange,
+    UpdateTicketDetails, UserStanding,
 };
 pub use error::TicketError;
-pub use events::TicketEvent;
+pub use events::{SlaReason, TicketEvent};
+pub use sla::TicketSla;
 pub use state::{Ticket, TicketState};
 pub use timeline::{StatusPeriod, status_timeline};

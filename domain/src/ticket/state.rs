@@ -4,13 +4,14 @@ use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
 use super::commands::{
-    AddComment, AssignTicket, ChangeTicketStatus, EscalateTicket, OpenTicket, TicketCommand,
-    UpdateTicketDetails, UserStanding,
+    AddComment, ApplyEscalationRule, AssignTicket, ChangeTicketStatus, EscalateTicket, OpenTicket,
+    RuleStep, TicketCommand, UpdateTicketDetails, UserStanding,
 };
 use super::error::TicketError;
-use super::events::TicketEvent;
+use super::events::{SlaReason, TicketEvent};
+use super::sla::{self, TicketSla};
 use crate::values::{
-    Actor, Category, Description, Priority, Role, Subject, Tags, TicketId, TicketNumber,
+    Actor, Category, Description, Priority, Reason, Role, Subject, Tags, TicketId, TicketNumber,
     TicketStatus, UserId,
 };
 
@@ -37,6 +38,12 @@ pub struct TicketState {
     pub comment_count: u32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The SLA policy and clocks; `None` before any policy applied.
+    #[serde(default)]
+    pub sla: Option<TicketSla>,
+    /// Escalation rules that have fired on this ticket (each fires once).
+    #[serde(default)]
+    pub rules_applied: std::collections::BTreeSet<uuid::Uuid>,
 }
 
 impl Ticket {
@@ -46,16 +53,50 @@ impl Ticket {
 
     /// Decides what a command means for this ticket. Pure: same state and command, same answer.
     pub fn decide(&self, command: &TicketCommand) -> Result<Vec<TicketEvent>, TicketError> {
-        match (command, &self.state) {
-            (TicketCommand::Open(open), None) => open_ticket(open),
-            (TicketCommand::Open(_), Some(_)) => Err(TicketError::AlreadyExists),
-            (_, None) => Err(TicketError::NotFound),
-            (TicketCommand::UpdateDetails(update), Some(ticket)) => ticket.update_details(update),
-            (TicketCommand::ChangeStatus(change), Some(ticket)) => ticket.change_status(change),
-            (TicketCommand::Assign(assign), Some(ticket)) => ticket.assign(assign),
-            (TicketCommand::Escalate(escalate), Some(ticket)) => ticket.escalate(escalate),
-            (TicketCommand::AddComment(comment), Some(ticket)) => ticket.add_comment(comment),
+        let business = match (command, &self.state) {
+            (TicketCommand::Open(open), None) => open_ticket(open)?,
+            (TicketCommand::Open(_), Some(_)) => return Err(TicketError::AlreadyExists),
+            (_, None) => return Err(TicketError::NotFound),
+            (TicketCommand::UpdateDetails(update), Some(ticket)) => {
+                ticket.update_details(update)?
+            }
+            (TicketCommand::ChangeStatus(change), Some(ticket)) => ticket.change_status(change)?,
+            (TicketCommand::Assign(assign), Some(ticket)) => ticket.assign(assign)?,
+            (TicketCommand::Escalate(escalate), Some(ticket)) => ticket.escalate(escalate)?,
+            (TicketCommand::AddComment(comment), Some(ticket)) => ticket.add_comment(comment)?,
+            (TicketCommand::ApplySlaPolicy(_), Some(_)) => Vec::new(),
+            (TicketCommand::CheckSlaDeadlines(check), Some(ticket)) => {
+                return Ok(sla::deadlines(ticket, check.at));
+            }
+            (TicketCommand::ApplyEscalationRule(rule), Some(ticket)) => ticket.apply_rule(rule)?,
+        };
+        // What the business events mean for the SLA clocks, decided on the state after them.
+        let (catalog, reason, at) = match command {
+            TicketCommand::Open(open) => (Some(&open.sla), SlaReason::TicketCreated, open.at),
+            TicketCommand::UpdateDetails(update) => {
+                (Some(&update.sla), SlaReason::TicketChanged, update.at)
+            }
+            TicketCommand::ApplySlaPolicy(apply) => {
+                (Some(&apply.sla), SlaReason::PolicyChanged, apply.at)
+            }
+            TicketCommand::ChangeStatus(change) => (None, SlaReason::TicketChanged, change.at),
+            TicketCommand::Assign(assign) => (None, SlaReason::TicketChanged, assign.at),
+            TicketCommand::Escalate(escalate) => (None, SlaReason::TicketChanged, escalate.at),
+            TicketCommand::AddComment(comment) => (None, SlaReason::TicketChanged, comment.at),
+            TicketCommand::CheckSlaDeadlines(check) => (None, SlaReason::TicketChanged, check.at),
+            TicketCommand::ApplyEscalationRule(rule) => (None, SlaReason::TicketChanged, rule.at),
+        };
+        let mut after = self.clone();
+        for event in &business {
+            after.apply(event.clone());
         }
+        let Some(ticket) = after.state.as_ref() else {
+            return Ok(business);
+        };
+        let consequences = sla::consequences(ticket, &business, catalog, reason, at);
+        let mut events = business;
+        events.extend(consequences);
+        Ok(events)
     }
 }
 
@@ -246,6 +287,103 @@ impl TicketState {
         Ok(events)
     }
 
+    /// An escalation rule's actions, taken by the system, once per rule and ticket.
+    fn apply_rule(&self, rule: &ApplyEscalationRule) -> Result<Vec<TicketEvent>, TicketError> {
+        if self.rules_applied.contains(&rule.rule_id) || self.status.is_finished() {
+            return Ok(vec![]);
+        }
+        let system = Actor::system();
+        let at = rule.at;
+        let reason = Reason::parse(&format!("Escalation rule \"{}\"", rule.rule_name))
+            .or_else(|_| Reason::parse("Escalation rule"))
+            .map_err(|_| TicketError::InvalidAssignee)?;
+        let mut events = vec![TicketEvent::EscalationRuleTriggered {
+            rule_id: rule.rule_id,
+            rule_name: rule.rule_name.clone(),
+            rule_version: rule.rule_version,
+            occurred_at: at,
+        }];
+        let mut assignee = self.assignee_id;
+        let mut level = self.escalation_level;
+        let mut priority = self.priority;
+        for step in &rule.steps {
+            match step {
+                RuleStep::Escalate { escalate_to } => {
+                    let target = escalate_to.filter(|t| t.active && t.role.can_be_assigned());
+                    events.push(TicketEvent::TicketEscalated {
+                        from_level: level,
+                        to_level: level.saturating_add(1),
+                        reason: reason.clone(),
+                        escalated_to: target.map(|t| t.user_id),
+                        escalated_by: system,
+                        occurred_at: at,
+                    });
+                    level = level.saturating_add(1);
+                    if let Some(target) = target.filter(|t| assignee != Some(t.user_id)) {
+                        events.push(TicketEvent::TicketAssigned {
+                            assignee_id: target.user_id,
+                            previous_assignee_id: assignee,
+                            reason: Some(reason.clone()),
+                            assigned_by: system,
+                            occurred_at: at,
+                        });
+                        assignee = Some(target.user_id);
+                    }
+                }
+                RuleStep::Reassign { assignee: target } => {
+                    // Someone who can no longer take tickets is skipped, not an error: the
+                    // rule was written when they could.
+                    if target.active
+                        && target.role.can_be_assigned()
+                        && assignee != Some(target.user_id)
+                    {
+                        events.push(TicketEvent::TicketAssigned {
+                            assignee_id: target.user_id,
+                            previous_assignee_id: assignee,
+                            reason: Some(reason.clone()),
+                            assigned_by: system,
+                            occurred_at: at,
+                        });
+                        assignee = Some(target.user_id);
+                    }
+                }
+                RuleStep::RaisePriority => {
+                    let raised = match priority {
+                        Priority::Low => Priority::Medium,
+                        Priority::Medium => Priority::High,
+                        Priority::High | Priority::Critical => Priority::Critical,
+                    };
+                    if raised != priority {
+                        events.push(TicketEvent::TicketPriorityChanged {
+                            from: priority,
+                            to: raised,
+                            changed_by: system,
+                            occurred_at: at,
+                        });
+                        priority = raised;
+                    }
+                }
+                RuleStep::Notify {
+                    recipients,
+                    message,
+                } => {
+                    events.push(TicketEvent::NotificationRequested {
+                        rule_id: Some(rule.rule_id),
+                        recipients: recipients.clone(),
+                        message: message.clone().unwrap_or_else(|| {
+                            format!(
+                                "Ticket {} matched escalation rule \"{}\"",
+                                self.number, rule.rule_name
+                            )
+                        }),
+                        occurred_at: at,
+                    });
+                }
+            }
+        }
+        Ok(events)
+    }
+
     fn add_comment(&self, comment: &AddComment) -> Result<Vec<TicketEvent>, TicketError> {
         match comment.actor.role {
             role if role.works_tickets() => {}
@@ -262,6 +400,7 @@ impl TicketState {
             comment_id: comment.comment_id,
             body: comment.body.clone(),
             internal: comment.internal,
+            automated: comment.automated,
             author: comment.actor,
             occurred_at: comment.at,
         }])
@@ -315,6 +454,8 @@ impl Aggregate for Ticket {
                     comment_count: 0,
                     created_at: occurred_at,
                     updated_at: occurred_at,
+                    sla: None,
+                    rules_applied: Default::default(),
                 });
                 return;
             }
@@ -365,6 +506,31 @@ impl Aggregate for Ticket {
                     ticket.comment_count = ticket.comment_count.saturating_add(1);
                 }
             }
+            TicketEvent::SlaPolicyApplied { .. }
+            | TicketEvent::SlaClockStarted { .. }
+            | TicketEvent::SlaClockPaused { .. }
+            | TicketEvent::SlaClockResumed { .. }
+            | TicketEvent::SlaClockRetargeted { .. }
+            | TicketEvent::SlaClockStopped { .. }
+            | TicketEvent::SlaWarning { .. }
+            | TicketEvent::SlaBreached { .. } => {
+                if let Some(ticket) = &mut self.state {
+                    let sla = ticket.sla.get_or_insert_with(|| TicketSla {
+                        policy: crate::sla::AppliedPolicy::default_policy(),
+                        clocks: Default::default(),
+                    });
+                    sla::apply(sla, &event);
+                }
+                // The clocks are not activity on the ticket: `updated_at` stays.
+                return;
+            }
+            TicketEvent::EscalationRuleTriggered { rule_id, .. } => {
+                if let Some(ticket) = &mut self.state {
+                    ticket.rules_applied.insert(rule_id);
+                }
+                return;
+            }
+            TicketEvent::NotificationRequested { .. } => return,
         }
         if let Some(ticket) = &mut self.state {
             ticket.updated_at = occurred_at;

@@ -5,6 +5,7 @@ use cqrs_es::test::TestFramework;
 use uuid::Uuid;
 
 use super::*;
+use crate::sla::{AppliedPolicy, SlaCatalog, SlaMetric};
 use crate::values::{
     Actor, Category, CommentBody, CommentId, Description, Priority, Reason, Role, Subject, Tags,
     TicketId, TicketNumber, TicketStatus, UserId,
@@ -86,9 +87,40 @@ fn open_command(actor: Actor) -> TicketCommand {
         priority: Priority::High,
         category: Category::parse("network").ok(),
         tags: tags(&["vpn"]),
+        sla: SlaCatalog::default(),
         actor,
         at: t0(),
     })
+}
+
+/// What the default policy does for a new high-priority ticket: 4 h to respond, 24 h to
+/// resolve, escalation after 8 h; at risk at 75 %.
+fn default_sla_started() -> Vec<TicketEvent> {
+    let clock = |metric, hours: i64| TicketEvent::SlaClockStarted {
+        metric,
+        cycle: 1,
+        target_seconds: (hours * 3600) as u64,
+        started_at: t0(),
+        due_at: Some(t0() + Duration::hours(hours)),
+        warn_at: Some(t0() + Duration::minutes(hours * 45)),
+        occurred_at: t0(),
+    };
+    vec![
+        TicketEvent::SlaPolicyApplied {
+            policy: Box::new(AppliedPolicy::default_policy()),
+            reason: SlaReason::TicketCreated,
+            occurred_at: t0(),
+        },
+        clock(SlaMetric::FirstResponse, 4),
+        clock(SlaMetric::Resolution, 24),
+        clock(SlaMetric::Escalation, 8),
+    ]
+}
+
+fn opened_by(actor: Actor) -> Vec<TicketEvent> {
+    let mut events = vec![created_by(actor)];
+    events.extend(default_sla_started());
+    events
 }
 
 fn created_by(actor: Actor) -> TicketEvent {
@@ -140,17 +172,17 @@ fn closed_ticket() -> Vec<TicketEvent> {
 // ---- opening ---------------------------------------------------------------------------------
 
 #[test]
-fn a_customer_opens_a_ticket_for_themselves() {
+fn a_customer_opens_a_ticket_for_themselves_and_its_sla_clocks_start() {
     given(vec![])
         .when(open_command(customer()))
-        .then_expect_events(vec![created()]);
+        .then_expect_events(opened_by(customer()));
 }
 
 #[test]
 fn an_agent_opens_a_ticket_on_behalf_of_a_customer() {
     given(vec![])
         .when(open_command(agent()))
-        .then_expect_events(vec![created_by(agent())]);
+        .then_expect_events(opened_by(agent()));
 }
 
 #[test]
@@ -211,6 +243,7 @@ fn any_command_on_a_ticket_that_does_not_exist_is_refused() {
 fn update(change: TicketDetailsChange, actor: Actor) -> TicketCommand {
     TicketCommand::UpdateDetails(UpdateTicketDetails {
         change,
+        sla: SlaCatalog::default(),
         actor,
         at: later(3),
     })
@@ -601,6 +634,7 @@ fn comment(internal: bool, actor: Actor) -> TicketCommand {
         comment_id: CommentId(id(99)),
         body: body("Have you tried turning it off and on again?"),
         internal,
+        automated: false,
         actor,
         at: later(4),
     })
@@ -611,6 +645,7 @@ fn commented(internal: bool, actor: Actor) -> TicketEvent {
         comment_id: CommentId(id(99)),
         body: body("Have you tried turning it off and on again?"),
         internal,
+        automated: false,
         author: actor,
         occurred_at: later(4),
     }
@@ -725,4 +760,467 @@ fn a_stored_v1_ticket_created_event_still_loads() {
     }});
     let event: Option<TicketEvent> = serde_json::from_value(stored).ok();
     assert_eq!(event, Some(created()));
+}
+
+// ---- SLA clocks ------------------------------------------------------------------------------
+
+fn opened() -> Vec<TicketEvent> {
+    opened_by(customer())
+}
+
+fn at_hours(hours: f64) -> DateTime<Utc> {
+    t0() + Duration::seconds((hours * 3600.0) as i64)
+}
+
+fn comment_at(actor: Actor, hours: f64, automated: bool) -> TicketCommand {
+    TicketCommand::AddComment(AddComment {
+        comment_id: CommentId(id(7)),
+        body: body("Looking into it"),
+        internal: false,
+        automated,
+        actor,
+        at: at_hours(hours),
+    })
+}
+
+fn commented_at(actor: Actor, hours: f64) -> TicketEvent {
+    TicketEvent::CommentAdded {
+        comment_id: CommentId(id(7)),
+        body: body("Looking into it"),
+        internal: false,
+        automated: false,
+        author: actor,
+        occurred_at: at_hours(hours),
+    }
+}
+
+fn status_at(to: TicketStatus, hours: f64) -> TicketCommand {
+    TicketCommand::ChangeStatus(ChangeTicketStatus {
+        to,
+        comment: None,
+        actor: agent(),
+        at: at_hours(hours),
+    })
+}
+
+fn check_at(hours: f64) -> TicketCommand {
+    TicketCommand::CheckSlaDeadlines(CheckSlaDeadlines {
+        at: at_hours(hours),
+    })
+}
+
+fn stopped(metric: SlaMetric, hours: f64, met: bool) -> TicketEvent {
+    TicketEvent::SlaClockStopped {
+        metric,
+        cycle: 1,
+        elapsed_ms: (hours * 3_600_000.0) as i64,
+        met,
+        occurred_at: at_hours(hours),
+    }
+}
+
+#[test]
+fn a_public_staff_reply_meets_the_first_response_target() {
+    given(opened())
+        .when(comment_at(agent(), 1.0, false))
+        .then_expect_events(vec![
+            commented_at(agent(), 1.0),
+            stopped(SlaMetric::FirstResponse, 1.0, true),
+        ]);
+}
+
+#[test]
+fn an_automatic_reply_or_an_internal_note_does_not() {
+    let events = given(opened())
+        .when(comment_at(agent(), 1.0, true))
+        .inspect_result()
+        .unwrap_or_default();
+    assert_eq!(events.len(), 1, "{events:?}");
+    given(opened())
+        .when(comment(true, agent()))
+        .then_expect_events(vec![commented(true, agent())]);
+}
+
+#[test]
+fn a_customer_message_after_the_first_answer_starts_next_response_and_a_reply_meets_it() {
+    let answered = {
+        let mut events = opened();
+        events.push(commented_at(agent(), 1.0));
+        events.push(stopped(SlaMetric::FirstResponse, 1.0, true));
+        events
+    };
+    let started = TicketEvent::SlaClockStarted {
+        metric: SlaMetric::NextResponse,
+        cycle: 1,
+        target_seconds: 4 * 3600,
+        started_at: at_hours(2.0),
+        due_at: Some(at_hours(6.0)),
+        warn_at: Some(at_hours(5.0)),
+        occurred_at: at_hours(2.0),
+    };
+    given(answered.clone())
+        .when(comment_at(customer(), 2.0, false))
+        .then_expect_events(vec![commented_at(customer(), 2.0), started.clone()]);
+    // A second customer message while waiting does not restart the clock.
+    let mut waiting = answered.clone();
+    waiting.push(commented_at(customer(), 2.0));
+    waiting.push(started);
+    given(waiting.clone())
+        .when(comment_at(customer(), 3.0, false))
+        .then_expect_events(vec![commented_at(customer(), 3.0)]);
+    given(waiting)
+        .when(comment_at(agent(), 3.5, false))
+        .then_expect_events(vec![
+            commented_at(agent(), 3.5),
+            TicketEvent::SlaClockStopped {
+                metric: SlaMetric::NextResponse,
+                cycle: 1,
+                elapsed_ms: 5_400_000,
+                met: true,
+                occurred_at: at_hours(3.5),
+            },
+        ]);
+}
+
+#[test]
+fn waiting_on_the_customer_pauses_resolution_and_resuming_moves_the_deadline() {
+    let paused = TicketEvent::SlaClockPaused {
+        metric: SlaMetric::Resolution,
+        cycle: 1,
+        elapsed_ms: 2 * 3_600_000,
+        occurred_at: at_hours(2.0),
+    };
+    let paused_escalation = TicketEvent::SlaClockPaused {
+        metric: SlaMetric::Escalation,
+        cycle: 1,
+        elapsed_ms: 2 * 3_600_000,
+        occurred_at: at_hours(2.0),
+    };
+    given(opened())
+        .when(status_at(TicketStatus::Pending, 2.0))
+        .then_expect_events(vec![
+            status_changed(TicketStatus::New, TicketStatus::Pending, agent(), 120),
+            paused.clone(),
+            paused_escalation.clone(),
+        ]);
+    let mut waiting = opened();
+    waiting.extend([
+        status_changed(TicketStatus::New, TicketStatus::Pending, agent(), 120),
+        paused,
+        paused_escalation,
+    ]);
+    // Five hours later the customer is back: 22 h of resolution time remain from now.
+    given(waiting)
+        .when(status_at(TicketStatus::Open, 7.0))
+        .then_expect_events(vec![
+            status_changed(TicketStatus::Pending, TicketStatus::Open, agent(), 420),
+            TicketEvent::SlaClockResumed {
+                metric: SlaMetric::Resolution,
+                cycle: 1,
+                due_at: Some(at_hours(29.0)),
+                warn_at: Some(at_hours(23.0)),
+                occurred_at: at_hours(7.0),
+            },
+            TicketEvent::SlaClockResumed {
+                metric: SlaMetric::Escalation,
+                cycle: 1,
+                due_at: Some(at_hours(13.0)),
+                warn_at: Some(at_hours(11.0)),
+                occurred_at: at_hours(7.0),
+            },
+        ]);
+}
+
+#[test]
+fn resolving_stops_every_clock_and_reopening_carries_resolution_on() {
+    let resolved = {
+        let mut events = opened();
+        events.push(status_changed(
+            TicketStatus::New,
+            TicketStatus::Resolved,
+            agent(),
+            180,
+        ));
+        events.push(stopped(SlaMetric::FirstResponse, 3.0, true));
+        events.push(stopped(SlaMetric::Resolution, 3.0, true));
+        events.push(stopped(SlaMetric::Escalation, 3.0, true));
+        events
+    };
+    given(opened())
+        .when(status_at(TicketStatus::Resolved, 3.0))
+        .then_expect_events(resolved[5..].to_vec());
+    given(resolved)
+        .when(status_at(TicketStatus::Open, 10.0))
+        .then_expect_events(vec![
+            status_changed(TicketStatus::Resolved, TicketStatus::Open, agent(), 600),
+            TicketEvent::SlaClockResumed {
+                metric: SlaMetric::Resolution,
+                cycle: 1,
+                due_at: Some(at_hours(31.0)),
+                warn_at: Some(at_hours(25.0)),
+                occurred_at: at_hours(10.0),
+            },
+            TicketEvent::SlaClockResumed {
+                metric: SlaMetric::Escalation,
+                cycle: 1,
+                due_at: Some(at_hours(15.0)),
+                warn_at: Some(at_hours(13.0)),
+                occurred_at: at_hours(10.0),
+            },
+        ]);
+}
+
+#[test]
+fn a_priority_change_recomputes_running_clocks_from_their_start() {
+    let change = TicketDetailsChange {
+        priority: Some(Priority::Critical),
+        ..Default::default()
+    };
+    let command = TicketCommand::UpdateDetails(UpdateTicketDetails {
+        change,
+        sla: SlaCatalog::default(),
+        actor: agent(),
+        at: at_hours(0.5),
+    });
+    let retargeted = |metric, hours: i64, warn_minutes: i64| TicketEvent::SlaClockRetargeted {
+        metric,
+        cycle: 1,
+        target_seconds: (hours * 3600) as u64,
+        due_at: Some(t0() + Duration::hours(hours)),
+        warn_at: Some(t0() + Duration::minutes(warn_minutes)),
+        occurred_at: at_hours(0.5),
+    };
+    given(opened()).when(command).then_expect_events(vec![
+        TicketEvent::TicketPriorityChanged {
+            from: Priority::High,
+            to: Priority::Critical,
+            changed_by: agent(),
+            occurred_at: at_hours(0.5),
+        },
+        retargeted(SlaMetric::FirstResponse, 1, 45),
+        retargeted(SlaMetric::Resolution, 4, 180),
+        retargeted(SlaMetric::Escalation, 2, 90),
+    ]);
+}
+
+#[test]
+fn deadlines_are_recorded_once_each_and_escalation_escalates() {
+    // Nothing is due after one hour.
+    given(opened())
+        .when(check_at(1.0))
+        .then_expect_events(vec![]);
+    // At 3 h the first response is at risk (75 % of 4 h).
+    let warned = TicketEvent::SlaWarning {
+        metric: SlaMetric::FirstResponse,
+        cycle: 1,
+        due_at: Some(at_hours(4.0)),
+        occurred_at: at_hours(3.0),
+    };
+    given(opened())
+        .when(check_at(3.0))
+        .then_expect_events(vec![warned.clone()]);
+    let mut after_warning = opened();
+    after_warning.push(warned);
+    given(after_warning.clone())
+        .when(check_at(3.5))
+        .then_expect_events(vec![]);
+    // At 8 h: first response breached; escalation at risk and breached at once, and the
+    // ticket escalated by the system. Resolution (at risk only at 18 h) says nothing yet.
+    let events = given(after_warning.clone())
+        .when(check_at(8.0))
+        .inspect_result()
+        .unwrap_or_default();
+    let names: Vec<&str> = events.iter().map(TicketEvent::name).collect();
+    assert_eq!(
+        names,
+        [
+            "SlaBreached",
+            "SlaWarning",
+            "SlaBreached",
+            "TicketEscalated",
+            "SlaClockStopped"
+        ]
+    );
+    assert!(matches!(
+        events[3],
+        TicketEvent::TicketEscalated { to_level: 1, escalated_by, .. } if escalated_by == Actor::system()
+    ));
+    let mut after = after_warning;
+    after.extend(events);
+    given(after).when(check_at(9.0)).then_expect_events(vec![]);
+}
+
+#[test]
+fn an_edited_policy_applies_from_the_moment_it_is_published() {
+    let mut gold = AppliedPolicy::default_policy();
+    gold.policy_id = id(500);
+    gold.version = 2;
+    gold.name = "Gold".into();
+    gold.targets.high.resolution = 12 * 3600;
+    let catalog = SlaCatalog::new(vec![gold.clone()]);
+    let events = given(opened())
+        .when(TicketCommand::ApplySlaPolicy(ApplySlaPolicy {
+            sla: catalog,
+            at: at_hours(1.0),
+        }))
+        .inspect_result()
+        .unwrap_or_default();
+    assert_eq!(
+        events[0],
+        TicketEvent::SlaPolicyApplied {
+            policy: Box::new(gold),
+            reason: SlaReason::PolicyChanged,
+            occurred_at: at_hours(1.0),
+        }
+    );
+    assert_eq!(
+        events[1],
+        TicketEvent::SlaClockRetargeted {
+            metric: SlaMetric::Resolution,
+            cycle: 1,
+            target_seconds: 12 * 3600,
+            due_at: Some(at_hours(12.0)),
+            warn_at: Some(at_hours(9.0)),
+            occurred_at: at_hours(1.0),
+        }
+    );
+    assert_eq!(events.len(), 2);
+}
+
+#[test]
+fn a_ticket_from_before_sla_tracking_is_backfilled_from_its_creation() {
+    let events = given(vec![created()])
+        .when(TicketCommand::ApplySlaPolicy(ApplySlaPolicy {
+            sla: SlaCatalog::default(),
+            at: at_hours(30.0),
+        }))
+        .inspect_result()
+        .unwrap_or_default();
+    assert!(matches!(
+        &events[0],
+        TicketEvent::SlaPolicyApplied {
+            reason: SlaReason::Backfill,
+            ..
+        }
+    ));
+    assert!(matches!(
+        &events[1],
+        TicketEvent::SlaClockStarted { started_at, due_at, .. }
+            if *started_at == t0() && *due_at == Some(at_hours(4.0))
+    ));
+    // An edit of a ticket without clocks does not start them behind anyone's back.
+    given(vec![created()])
+        .when(update(
+            TicketDetailsChange {
+                subject: Some(subject("New subject")),
+                ..Default::default()
+            },
+            agent(),
+        ))
+        .then_expect_events(vec![TicketEvent::TicketDetailsUpdated {
+            subject: Some(subject("New subject")),
+            description: None,
+            category: None,
+            tags: None,
+            updated_by: agent(),
+            occurred_at: later(3),
+        }]);
+}
+
+#[test]
+fn the_clocks_replay_into_views_at_any_instant() {
+    let ticket = Ticket::from_events(opened());
+    let views = ticket
+        .state()
+        .and_then(|s| s.sla.as_ref())
+        .map(|sla| sla.views(at_hours(5.0)))
+        .unwrap_or_default();
+    let summary: Vec<(SlaMetric, crate::sla::ClockState, i64)> = views
+        .iter()
+        .map(|v| (v.metric, v.state, v.remaining_seconds))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                SlaMetric::FirstResponse,
+                crate::sla::ClockState::Breached,
+                -3600
+            ),
+            (
+                SlaMetric::Resolution,
+                crate::sla::ClockState::Running,
+                19 * 3600
+            ),
+            (
+                SlaMetric::Escalation,
+                crate::sla::ClockState::Running,
+                3 * 3600
+            ),
+        ]
+    );
+}
+
+// ---- escalation rules ------------------------------------------------------------------------
+
+fn rule(steps: Vec<RuleStep>) -> TicketCommand {
+    TicketCommand::ApplyEscalationRule(ApplyEscalationRule {
+        rule_id: id(800),
+        rule_name: "Stale critical".into(),
+        rule_version: 3,
+        steps,
+        at: at_hours(2.0),
+    })
+}
+
+#[test]
+fn a_rule_fires_once_with_every_action_named_after_it() {
+    let events = given(opened())
+        .when(rule(vec![
+            RuleStep::Escalate {
+                escalate_to: Some(standing(manager())),
+            },
+            RuleStep::RaisePriority,
+            RuleStep::Notify {
+                recipients: vec![manager().user_id],
+                message: None,
+            },
+        ]))
+        .inspect_result()
+        .unwrap_or_default();
+    let names: Vec<&str> = events.iter().map(TicketEvent::name).collect();
+    assert_eq!(
+        names,
+        [
+            "EscalationRuleTriggered",
+            "TicketEscalated",
+            "TicketAssigned",
+            "TicketPriorityChanged",
+            "NotificationRequested",
+            // The raised priority retargets the clocks under the same policy.
+            "SlaClockRetargeted",
+            "SlaClockRetargeted",
+            "SlaClockRetargeted",
+        ]
+    );
+    assert!(events[1..5].iter().all(|e| e.actor() == Actor::system()));
+    let mut after = opened();
+    after.extend(events);
+    given(after)
+        .when(rule(vec![RuleStep::RaisePriority]))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_rule_skips_a_reassignment_to_someone_who_cannot_take_tickets() {
+    let events = given(opened())
+        .when(rule(vec![RuleStep::Reassign {
+            assignee: UserStanding {
+                active: false,
+                ..standing(agent())
+            },
+        }]))
+        .inspect_result()
+        .unwrap_or_default();
+    assert_eq!(events.len(), 1, "only the trigger is recorded: {events:?}");
 }

@@ -34,7 +34,17 @@ where
             | TicketEvent::TicketPriorityChanged { .. }
             | TicketEvent::TicketAssigned { .. }
             | TicketEvent::TicketEscalated { .. }
-            | TicketEvent::CommentAdded { .. } => continue,
+            | TicketEvent::CommentAdded { .. }
+            | TicketEvent::SlaPolicyApplied { .. }
+            | TicketEvent::SlaClockStarted { .. }
+            | TicketEvent::SlaClockPaused { .. }
+            | TicketEvent::SlaClockResumed { .. }
+            | TicketEvent::SlaClockRetargeted { .. }
+            | TicketEvent::SlaClockStopped { .. }
+            | TicketEvent::SlaWarning { .. }
+            | TicketEvent::SlaBreached { .. }
+            | TicketEvent::EscalationRuleTriggered { .. }
+            | TicketEvent::NotificationRequested { .. } => continue,
         };
         if let Some(open) = periods.last_mut() {
             open.left_at = Some(at);

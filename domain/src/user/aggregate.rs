@@ -152,6 +152,8 @@ pub enum UserError {
     OwnAccount { action: &'static str },
     #[error("the account is already {state}")]
     AlreadyInState { state: &'static str },
+    #[error("no account can have the role {role}")]
+    ReservedRole { role: Role },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -211,6 +213,9 @@ impl User {
             }
             UserCommand::ChangeRole(change) => {
                 require_admin(&change.actor, "change roles")?;
+                if !change.role.is_assignable_to_accounts() {
+                    return Err(UserError::ReservedRole { role: change.role });
+                }
                 if change.actor.user_id == user.id {
                     return Err(UserError::OwnAccount {
                         action: "change the role of",
@@ -262,6 +267,11 @@ impl User {
 }
 
 fn register_user(register: &RegisterUser) -> Result<Vec<UserEvent>, UserError> {
+    if !register.role.is_assignable_to_accounts() {
+        return Err(UserError::ReservedRole {
+            role: register.role,
+        });
+    }
     match register.registration {
         Registration::SelfService if register.role != Role::Customer => {
             return Err(UserError::SelfRegistrationIsForCustomers);

@@ -12,6 +12,7 @@ mod openapi;
 mod projections;
 mod replay;
 mod search;
+mod sla;
 mod startup;
 mod tickets;
 mod users;

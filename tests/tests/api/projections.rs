@@ -6,7 +6,7 @@ use docket_projections::notify::LogNotifications;
 use docket_projections::rebuild::{self, RebuildSettings};
 use docket_projections::runtime::{self, RunnerSettings};
 use docket_projections::tickets::TicketsProjection;
-use docket_tests::{fresh_database, spawn_app, spawn_app_on, synthetic};
+use docket_tests::{OPENED_VERSION, fresh_database, spawn_app, spawn_app_on, synthetic};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
@@ -71,7 +71,13 @@ async fn an_event_committed_late_with_an_earlier_position_is_applied_once() {
         first["id"].as_str().unwrap(),
         second["id"].as_str().unwrap(),
     );
-    app.read_ticket(&agent.token, b_ticket, 1).await.expect(200);
+    app.read_ticket(&agent.token, a_ticket, OPENED_VERSION)
+        .await
+        .expect(200);
+    app.read_ticket(&agent.token, b_ticket, OPENED_VERSION)
+        .await
+        .expect(200);
+    let next = OPENED_VERSION + 1;
 
     // A takes a position and stays open; B takes a later position and commits first.
     let mut a = PgConnection::connect(&app.database_url).await.unwrap();
@@ -80,7 +86,7 @@ async fn an_event_committed_late_with_an_earlier_position_is_applied_once() {
     let a_position = insert_event(
         &mut a,
         a_ticket,
-        2,
+        next,
         &comment_payload("from A", agent.user_id),
         "1",
     )
@@ -89,7 +95,7 @@ async fn an_event_committed_late_with_an_earlier_position_is_applied_once() {
     let b_position = insert_event(
         &mut b,
         b_ticket,
-        2,
+        next,
         &comment_payload("from B", agent.user_id),
         "1",
     )
@@ -100,19 +106,26 @@ async fn an_event_committed_late_with_an_earlier_position_is_applied_once() {
     // B is committed, but a reader that moved past it now would never see A: the projector
     // waits for A instead.
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(comment_count(&app.pool, b_ticket).await, (0, 0, 1));
+    assert_eq!(
+        comment_count(&app.pool, b_ticket).await,
+        (0, 0, OPENED_VERSION)
+    );
     let ready = app.request(Method::GET, "/ready", None, None, &[]).await;
     assert!(ready.text.contains("\"lag\""));
 
     sqlx::query("COMMIT").execute(&mut a).await.unwrap();
-    app.read_ticket(&agent.token, a_ticket, 2).await.expect(200);
-    app.read_ticket(&agent.token, b_ticket, 2).await.expect(200);
-    assert_eq!(comment_count(&app.pool, a_ticket).await, (1, 1, 2));
-    assert_eq!(comment_count(&app.pool, b_ticket).await, (1, 1, 2));
+    app.read_ticket(&agent.token, a_ticket, next)
+        .await
+        .expect(200);
+    app.read_ticket(&agent.token, b_ticket, next)
+        .await
+        .expect(200);
+    assert_eq!(comment_count(&app.pool, a_ticket).await, (1, 1, next));
+    assert_eq!(comment_count(&app.pool, b_ticket).await, (1, 1, next));
 
     // And nothing is applied twice however long it keeps running.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(comment_count(&app.pool, a_ticket).await, (1, 1, 2));
+    assert_eq!(comment_count(&app.pool, a_ticket).await, (1, 1, next));
     let differences = rebuild::verify(
         &TicketsProjection,
         &app.pool,
@@ -198,13 +211,15 @@ async fn an_event_that_cannot_be_applied_stops_the_projector_visibly() {
     let agent = app.user("agent").await;
     let ticket = app.ticket_for(&customer, "Poisoned").await;
     let id = ticket["id"].as_str().unwrap();
-    app.read_ticket(&agent.token, id, 1).await.expect(200);
+    app.read_ticket(&agent.token, id, OPENED_VERSION)
+        .await
+        .expect(200);
 
     let mut conn = PgConnection::connect(&app.database_url).await.unwrap();
     let bad = insert_event(
         &mut conn,
         id,
-        2,
+        OPENED_VERSION + 1,
         &comment_payload("from the future", agent.user_id),
         "99",
     )
@@ -255,7 +270,7 @@ async fn an_event_that_cannot_be_applied_stops_the_projector_visibly() {
     );
 
     // It never skips: the comment after the bad event is not applied either.
-    assert_eq!(comment_count(&app.pool, id).await, (0, 0, 1));
+    assert_eq!(comment_count(&app.pool, id).await, (0, 0, OPENED_VERSION));
     // Other projectors are unaffected.
     let audit = app
         .get(

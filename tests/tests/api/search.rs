@@ -1,6 +1,6 @@
 //! Search, suggestions, saved searches, the audit trail and the status timeline.
 
-use docket_tests::{Session, TestApp, spawn_app};
+use docket_tests::{OPENED_VERSION, Session, TestApp, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -421,12 +421,21 @@ async fn the_audit_trail_shows_who_did_what_from_where_to_staff_only() {
             .await
             .expect(200)
             .body;
-        if trail["items"].as_array().unwrap().len() == 2 {
+        if trail["items"].as_array().unwrap().len() as i64 == OPENED_VERSION + 1 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let items = trail["items"].as_array().unwrap();
+    let all_items = trail["items"].as_array().unwrap();
+    assert_eq!(all_items.len() as i64, OPENED_VERSION + 1, "{trail}");
+    // The SLA bookkeeping the request caused is the system's doing, under the same request id.
+    let (sla, items): (Vec<&Value>, Vec<&Value>) = all_items
+        .iter()
+        .partition(|i| i["event_type"].as_str().unwrap().starts_with("Sla"));
+    for item in &sla {
+        assert_eq!(item["actor"]["role"], "system", "{item}");
+        assert_eq!(item["correlation_id"], "audit-req-1", "{item}");
+    }
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["event_type"], "TicketCreated");
     assert_eq!(items[0]["actor"]["id"], json!(customer.user_id));

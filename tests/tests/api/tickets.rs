@@ -1,4 +1,4 @@
-use docket_tests::{Session, TestApp, spawn_app};
+use docket_tests::{OPENED_VERSION, Session, TestApp, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -51,11 +51,12 @@ async fn a_customer_opens_a_ticket_and_reads_it_back() {
     assert_eq!(ticket["number"], "TKT-000001");
     assert_eq!(ticket["status"], "new");
     assert_eq!(ticket["priority"], "high");
-    assert_eq!(ticket["version"], 1);
+    assert_eq!(ticket["version"], OPENED_VERSION);
     assert_eq!(ticket["customer_id"], json!(desk.customer.user_id));
     assert_eq!(ticket["escalation_level"], 0);
     assert_eq!(ticket["assignee_id"], Value::Null);
-    assert_eq!(created.header("etag").as_deref(), Some("\"1\""));
+    let opened_etag = format!("\"{OPENED_VERSION}\"");
+    assert_eq!(created.header("etag"), Some(opened_etag.clone()));
     assert_eq!(
         created.header("location"),
         Some(format!("/api/tickets/{id}"))
@@ -69,7 +70,7 @@ async fn a_customer_opens_a_ticket_and_reads_it_back() {
     assert_eq!(read.body["subject"], "VPN drops every hour");
     assert_eq!(read.body["tags"], json!(["vpn", "remote"]));
     assert_eq!(read.body["comments"], json!([]));
-    assert_eq!(read.header("etag").as_deref(), Some("\"1\""));
+    assert_eq!(read.header("etag"), Some(opened_etag));
 
     let second = app.ticket_for(&desk.customer, "Another one").await;
     assert_eq!(second["number"], "TKT-000002");
@@ -349,16 +350,18 @@ async fn agents_edit_details_and_if_match_guards_against_stale_writes() {
             &path,
             Some(&desk.agent.token),
             Some(json!({"subject": "Printer on fire", "priority": "critical", "tags": ["hardware"], "category": "facilities"})),
-            &[("If-Match", "\"1\"")],
+            &[("If-Match", &format!("\"{OPENED_VERSION}\""))],
         )
         .await
         .expect(200);
     assert_eq!(edited.body["subject"], "Printer on fire");
     assert_eq!(edited.body["priority"], "critical");
     assert_eq!(edited.body["category"], "facilities");
-    // Details and priority are separate events.
-    assert_eq!(edited.body["version"], 3);
-    assert_eq!(edited.header("etag").as_deref(), Some("\"3\""));
+    // Details and priority are separate events, and the new priority retargets the
+    // running SLA clocks with events of their own.
+    let edited_version = edited.body["version"].as_i64().unwrap();
+    assert!(edited_version >= OPENED_VERSION + 2, "{}", edited.text);
+    assert_eq!(edited.header("etag"), Some(format!("\"{edited_version}\"")));
 
     let stale = app
         .request(
@@ -366,23 +369,28 @@ async fn agents_edit_details_and_if_match_guards_against_stale_writes() {
             &path,
             Some(&desk.agent.token),
             Some(json!({"subject": "Overwrite"})),
-            &[("If-Match", "\"1\"")],
+            &[("If-Match", &format!("\"{OPENED_VERSION}\""))],
         )
         .await
         .expect_problem(412, "version-mismatch");
-    assert_eq!(stale.body["current_version"], 3);
+    assert_eq!(stale.body["current_version"], edited_version);
 
     let cleared = app
         .patch(&path, &desk.agent.token, json!({"category": null}))
         .await
         .expect(200);
     assert_eq!(cleared.body["category"], Value::Null);
+    assert_eq!(cleared.body["version"], edited_version + 1);
 
     let unchanged = app
         .patch(&path, &desk.agent.token, json!({"priority": "critical"}))
         .await
         .expect(200);
-    assert_eq!(unchanged.body["version"], 4, "a no-op edit adds no event");
+    assert_eq!(
+        unchanged.body["version"],
+        edited_version + 1,
+        "a no-op edit adds no event"
+    );
 
     app.patch(&path, &desk.agent.token, json!({}))
         .await
@@ -395,7 +403,7 @@ async fn agents_edit_details_and_if_match_guards_against_stale_writes() {
         .expect_problem(403, "forbidden");
 
     let read = app
-        .read_ticket(&desk.agent.token, &id_of(&ticket), 4)
+        .read_ticket(&desk.agent.token, &id_of(&ticket), edited_version + 1)
         .await
         .expect(200);
     assert_eq!(read.body["subject"], "Printer on fire");
@@ -601,7 +609,9 @@ async fn customers_never_see_or_post_internal_comments() {
         .expect(201);
     assert_eq!(public.body["internal"], false);
     assert_eq!(public.body["author_role"], "agent");
-    assert_eq!(public.header("etag").as_deref(), Some("\"2\""));
+    // The comment, and the first-response clock it stops.
+    let after_reply = OPENED_VERSION + 2;
+    assert_eq!(public.header("etag"), Some(format!("\"{after_reply}\"")));
     app.post(
         &path,
         &desk.agent.token,
@@ -609,9 +619,16 @@ async fn customers_never_see_or_post_internal_comments() {
     )
     .await
     .expect(201);
-    app.post(&path, &desk.customer.token, json!({"body": "Yes, twice."}))
+    let customer_reply = app
+        .post(&path, &desk.customer.token, json!({"body": "Yes, twice."}))
         .await
         .expect(201);
+    let latest: i64 = customer_reply
+        .header("etag")
+        .unwrap()
+        .trim_matches('"')
+        .parse()
+        .unwrap();
     app.post(
         &path,
         &desk.customer.token,
@@ -624,7 +641,7 @@ async fn customers_never_see_or_post_internal_comments() {
         .expect_problem(403, "forbidden");
 
     let as_customer = app
-        .read_ticket(&desk.customer.token, &id, 4)
+        .read_ticket(&desk.customer.token, &id, latest)
         .await
         .expect(200);
     let bodies: Vec<&str> = as_customer.body["comments"]
@@ -641,7 +658,7 @@ async fn customers_never_see_or_post_internal_comments() {
     assert_eq!(listed.body.as_array().unwrap().len(), 2);
 
     let as_staff = app
-        .read_ticket(&desk.viewer.token, &id, 4)
+        .read_ticket(&desk.viewer.token, &id, latest)
         .await
         .expect(200);
     assert_eq!(as_staff.body["comments"].as_array().unwrap().len(), 3);
@@ -692,7 +709,22 @@ async fn the_history_is_the_log_in_order_with_who_did_what() {
         .await
         .expect(200);
     assert_eq!(history.body["ticket_id"], json!(id));
-    let events = history.body["events"].as_array().unwrap();
+    let all_events = history.body["events"].as_array().unwrap();
+    let sequences: Vec<i64> = all_events
+        .iter()
+        .map(|e| e["sequence"].as_i64().unwrap())
+        .collect();
+    let expected: Vec<i64> = (1..=all_events.len() as i64).collect();
+    assert_eq!(sequences, expected, "the whole log, in order, no gaps");
+    // SLA bookkeeping is recorded by the system actor; people's actions come first here.
+    let (sla, events): (Vec<&Value>, Vec<&Value>) = all_events
+        .iter()
+        .partition(|e| e["type"].as_str().unwrap().starts_with("Sla"));
+    assert!(
+        sla.iter().all(|e| e["actor"]["role"] == "system"),
+        "{sla:?}"
+    );
+    assert_eq!(sla[0]["type"], "SlaPolicyApplied");
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(
         types,
@@ -704,11 +736,6 @@ async fn the_history_is_the_log_in_order_with_who_did_what() {
             "TicketAssigned"
         ]
     );
-    let sequences: Vec<i64> = events
-        .iter()
-        .map(|e| e["sequence"].as_i64().unwrap())
-        .collect();
-    assert_eq!(sequences, [1, 2, 3, 4, 5]);
     assert_eq!(events[0]["actor"]["id"], json!(desk.customer.user_id));
     assert_eq!(events[0]["actor"]["role"], "customer");
     assert_eq!(events[1]["actor"]["role"], "manager");

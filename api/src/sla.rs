@@ -1,0 +1,534 @@
+//! SLA services: the catalog of policies in force, and the background work that turns time and
+//! configuration changes into ticket events — the deadline scheduler, the propagation of policy
+//! edits to open tickets, and the escalation-rule engine.
+//!
+//! All three act only through ticket commands, whose decisions are pure and idempotent (a
+//! deadline or rule already recorded is not recorded again), so running them twice, or in two
+//! processes at once, changes nothing; they still elect one leader each through a PostgreSQL
+//! advisory lock so the work is not done twice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use docket_domain::sla::config::{
+    RuleAction, RuleCondition, RuleDefinition, SlaCalendar, SlaPolicy,
+};
+use docket_domain::sla::{AppliedPolicy, SlaCatalog};
+use docket_domain::ticket::{
+    ApplyEscalationRule, ApplySlaPolicy, CheckSlaDeadlines, RuleStep, TicketCommand,
+};
+use docket_projections::log::{self, Checkpoint};
+use docket_projections::notify::LogNotifications;
+use docket_projections::{EventMetadata, sla as sla_view};
+use futures::StreamExt;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::{RwLock, watch};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The aggregate types whose events change the catalog.
+const CATALOG_TYPES: &[&str] = &["sla_policy", "sla_calendar"];
+
+/// The catalog, cached against the position of the newest configuration event.
+#[derive(Default)]
+pub struct CatalogCache {
+    cached: RwLock<Option<(i64, Arc<SlaCatalog>)>>,
+}
+
+impl CatalogCache {
+    /// The policies in force now, straight from the log (so a policy saved a moment ago
+    /// applies to the very next ticket), rebuilt only when configuration has changed.
+    pub async fn current(&self, pool: &PgPool) -> Result<Arc<SlaCatalog>, ApiError> {
+        let newest: Option<i64> = sqlx::query_scalar(
+            "SELECT max(global_position) FROM events WHERE aggregate_type = ANY($1)",
+        )
+        .bind(
+            CATALOG_TYPES
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .fetch_one(pool)
+        .await
+        .map_err(ApiError::database)?;
+        let newest = newest.unwrap_or(0);
+        if let Some((position, catalog)) = self.cached.read().await.as_ref()
+            && *position == newest
+        {
+            return Ok(catalog.clone());
+        }
+        let catalog = Arc::new(load_catalog(pool).await?);
+        *self.cached.write().await = Some((newest, catalog.clone()));
+        Ok(catalog)
+    }
+}
+
+/// Folds the policy and calendar aggregates from the log into the ordered catalog.
+pub async fn load_catalog(pool: &PgPool) -> Result<SlaCatalog, ApiError> {
+    use cqrs_es::Aggregate;
+    let events: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT aggregate_type, aggregate_id, payload FROM events
+          WHERE aggregate_type = ANY($1) ORDER BY aggregate_type, aggregate_id, sequence",
+    )
+    .bind(
+        CATALOG_TYPES
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(ApiError::database)?;
+    let mut policies: HashMap<String, SlaPolicy> = HashMap::new();
+    let mut calendars: HashMap<Uuid, SlaCalendar> = HashMap::new();
+    for (kind, id, payload) in events {
+        match kind.as_str() {
+            "sla_policy" => {
+                let event = serde_json::from_value(payload).map_err(ApiError::internal)?;
+                policies.entry(id).or_default().apply(event);
+            }
+            _ => {
+                let event = serde_json::from_value(payload).map_err(ApiError::internal)?;
+                let id = Uuid::parse_str(&id).map_err(ApiError::internal)?;
+                calendars.entry(id).or_default().apply(event);
+            }
+        }
+    }
+    let mut active: Vec<(i32, AppliedPolicy)> = policies
+        .into_values()
+        .filter(|p| !p.deleted)
+        .filter_map(|policy| {
+            let definition = policy.definition?;
+            let calendar = definition
+                .calendar_id
+                .and_then(|id| calendars.get(&id))
+                .and_then(|c| c.calendar.clone())
+                .unwrap_or_else(docket_domain::sla::BusinessCalendar::always_open);
+            Some((
+                policy.position,
+                AppliedPolicy {
+                    policy_id: policy.id?,
+                    version: policy.version,
+                    name: definition.name,
+                    conditions: definition.conditions,
+                    calendar_id: definition.calendar_id,
+                    calendar,
+                    pause_statuses: definition.pause_statuses,
+                    at_risk_percent: definition.at_risk_percent,
+                    targets: definition.targets,
+                },
+            ))
+        })
+        .collect();
+    // Position first; the id breaks ties so the order never depends on a hash.
+    active.sort_by_key(|(position, policy)| (*position, policy.policy_id));
+    let active = active.into_iter().map(|(_, policy)| policy).collect();
+    Ok(SlaCatalog::new(active))
+}
+
+fn system_metadata(purpose: &str) -> EventMetadata {
+    EventMetadata {
+        actor_id: Some(Uuid::nil().to_string()),
+        actor_role: Some("system".to_string()),
+        ip: None,
+        user_agent: Some(format!("docket/{} {purpose}", env!("CARGO_PKG_VERSION"))),
+        correlation_id: Some(format!("{purpose}-{}", Uuid::now_v7())),
+        causation_id: None,
+    }
+}
+
+/// Waits until this process holds the advisory lock `key` (one leader across processes) and
+/// returns the connection that holds it; `None` if `shutdown` fires first. The lock lasts as
+/// long as the connection.
+async fn lead(
+    pool: &PgPool,
+    key: i64,
+    name: &'static str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<PgConnection> {
+    loop {
+        if *shutdown.borrow() {
+            return None;
+        }
+        let attempt = async {
+            let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+            let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(key)
+                .fetch_one(&mut conn)
+                .await?;
+            Ok::<_, sqlx::Error>(locked.then_some(conn))
+        }
+        .await;
+        match attempt {
+            Ok(Some(conn)) => {
+                tracing::info!(service = name, "leading");
+                return Some(conn);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(service = name, %error, "could not try for leadership"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+// ---- the deadline scheduler ------------------------------------------------------------------
+
+/// Turns due instants into events: sleeps until the next warning or deadline of any running
+/// clock (as the tickets projection lists them), then asks each due ticket to record what has
+/// passed. Wakes early whenever a projection commits (a new or moved deadline), and never
+/// sleeps more than a few seconds, so a lost notification costs little.
+pub async fn run_scheduler(
+    state: Arc<AppState>,
+    notifications: LogNotifications,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(_leadership) = lead(
+        &state.pool,
+        0x646f_636b_6574_5f31,
+        "sla-scheduler",
+        &mut shutdown,
+    )
+    .await
+    else {
+        return;
+    };
+    let mut changed = notifications.projections();
+    // A ticket checked for an instant is not checked again for the same instant until its
+    // clock row moves (the projector applies what the check recorded), or a moment passes.
+    let mut recently: HashMap<Uuid, (DateTime<Utc>, tokio::time::Instant)> = HashMap::new();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let now = state.clock.now();
+        match sla_view::due_tickets(&state.pool, now, 500).await {
+            Ok(due) => {
+                let fresh: Vec<(Uuid, DateTime<Utc>)> = due
+                    .into_iter()
+                    .filter(|(ticket, at)| {
+                        !recently.get(ticket).is_some_and(|(seen, when)| {
+                            seen == at && when.elapsed() < Duration::from_secs(2)
+                        })
+                    })
+                    .collect();
+                let checked = check_tickets(&state, &fresh, now).await;
+                for (ticket, at) in &fresh {
+                    recently.insert(*ticket, (*at, tokio::time::Instant::now()));
+                }
+                recently.retain(|_, (_, when)| when.elapsed() < Duration::from_secs(10));
+                if checked > 0 {
+                    continue;
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not read due SLA clocks"),
+        }
+        let next = sla_view::next_check(&state.pool).await.ok().flatten();
+        let now = state.clock.now();
+        let wait = next
+            .map(|at| (at - now).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(5))
+            .clamp(Duration::from_millis(5), Duration::from_secs(5));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = changed.changed() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Records passed deadlines on `tickets`, several at a time; returns how many were checked.
+async fn check_tickets(
+    state: &Arc<AppState>,
+    tickets: &[(Uuid, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> usize {
+    let ids: Vec<Uuid> = tickets.iter().map(|(ticket, _)| *ticket).collect();
+    let checks = futures::stream::iter(ids.into_iter().map(|ticket| {
+        let state = state.clone();
+        async move {
+            let command = TicketCommand::CheckSlaDeadlines(CheckSlaDeadlines { at: now });
+            if let Err(error) = state
+                .tickets
+                .execute(
+                    &ticket.to_string(),
+                    None,
+                    command,
+                    system_metadata("sla-scheduler"),
+                )
+                .await
+            {
+                tracing::warn!(%ticket, ?error, "could not record SLA deadlines");
+            }
+        }
+    }))
+    .buffer_unordered(16);
+    checks.collect::<Vec<()>>().await.len()
+}
+
+// ---- policy propagation ----------------------------------------------------------------------
+
+/// A policy or calendar edit applies to open tickets from the moment it is made: after every
+/// configuration change (and once at start-up, for tickets that predate SLA tracking), each
+/// open ticket is asked to re-select its policy. Tickets whose policy is unchanged record
+/// nothing.
+pub async fn run_propagator(
+    state: Arc<AppState>,
+    notifications: LogNotifications,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(_leadership) = lead(
+        &state.pool,
+        0x646f_636b_6574_5f32,
+        "sla-propagator",
+        &mut shutdown,
+    )
+    .await
+    else {
+        return;
+    };
+    let mut wake = notifications.events();
+    let mut seen: Option<Checkpoint> = None;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match config_changed(&state.pool, &mut seen).await {
+            Ok(true) => {
+                if let Err(error) = propagate(&state).await {
+                    tracing::warn!(?error, "could not apply SLA policies to open tickets");
+                    seen = None;
+                }
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "could not read configuration changes"),
+        }
+        tokio::select! {
+            _ = wake.changed() => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Whether configuration changed since `seen` (always true the first time).
+async fn config_changed(pool: &PgPool, seen: &mut Option<Checkpoint>) -> Result<bool, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let first = seen.is_none();
+    let from = seen.unwrap_or(Checkpoint::START);
+    let batch = log::read_batch(&mut conn, from, CATALOG_TYPES, 10_000).await?;
+    *seen = Some(batch.next);
+    Ok(first || !batch.events.is_empty())
+}
+
+async fn propagate(state: &Arc<AppState>) -> Result<(), ApiError> {
+    let catalog = state.sla_catalog.current(&state.pool).await?;
+    let open: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM tickets_view WHERE status NOT IN ('resolved', 'closed') ORDER BY created_at",
+    )
+    .fetch_all(&state.pool)
+    .await
+    .map_err(ApiError::database)?;
+    let now = state.clock.now();
+    let applied = futures::stream::iter(open.into_iter().map(|ticket| {
+        let (state, catalog) = (state.clone(), catalog.clone());
+        async move {
+            let command = TicketCommand::ApplySlaPolicy(ApplySlaPolicy {
+                sla: (*catalog).clone(),
+                at: now,
+            });
+            state
+                .tickets
+                .execute(
+                    &ticket.to_string(),
+                    None,
+                    command,
+                    system_metadata("sla-policy"),
+                )
+                .await
+                .map(|committed| !committed.events.is_empty())
+                .unwrap_or(false)
+        }
+    }))
+    .buffer_unordered(8)
+    .filter(|changed| futures::future::ready(*changed))
+    .count()
+    .await;
+    if applied > 0 {
+        tracing::info!(
+            tickets = applied,
+            "applied changed SLA policies to open tickets"
+        );
+    }
+    Ok(())
+}
+
+// ---- escalation rules ------------------------------------------------------------------------
+
+/// Every few seconds, finds open tickets that meet an enabled rule's conditions and have not yet
+/// had it applied, and applies it (a ticket's log names every rule that acted on it).
+pub async fn run_rules(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let Some(_leadership) = lead(
+        &state.pool,
+        0x646f_636b_6574_5f33,
+        "escalation-rules",
+        &mut shutdown,
+    )
+    .await
+    else {
+        return;
+    };
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(error) = evaluate_rules(&state).await {
+            tracing::warn!(?error, "could not evaluate escalation rules");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// The SQL condition for one rule condition, over `tickets_view t`; `$2` is the instant of
+/// evaluation (the server's clock, not the database's: time is an input).
+fn condition_sql(condition: &RuleCondition) -> String {
+    match condition {
+        RuleCondition::ResponseOverdue => "EXISTS (SELECT 1 FROM sla_clocks_view c WHERE c.ticket_id = t.id \
+             AND c.metric IN ('first_response', 'next_response') AND c.breached AND c.stopped_at IS NULL)"
+            .to_string(),
+        RuleCondition::ResolutionOverdue => "EXISTS (SELECT 1 FROM sla_clocks_view c WHERE c.ticket_id = t.id \
+             AND c.metric = 'resolution' AND c.breached AND c.stopped_at IS NULL)"
+            .to_string(),
+        RuleCondition::AtRisk => "EXISTS (SELECT 1 FROM sla_clocks_view c WHERE c.ticket_id = t.id \
+             AND c.warned AND c.stopped_at IS NULL)"
+            .to_string(),
+        RuleCondition::UnassignedFor { minutes } => format!(
+            "t.assignee_id IS NULL AND t.created_at <= $2 - interval '{minutes} minutes'"
+        ),
+        RuleCondition::NoUpdateFor { minutes } => {
+            format!("t.updated_at <= $2 - interval '{minutes} minutes'")
+        }
+    }
+}
+
+async fn evaluate_rules(state: &Arc<AppState>) -> Result<(), ApiError> {
+    let rules: Vec<(Uuid, String, i32, serde_json::Value)> = sqlx::query_as(
+        "SELECT id, name, version, rule FROM escalation_rules_view WHERE NOT deleted ORDER BY created_at, id",
+    )
+    .fetch_all(&state.pool)
+    .await
+    .map_err(ApiError::database)?;
+    for (rule_id, name, version, rule) in rules {
+        let Ok(definition) = serde_json::from_value::<RuleDefinition>(rule) else {
+            continue;
+        };
+        if !definition.enabled {
+            continue;
+        }
+        let conditions = definition
+            .conditions
+            .iter()
+            .map(condition_sql)
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let priorities: Vec<String> = definition
+            .priorities
+            .iter()
+            .map(|p| p.as_str().to_string())
+            .collect();
+        let now = state.clock.now();
+        // A rule acts once on a ticket; the log says where it already has.
+        let candidates: Vec<Uuid> = sqlx::query_scalar(&format!(
+            "SELECT t.id FROM tickets_view t
+              WHERE t.status NOT IN ('resolved', 'closed')
+                AND (cardinality($1::text[]) = 0 OR t.priority = ANY($1))
+                AND {conditions}
+                AND NOT EXISTS (
+                    SELECT 1 FROM events e
+                     WHERE e.aggregate_type = 'ticket' AND e.aggregate_id = t.id::text
+                       AND e.event_type = 'EscalationRuleTriggered'
+                       AND e.payload -> 'EscalationRuleTriggered' ->> 'rule_id' = $3)
+              ORDER BY t.created_at
+              LIMIT 500"
+        ))
+        .bind(&priorities)
+        .bind(now)
+        .bind(rule_id.to_string())
+        .fetch_all(&state.pool)
+        .await
+        .map_err(ApiError::database)?;
+        if candidates.is_empty() {
+            continue;
+        }
+        let steps = resolve_steps(state, &definition.actions).await?;
+        futures::stream::iter(candidates.into_iter().map(|ticket| {
+            let (state, steps, name) = (state.clone(), steps.clone(), name.clone());
+            async move {
+                let command = TicketCommand::ApplyEscalationRule(ApplyEscalationRule {
+                    rule_id,
+                    rule_name: name,
+                    rule_version: u32::try_from(version).unwrap_or(0),
+                    steps,
+                    at: now,
+                });
+                if let Err(error) = state
+                    .tickets
+                    .execute(
+                        &ticket.to_string(),
+                        None,
+                        command,
+                        system_metadata("escalation-rule"),
+                    )
+                    .await
+                {
+                    tracing::warn!(%ticket, ?error, "could not apply escalation rule");
+                }
+            }
+        }))
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
+    }
+    Ok(())
+}
+
+async fn resolve_steps(
+    state: &AppState,
+    actions: &[RuleAction],
+) -> Result<Vec<RuleStep>, ApiError> {
+    let mut steps = Vec::with_capacity(actions.len());
+    for action in actions {
+        steps.push(match action {
+            RuleAction::Escalate { escalate_to } => RuleStep::Escalate {
+                escalate_to: match escalate_to {
+                    Some(id) => crate::accounts::standing(state, *id).await?,
+                    None => None,
+                },
+            },
+            RuleAction::Reassign { agent_id } => {
+                match crate::accounts::standing(state, *agent_id).await? {
+                    Some(assignee) => RuleStep::Reassign { assignee },
+                    None => continue,
+                }
+            }
+            RuleAction::RaisePriority => RuleStep::RaisePriority,
+            RuleAction::Notify {
+                recipients,
+                message,
+            } => RuleStep::Notify {
+                recipients: recipients.clone(),
+                message: message.clone(),
+            },
+        });
+    }
+    Ok(steps)
+}

@@ -1,0 +1,228 @@
+//! SLA configuration read models: `sla_policies_view`, `business_calendars_view`,
+//! `escalation_rules_view`.
+
+use chrono::{DateTime, Utc};
+use docket_domain::sla::config::{EscalationRuleEvent, SlaCalendarEvent, SlaPolicyEvent};
+use serde::Serialize;
+use sqlx::{FromRow, PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::fold;
+use crate::log::RecordedEvent;
+use crate::runtime::{Projection, ProjectionError};
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SlaConfigProjection;
+
+fn id_of(event: &RecordedEvent) -> Result<Uuid, ProjectionError> {
+    Uuid::parse_str(&event.aggregate_id).map_err(|e| ProjectionError::unapplicable(event, e))
+}
+
+fn json<T: Serialize>(
+    event: &RecordedEvent,
+    value: &T,
+) -> Result<serde_json::Value, ProjectionError> {
+    serde_json::to_value(value).map_err(|e| ProjectionError::unapplicable(event, e))
+}
+
+impl Projection for SlaConfigProjection {
+    const NAME: &'static str = "sla_config";
+    const AGGREGATE_TYPES: &'static [&'static str] =
+        &["sla_policy", "sla_calendar", "escalation_rule"];
+    const TABLES: &'static [&'static str] = &[
+        "sla_policies_view",
+        "business_calendars_view",
+        "escalation_rules_view",
+    ];
+    type Rebuild = ();
+
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), ProjectionError> {
+        // Configuration changes are rare: one statement per event is plenty.
+        for event in events {
+            let id = id_of(event)?;
+            let sequence = event.sequence;
+            match event.aggregate_type.as_str() {
+                "sla_policy" => match fold::decode::<SlaPolicyEvent>(event)? {
+                    SlaPolicyEvent::SlaPolicyCreated {
+                        definition,
+                        position,
+                        version,
+                        occurred_at,
+                        ..
+                    } => {
+                        sqlx::query(
+                            "INSERT INTO sla_policies_view (id, name, position, version, definition,
+                                    created_at, updated_at, aggregate_version)
+                             VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (id) DO NOTHING",
+                        )
+                        .bind(id)
+                        .bind(&definition.name)
+                        .bind(position)
+                        .bind(i64::from(version) as i32)
+                        .bind(json(event, &definition)?)
+                        .bind(occurred_at)
+                        .bind(sequence)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    SlaPolicyEvent::SlaPolicyUpdated {
+                        definition,
+                        position,
+                        version,
+                        occurred_at,
+                        ..
+                    } => {
+                        sqlx::query(
+                            "UPDATE sla_policies_view SET name = $2, position = $3, version = $4,
+                                    definition = $5, updated_at = $6, aggregate_version = $7
+                              WHERE id = $1 AND aggregate_version < $7",
+                        )
+                        .bind(id)
+                        .bind(&definition.name)
+                        .bind(position)
+                        .bind(i64::from(version) as i32)
+                        .bind(json(event, &definition)?)
+                        .bind(occurred_at)
+                        .bind(sequence)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    SlaPolicyEvent::SlaPolicyDeleted { occurred_at, .. } => {
+                        sqlx::query(
+                            "UPDATE sla_policies_view SET deleted = true, updated_at = $2, aggregate_version = $3
+                              WHERE id = $1 AND aggregate_version < $3",
+                        )
+                        .bind(id)
+                        .bind(occurred_at)
+                        .bind(sequence)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                },
+                "sla_calendar" => match fold::decode::<SlaCalendarEvent>(event)? {
+                    SlaCalendarEvent::CalendarCreated {
+                        name,
+                        calendar,
+                        version,
+                        occurred_at,
+                        ..
+                    }
+                    | SlaCalendarEvent::CalendarUpdated {
+                        name,
+                        calendar,
+                        version,
+                        occurred_at,
+                        ..
+                    } => {
+                        sqlx::query(
+                            "INSERT INTO business_calendars_view (id, name, version, calendar, created_at,
+                                    updated_at, aggregate_version)
+                             VALUES ($1, $2, $3, $4, $5, $5, $6)
+                             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
+                                    version = EXCLUDED.version, calendar = EXCLUDED.calendar,
+                                    updated_at = EXCLUDED.updated_at,
+                                    aggregate_version = EXCLUDED.aggregate_version
+                              WHERE business_calendars_view.aggregate_version < EXCLUDED.aggregate_version",
+                        )
+                        .bind(id)
+                        .bind(&name)
+                        .bind(i64::from(version) as i32)
+                        .bind(json(event, &calendar)?)
+                        .bind(occurred_at)
+                        .bind(sequence)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                },
+                _ => match fold::decode::<EscalationRuleEvent>(event)? {
+                    EscalationRuleEvent::EscalationRuleCreated {
+                        definition,
+                        version,
+                        occurred_at,
+                        ..
+                    }
+                    | EscalationRuleEvent::EscalationRuleUpdated {
+                        definition,
+                        version,
+                        occurred_at,
+                        ..
+                    } => {
+                        sqlx::query(
+                            "INSERT INTO escalation_rules_view (id, name, version, rule, created_at,
+                                    updated_at, aggregate_version)
+                             VALUES ($1, $2, $3, $4, $5, $5, $6)
+                             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
+                                    version = EXCLUDED.version, rule = EXCLUDED.rule,
+                                    updated_at = EXCLUDED.updated_at,
+                                    aggregate_version = EXCLUDED.aggregate_version
+                              WHERE escalation_rules_view.aggregate_version < EXCLUDED.aggregate_version",
+                        )
+                        .bind(id)
+                        .bind(&definition.name)
+                        .bind(i64::from(version) as i32)
+                        .bind(json(event, &definition)?)
+                        .bind(occurred_at)
+                        .bind(sequence)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    EscalationRuleEvent::EscalationRuleDeleted { occurred_at, .. } => {
+                        sqlx::query(
+                            "UPDATE escalation_rules_view SET deleted = true, updated_at = $2, aggregate_version = $3
+                              WHERE id = $1 AND aggregate_version < $3",
+                        )
+                        .bind(id)
+                        .bind(occurred_at)
+                        .bind(sequence)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct ConfigRow {
+    pub id: Uuid,
+    pub name: String,
+    pub version: i32,
+    pub body: serde_json::Value,
+    pub position: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Live (not deleted) policies in matching order.
+pub async fn policies<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<ConfigRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, version, definition AS body, position, created_at, updated_at
+           FROM sla_policies_view WHERE NOT deleted ORDER BY position, id",
+    )
+    .fetch_all(executor)
+    .await
+}
+
+pub async fn calendars<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<ConfigRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, version, calendar AS body, 0 AS position, created_at, updated_at
+           FROM business_calendars_view ORDER BY name, id",
+    )
+    .fetch_all(executor)
+    .await
+}
+
+pub async fn rules<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<ConfigRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, version, rule AS body, 0 AS position, created_at, updated_at
+           FROM escalation_rules_view WHERE NOT deleted ORDER BY created_at, id",
+    )
+    .fetch_all(executor)
+    .await
+}
