@@ -12,10 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use docket_domain::sla::config::{
-    RuleAction, RuleCondition, RuleDefinition, SlaCalendar, SlaPolicy,
-};
-use docket_domain::sla::{AppliedPolicy, SlaCatalog};
+use docket_domain::sla::SlaCatalog;
+use docket_domain::sla::config::{RuleAction, RuleCondition, RuleDefinition};
 use docket_domain::ticket::{
     ApplyEscalationRule, ApplySlaPolicy, CheckSlaDeadlines, RuleStep, TicketCommand,
 };
@@ -30,8 +28,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The aggregate types whose events change the catalog.
-const CATALOG_TYPES: &[&str] = &["sla_policy", "sla_calendar"];
+use docket_projections::sla_config::{self, CATALOG_TYPES};
 
 /// The catalog, cached against the position of the newest configuration event.
 #[derive(Default)]
@@ -67,67 +64,14 @@ impl CatalogCache {
     }
 }
 
-/// Folds the policy and calendar aggregates from the log into the ordered catalog.
+/// The catalog in force, folded from the log.
 pub async fn load_catalog(pool: &PgPool) -> Result<SlaCatalog, ApiError> {
-    use cqrs_es::Aggregate;
-    let events: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
-        "SELECT aggregate_type, aggregate_id, payload FROM events
-          WHERE aggregate_type = ANY($1) ORDER BY aggregate_type, aggregate_id, sequence",
-    )
-    .bind(
-        CATALOG_TYPES
-            .iter()
-            .map(|t| t.to_string())
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(ApiError::database)?;
-    let mut policies: HashMap<String, SlaPolicy> = HashMap::new();
-    let mut calendars: HashMap<Uuid, SlaCalendar> = HashMap::new();
-    for (kind, id, payload) in events {
-        match kind.as_str() {
-            "sla_policy" => {
-                let event = serde_json::from_value(payload).map_err(ApiError::internal)?;
-                policies.entry(id).or_default().apply(event);
-            }
-            _ => {
-                let event = serde_json::from_value(payload).map_err(ApiError::internal)?;
-                let id = Uuid::parse_str(&id).map_err(ApiError::internal)?;
-                calendars.entry(id).or_default().apply(event);
-            }
-        }
-    }
-    let mut active: Vec<(i32, AppliedPolicy)> = policies
-        .into_values()
-        .filter(|p| !p.deleted)
-        .filter_map(|policy| {
-            let definition = policy.definition?;
-            let calendar = definition
-                .calendar_id
-                .and_then(|id| calendars.get(&id))
-                .and_then(|c| c.calendar.clone())
-                .unwrap_or_else(docket_domain::sla::BusinessCalendar::always_open);
-            Some((
-                policy.position,
-                AppliedPolicy {
-                    policy_id: policy.id?,
-                    version: policy.version,
-                    name: definition.name,
-                    conditions: definition.conditions,
-                    calendar_id: definition.calendar_id,
-                    calendar,
-                    pause_statuses: definition.pause_statuses,
-                    at_risk_percent: definition.at_risk_percent,
-                    targets: definition.targets,
-                },
-            ))
+    sla_config::catalog_from_log(pool)
+        .await
+        .map_err(|error| match error {
+            sla_config::CatalogError::Database(error) => ApiError::database(error),
+            other => ApiError::internal(other),
         })
-        .collect();
-    // Position first; the id breaks ties so the order never depends on a hash.
-    active.sort_by_key(|(position, policy)| (*position, policy.policy_id));
-    let active = active.into_iter().map(|(_, policy)| policy).collect();
-    Ok(SlaCatalog::new(active))
 }
 
 fn system_metadata(purpose: &str) -> EventMetadata {

@@ -2,7 +2,10 @@
 //! `escalation_rules_view`.
 
 use chrono::{DateTime, Utc};
-use docket_domain::sla::config::{EscalationRuleEvent, SlaCalendarEvent, SlaPolicyEvent};
+use docket_domain::sla::config::{
+    EscalationRuleEvent, SlaCalendar, SlaCalendarEvent, SlaPolicy, SlaPolicyEvent,
+};
+use docket_domain::sla::{AppliedPolicy, BusinessCalendar, PolicyDefinition, SlaCatalog};
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -225,4 +228,107 @@ pub async fn rules<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<ConfigRow>,
     )
     .fetch_all(executor)
     .await
+}
+
+// ---- the catalog, straight from the log -------------------------------------------------------
+
+/// The aggregate types whose events make up the SLA catalog.
+pub const CATALOG_TYPES: &[&str] = &["sla_policy", "sla_calendar"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("{aggregate_type} {aggregate_id}: the event cannot be read: {source}")]
+    Undecodable {
+        aggregate_type: String,
+        aggregate_id: String,
+        source: serde_json::Error,
+    },
+}
+
+/// Every policy and calendar aggregate, folded from the log (not from the read models, so a
+/// change is in force the moment it is committed).
+pub async fn config_from_log<'e, E: PgExecutor<'e>>(
+    executor: E,
+) -> Result<(Vec<SlaPolicy>, std::collections::HashMap<Uuid, SlaCalendar>), CatalogError> {
+    use cqrs_es::Aggregate;
+    let types: Vec<String> = CATALOG_TYPES.iter().map(|t| t.to_string()).collect();
+    let events: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
+        "SELECT aggregate_type, aggregate_id, payload FROM events
+          WHERE aggregate_type = ANY($1) ORDER BY aggregate_type, aggregate_id, sequence",
+    )
+    .bind(&types)
+    .fetch_all(executor)
+    .await?;
+    let mut policies: std::collections::BTreeMap<String, SlaPolicy> = Default::default();
+    let mut calendars: std::collections::HashMap<Uuid, SlaCalendar> = Default::default();
+    for (aggregate_type, aggregate_id, payload) in events {
+        let undecodable = |source| CatalogError::Undecodable {
+            aggregate_type: aggregate_type.clone(),
+            aggregate_id: aggregate_id.clone(),
+            source,
+        };
+        if aggregate_type == "sla_policy" {
+            let event: SlaPolicyEvent = serde_json::from_value(payload).map_err(undecodable)?;
+            policies
+                .entry(aggregate_id.clone())
+                .or_default()
+                .apply(event);
+        } else {
+            let event: SlaCalendarEvent = serde_json::from_value(payload).map_err(undecodable)?;
+            let Ok(id) = Uuid::parse_str(&aggregate_id) else {
+                continue;
+            };
+            calendars.entry(id).or_default().apply(event);
+        }
+    }
+    Ok((policies.into_values().collect(), calendars))
+}
+
+/// The policies in force, in the order they are tried, each with its calendar resolved.
+pub fn catalog(
+    policies: Vec<(i32, Uuid, u32, PolicyDefinition)>,
+    calendars: &std::collections::HashMap<Uuid, SlaCalendar>,
+) -> SlaCatalog {
+    let mut active: Vec<(i32, AppliedPolicy)> = policies
+        .into_iter()
+        .map(|(position, policy_id, version, definition)| {
+            let calendar = definition
+                .calendar_id
+                .and_then(|id| calendars.get(&id))
+                .and_then(|c| c.calendar.clone())
+                .unwrap_or_else(BusinessCalendar::always_open);
+            (
+                position,
+                AppliedPolicy {
+                    policy_id,
+                    version,
+                    name: definition.name,
+                    conditions: definition.conditions,
+                    calendar_id: definition.calendar_id,
+                    calendar,
+                    pause_statuses: definition.pause_statuses,
+                    at_risk_percent: definition.at_risk_percent,
+                    targets: definition.targets,
+                },
+            )
+        })
+        .collect();
+    // Position first; the id breaks ties so the order never depends on anything else.
+    active.sort_by_key(|(position, policy)| (*position, policy.policy_id));
+    SlaCatalog::new(active.into_iter().map(|(_, policy)| policy).collect())
+}
+
+/// The catalog in force now, from the log.
+pub async fn catalog_from_log<'e, E: PgExecutor<'e>>(
+    executor: E,
+) -> Result<SlaCatalog, CatalogError> {
+    let (policies, calendars) = config_from_log(executor).await?;
+    let live = policies
+        .into_iter()
+        .filter(|p| !p.deleted)
+        .filter_map(|p| Some((p.position, p.id?, p.version, p.definition?)))
+        .collect();
+    Ok(catalog(live, &calendars))
 }

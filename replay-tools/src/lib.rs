@@ -5,6 +5,8 @@
 //! * `rebuild [PROJECTION…|--all]` — rebuild projections from position zero beside the live
 //!   ones and swap them in without downtime; `--verify` compares instead of swapping.
 //! * `status` — where every projector stands.
+//! * `what-if-sla --policies FILE` — every ticket re-lived under candidate SLA policies, beside
+//!   what the log recorded; read-only.
 //!
 //! Exit codes: 0 success, 1 a verification found differences, 2 an error.
 
@@ -21,12 +23,15 @@ use docket_projections::rebuild::{
 };
 use docket_projections::runtime::{self, Projection};
 use docket_projections::saved_searches::SavedSearchesProjection;
+use docket_projections::sla_config::SlaConfigProjection;
 use docket_projections::tickets::{self, CommentRow, TicketRow, TicketsProjection};
 use docket_projections::users::UsersProjection;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
+
+pub mod what_if;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -58,6 +63,9 @@ pub enum Command {
     Rebuild(RebuildArgs),
     /// Where each projector stands: checkpoint, lag, failure.
     Status(StatusArgs),
+    /// Re-live tickets under candidate SLA policies and compare with what the log recorded.
+    /// Read-only.
+    WhatIfSla(what_if::WhatIfArgs),
 }
 
 #[derive(Debug, Args)]
@@ -87,7 +95,7 @@ pub struct StateArgs {
 
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
-    /// Projections to rebuild: tickets, users, audit, saved_searches.
+    /// Projections to rebuild: tickets, users, audit, saved_searches, sla_config.
     pub projections: Vec<String>,
     /// Every projection.
     #[arg(long)]
@@ -116,6 +124,7 @@ pub const PROJECTIONS: &[&str] = &[
     UsersProjection::NAME,
     AuditProjection::NAME,
     SavedSearchesProjection::NAME,
+    SlaConfigProjection::NAME,
 ];
 
 fn projector_types(name: &str) -> &'static [&'static str] {
@@ -123,6 +132,7 @@ fn projector_types(name: &str) -> &'static [&'static str] {
         TicketsProjection::NAME => TicketsProjection::AGGREGATE_TYPES,
         UsersProjection::NAME => UsersProjection::AGGREGATE_TYPES,
         AuditProjection::NAME => AuditProjection::AGGREGATE_TYPES,
+        SlaConfigProjection::NAME => SlaConfigProjection::AGGREGATE_TYPES,
         _ => SavedSearchesProjection::AGGREGATE_TYPES,
     }
 }
@@ -131,12 +141,17 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let pool = PgPool::connect(&cli.database_url)
         .await
         .with_context(|| "cannot connect to the database (DATABASE_URL)")?;
+    if let Command::WhatIfSla(args) = cli.command {
+        // Read-only: no migrations either.
+        return what_if::what_if(&pool, args, out).await;
+    }
     docket_projections::db::migrate(&pool).await?;
     match cli.command {
         Command::History(args) => history(&pool, args, out).await,
         Command::State(args) => state(&pool, args, out).await,
         Command::Rebuild(args) => rebuild_command(&pool, args, out).await,
         Command::Status(args) => status(&pool, args, out).await,
+        Command::WhatIfSla(_) => unreachable!("handled above"),
     }
 }
 
@@ -176,6 +191,15 @@ async fn ticket_events(
     Ok((id, events))
 }
 
+/// Who did it: the request's user, except for what the server records on its own.
+fn actor_of(event: &RecordedEvent) -> (Option<String>, Option<String>) {
+    if docket_domain::ticket::TicketEvent::SYSTEM_EVENT_TYPES.contains(&event.event_type.as_str()) {
+        return (Some(Uuid::nil().to_string()), Some("system".to_string()));
+    }
+    let metadata = event.metadata();
+    (metadata.actor_id, metadata.actor_role)
+}
+
 fn business_time(event: &RecordedEvent) -> Option<DateTime<Utc>> {
     event
         .data()
@@ -196,6 +220,7 @@ async fn history(
             .iter()
             .map(|e| {
                 let metadata = e.metadata();
+                let (actor_id, actor_role) = actor_of(e);
                 json!({
                     "sequence": e.sequence,
                     "position": e.global_position,
@@ -203,7 +228,7 @@ async fn history(
                     "version": e.event_version,
                     "occurred_at": business_time(e),
                     "recorded_at": e.recorded_at,
-                    "actor": {"id": metadata.actor_id, "role": metadata.actor_role},
+                    "actor": {"id": actor_id, "role": actor_role},
                     "ip": metadata.ip,
                     "correlation_id": metadata.correlation_id,
                     "data": e.data(),
@@ -224,7 +249,7 @@ async fn history(
         "seq", "occurred at", "event", "by"
     )?;
     for event in &events {
-        let metadata = event.metadata();
+        let (_, actor_role) = actor_of(event);
         let mut details = event.data().clone();
         if let Some(object) = details.as_object_mut() {
             for noise in [
@@ -252,7 +277,7 @@ async fn history(
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default(),
             event.event_type,
-            metadata.actor_role.unwrap_or_default(),
+            actor_role.unwrap_or_default(),
             details
         )?;
     }
@@ -395,6 +420,7 @@ async fn rebuild_one(
         UsersProjection::NAME => dispatch!(UsersProjection),
         AuditProjection::NAME => dispatch!(AuditProjection),
         SavedSearchesProjection::NAME => dispatch!(SavedSearchesProjection),
+        SlaConfigProjection::NAME => dispatch!(SlaConfigProjection),
         other => bail!(
             "no projection named `{other}`; known: {}",
             PROJECTIONS.join(", ")

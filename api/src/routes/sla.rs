@@ -152,12 +152,12 @@ fn policy_dto(id: Uuid, version: u32, position: i32, definition: &PolicyDefiniti
 }
 
 fn targets(t: MetricTargetsDto) -> MetricTargets {
-    MetricTargets {
-        first_response: t.first_response,
-        next_response: t.next_response.unwrap_or(t.first_response),
-        resolution: t.resolution,
-        escalation: t.escalation,
-    }
+    MetricTargets::new(
+        t.first_response,
+        t.next_response,
+        t.resolution,
+        t.escalation,
+    )
 }
 
 impl PolicyRequest {
@@ -184,9 +184,11 @@ impl PolicyRequest {
             calendar_id: self.calendar_id,
             pause_statuses: match &self.pause_statuses {
                 Some(statuses) => statuses.iter().map(|s| TicketStatus::from(*s)).collect(),
-                None => vec![TicketStatus::Pending, TicketStatus::OnHold],
+                None => PolicyDefinition::DEFAULT_PAUSE_STATUSES.to_vec(),
             },
-            at_risk_percent: self.at_risk_percent.unwrap_or(75),
+            at_risk_percent: self
+                .at_risk_percent
+                .unwrap_or(PolicyDefinition::DEFAULT_AT_RISK_PERCENT),
             targets: PriorityTargets {
                 critical: targets(self.targets.critical),
                 high: targets(self.targets.high),

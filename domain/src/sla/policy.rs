@@ -17,6 +17,21 @@ pub struct MetricTargets {
 }
 
 impl MetricTargets {
+    /// Targets as people write them: `next_response` defaults to `first_response`.
+    pub fn new(
+        first_response: u64,
+        next_response: Option<u64>,
+        resolution: u64,
+        escalation: u64,
+    ) -> Self {
+        Self {
+            first_response,
+            next_response: next_response.unwrap_or(first_response),
+            resolution,
+            escalation,
+        }
+    }
+
     pub const fn hours(first_response: u64, resolution: u64, escalation: u64) -> Self {
         Self {
             first_response: first_response * 3600,
@@ -145,6 +160,13 @@ pub struct PolicyDefinition {
 }
 
 impl PolicyDefinition {
+    /// Where resolution and escalation clocks pause unless a policy says otherwise: the ticket
+    /// waits on the customer or on a third party.
+    pub const DEFAULT_PAUSE_STATUSES: [TicketStatus; 2] =
+        [TicketStatus::Pending, TicketStatus::OnHold];
+    /// A clock is at risk from this share of its target unless a policy says otherwise.
+    pub const DEFAULT_AT_RISK_PERCENT: u8 = 75;
+
     pub fn validate(&self) -> Result<(), ValidationError> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
@@ -197,8 +219,8 @@ impl AppliedPolicy {
             conditions: PolicyConditions::default(),
             calendar_id: None,
             calendar: BusinessCalendar::always_open(),
-            pause_statuses: vec![TicketStatus::Pending, TicketStatus::OnHold],
-            at_risk_percent: 75,
+            pause_statuses: PolicyDefinition::DEFAULT_PAUSE_STATUSES.to_vec(),
+            at_risk_percent: PolicyDefinition::DEFAULT_AT_RISK_PERCENT,
             targets: PriorityTargets::seed_defaults(),
         }
     }

@@ -9,6 +9,7 @@ mod events;
 mod sla;
 mod state;
 mod timeline;
+mod what_if;
 
 #[cfg(test)]
 mod tests;
@@ -23,3 +24,4 @@ pub use events::{SlaReason, TicketEvent};
 pub use sla::TicketSla;
 pub use state::{Ticket, TicketState};
 pub use timeline::{StatusPeriod, status_timeline};
+pub use what_if::{CandidateSla, RecordedSla, SlaOutcome, TicketOutcomes};

@@ -119,6 +119,16 @@ async fn rebuild_and_verify_every_projection_from_the_command_line() {
     let app = spawn_app().await;
     let customer = app.customer().await;
     let agent = app.user("agent").await;
+    let manager = app.user("manager").await;
+    let targets = json!({"first_response": 60, "resolution": 600, "escalation": 300});
+    app.post(
+        "/api/sla/policies",
+        &manager.token,
+        json!({"name": "Everyone", "position": 1,
+               "targets": {"critical": targets, "high": targets, "medium": targets, "low": targets}}),
+    )
+    .await
+    .expect(201);
     for n in 0..5 {
         let ticket = app.ticket_for(&customer, &format!("Ticket {n}")).await;
         app.post(
@@ -131,7 +141,7 @@ async fn rebuild_and_verify_every_projection_from_the_command_line() {
     }
     let (code, text) = replay(&app.database_url, &["rebuild", "--all"]).await;
     assert_eq!(code, 0, "{text}");
-    for name in ["tickets", "users", "audit", "saved_searches"] {
+    for name in ["tickets", "users", "audit", "saved_searches", "sla_config"] {
         assert!(text.contains(&format!("{name}: rebuilt")), "{text}");
     }
     let (code, text) = replay(&app.database_url, &["rebuild", "--all", "--verify"]).await;
@@ -165,4 +175,117 @@ async fn rebuild_and_verify_every_projection_from_the_command_line() {
     let (code, status) = replay(&app.database_url, &["status"]).await;
     assert_eq!(code, 0);
     assert!(status.contains("running"), "{status}");
+}
+
+#[tokio::test]
+async fn what_if_sla_relives_tickets_under_candidate_policies_and_appends_nothing() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let agent = app.user("agent").await;
+    // Under the default policy (four hours to answer a high ticket) both replies are in time.
+    let slow = app.ticket_for(&customer, "Answered slowly").await;
+    let quick = app.ticket_for(&customer, "Answered quickly").await;
+    let (slow, quick) = (slow["id"].as_str().unwrap(), quick["id"].as_str().unwrap());
+    app.post(
+        &format!("/api/tickets/{quick}/comments"),
+        &agent.token,
+        json!({"body": "Right away"}),
+    )
+    .await
+    .expect(201);
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    app.post(
+        &format!("/api/tickets/{slow}/comments"),
+        &agent.token,
+        json!({"body": "Sorry for the wait"}),
+    )
+    .await
+    .expect(201);
+
+    // The candidate: answer high tickets within two seconds.
+    let slow_targets = json!({"first_response": 3600, "resolution": 86400, "escalation": 7200});
+    let candidate = json!([{
+        "name": "Two-second answers",
+        "position": 1,
+        "conditions": {"priorities": ["high"]},
+        "targets": {
+            "critical": slow_targets, "medium": slow_targets, "low": slow_targets,
+            "high": {"first_response": 2, "resolution": 86400, "escalation": 7200}
+        }
+    }]);
+    let file = std::env::temp_dir().join(format!("candidate-{}.json", uuid::Uuid::now_v7()));
+    std::fs::write(&file, candidate.to_string()).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let before = count().await;
+
+    let (code, text) = replay(
+        &app.database_url,
+        &["what-if-sla", "--policies", &file, "--json"],
+    )
+    .await;
+    assert_eq!(code, 0, "{text}");
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["tickets"], 2);
+    assert_eq!(report["untracked_tickets"], 0);
+    assert_eq!(report["candidate_policies"], json!(["Two-second answers"]));
+    let line = report["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["priority"] == "high" && l["metric"] == "first_response")
+        .unwrap();
+    assert_eq!(line["actual"]["met"], 2);
+    assert_eq!(line["actual_compliance"], 1.0);
+    assert_eq!(line["candidate"]["met"], 1);
+    assert_eq!(line["candidate"]["breached"], 1);
+    assert_eq!(line["candidate_compliance"], 0.5);
+    assert_eq!(report["flipped_tickets"], 1);
+    assert_eq!(report["flips"][0]["ticket_id"], json!(slow));
+    assert_eq!(report["flips"][0]["number"], "TKT-000001");
+    assert_eq!(report["flips"][0]["actual"], "met");
+    assert_eq!(report["flips"][0]["candidate"], "breached");
+
+    let (_, table) = replay(&app.database_url, &["what-if-sla", "--policies", &file]).await;
+    assert!(table.contains("1 tickets flip"), "{table}");
+    assert!(
+        table.contains("TKT-000001  high      first_response  met → breached"),
+        "{table}"
+    );
+    // A range that holds no ticket.
+    let (_, empty) = replay(
+        &app.database_url,
+        &[
+            "what-if-sla",
+            "--policies",
+            &file,
+            "--to",
+            "2000-01-01T00:00:00Z",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(serde_json::from_str::<Value>(&empty).unwrap()["tickets"], 0);
+
+    // A bad candidate is refused with the reason.
+    std::fs::write(&file, r#"[{"name": "Broken", "targets": {}}]"#).unwrap();
+    let cli = Cli::try_parse_from([
+        "docket-replay",
+        "--database-url",
+        &app.database_url,
+        "what-if-sla",
+        "--policies",
+        &file,
+    ])
+    .unwrap();
+    let refused = run(cli, &mut Vec::new()).await;
+    assert!(refused.is_err());
+
+    assert_eq!(count().await, before, "what-if appends nothing");
+    let _ = std::fs::remove_file(&file);
 }
