@@ -175,6 +175,166 @@ where
     }
 }
 
+/// What [`CommandBus::execute_many`] did.
+#[derive(Debug, Default)]
+pub struct BulkOutcome {
+    /// Aggregates that recorded events.
+    pub changed: usize,
+    /// Events written.
+    pub events: usize,
+}
+
+impl<A> CommandBus<A>
+where
+    A: Aggregate<Services = ()> + Clone + Default,
+    A::Command: Clone,
+    A::Error: std::fmt::Debug,
+{
+    /// Decides the same command for each of many aggregates and commits all their events in one
+    /// statement: the background services (deadlines, policy changes) act on thousands of
+    /// tickets at once, and one round trip per ticket would make them late. If any aggregate
+    /// moved meanwhile (the primary key refuses the insert), nothing of the batch is written
+    /// and each aggregate goes through [`execute`](Self::execute) with its retries instead.
+    /// Aggregates that refuse the command are skipped and logged.
+    pub async fn execute_many(
+        &self,
+        aggregate_ids: &[String],
+        command: A::Command,
+        metadata: EventMetadata,
+    ) -> Result<BulkOutcome, ApiError> {
+        if aggregate_ids.is_empty() {
+            return Ok(BulkOutcome::default());
+        }
+        let rows: Vec<(String, i64, serde_json::Value)> = sqlx::query_as(
+            "SELECT aggregate_id, sequence, payload FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = ANY($2)
+              ORDER BY aggregate_id, sequence",
+        )
+        .bind(A::TYPE)
+        .bind(aggregate_ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ApiError::database)?;
+        let mut loaded: std::collections::HashMap<String, (A, i64)> =
+            std::collections::HashMap::with_capacity(aggregate_ids.len());
+        for (aggregate_id, sequence, payload) in rows {
+            let event: A::Event = serde_json::from_value(payload).map_err(ApiError::internal)?;
+            let (aggregate, version) = loaded.entry(aggregate_id).or_default();
+            aggregate.apply(event);
+            *version = sequence;
+        }
+        let stored_metadata =
+            serde_json::to_value(metadata.clone().into_map()).map_err(ApiError::internal)?;
+        let mut insert = InsertRows::default();
+        let mut outcome = BulkOutcome::default();
+        for aggregate_id in aggregate_ids {
+            let Some((aggregate, version)) = loaded.get(aggregate_id) else {
+                continue; // no such aggregate
+            };
+            let sink: EventSink<A> = EventSink::default();
+            if let Err(error) = aggregate.clone().handle(command.clone(), &(), &sink).await {
+                tracing::debug!(aggregate_id, ?error, "refused in a bulk command");
+                continue;
+            }
+            let events = sink.collect().await;
+            if events.is_empty() {
+                continue;
+            }
+            outcome.changed += 1;
+            for (offset, event) in events.iter().enumerate() {
+                insert.push(
+                    aggregate_id,
+                    version + offset as i64 + 1,
+                    event,
+                    &stored_metadata,
+                )?;
+            }
+        }
+        outcome.events = insert.len();
+        if outcome.events == 0 {
+            return Ok(outcome);
+        }
+        let written = sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+                                 payload, metadata)
+             SELECT $1, * FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[],
+                                      $6::jsonb[], $7::jsonb[])",
+        )
+        .bind(A::TYPE)
+        .bind(&insert.aggregate_ids)
+        .bind(&insert.sequences)
+        .bind(&insert.event_types)
+        .bind(&insert.event_versions)
+        .bind(&insert.payloads)
+        .bind(&insert.metadata)
+        .execute(&self.pool)
+        .await;
+        match written {
+            Ok(_) => {
+                for _ in 0..outcome.changed {
+                    self.metrics.command_committed(A::TYPE);
+                }
+                Ok(outcome)
+            }
+            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("23505") => {
+                self.metrics.command_conflicted(A::TYPE);
+                let mut outcome = BulkOutcome::default();
+                for aggregate_id in aggregate_ids {
+                    match self
+                        .execute(aggregate_id, None, command.clone(), metadata.clone())
+                        .await
+                    {
+                        Ok(committed) if !committed.events.is_empty() => {
+                            outcome.changed += 1;
+                            outcome.events += committed.events.len();
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            tracing::warn!(aggregate_id, ?error, "bulk command fell through");
+                        }
+                    }
+                }
+                Ok(outcome)
+            }
+            Err(error) => Err(ApiError::database(error)),
+        }
+    }
+}
+
+/// Columns of a multi-row insert into `events`.
+#[derive(Default)]
+struct InsertRows {
+    aggregate_ids: Vec<String>,
+    sequences: Vec<i64>,
+    event_types: Vec<String>,
+    event_versions: Vec<String>,
+    payloads: Vec<serde_json::Value>,
+    metadata: Vec<serde_json::Value>,
+}
+
+impl InsertRows {
+    fn push<E: cqrs_es::DomainEvent>(
+        &mut self,
+        aggregate_id: &str,
+        sequence: i64,
+        event: &E,
+        metadata: &serde_json::Value,
+    ) -> Result<(), ApiError> {
+        self.aggregate_ids.push(aggregate_id.to_string());
+        self.sequences.push(sequence);
+        self.event_types.push(event.event_type());
+        self.event_versions.push(event.event_version());
+        self.payloads
+            .push(serde_json::to_value(event).map_err(ApiError::internal)?);
+        self.metadata.push(metadata.clone());
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.sequences.len()
+    }
+}
+
 /// A store failure as the HTTP edge sees it: an outage is a 503, anything else a logged 500.
 fn store_error<E: std::error::Error>(error: AggregateError<E>) -> ApiError {
     match error {

@@ -146,31 +146,27 @@ pub async fn run_scheduler(
     let mut changed = notifications.projections();
     // A ticket checked for an instant is not checked again for the same instant until its
     // clock row moves (the projector applies what the check recorded), or a moment passes.
-    let mut recently: HashMap<Uuid, (DateTime<Utc>, tokio::time::Instant)> = HashMap::new();
+    let mut recently: HashMap<(Uuid, DateTime<Utc>), tokio::time::Instant> = HashMap::new();
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let now = state.clock.now();
-        match sla_view::due_tickets(&state.pool, now, 500).await {
-            Ok(due) => {
-                let fresh: Vec<(Uuid, DateTime<Utc>)> = due
-                    .into_iter()
-                    .filter(|(ticket, at)| {
-                        !recently.get(ticket).is_some_and(|(seen, when)| {
-                            seen == at && when.elapsed() < Duration::from_secs(2)
-                        })
-                    })
+        recently.retain(|_, when| when.elapsed() < Duration::from_secs(2));
+        let exclude: Vec<(Uuid, DateTime<Utc>)> = recently.keys().copied().collect();
+        match sla_view::due_clocks(&state.pool, state.clock.now(), DUE_BATCH, &exclude).await {
+            Ok(due) if !due.is_empty() => {
+                let mut seen = std::collections::HashSet::new();
+                let tickets: Vec<Uuid> = due
+                    .iter()
+                    .map(|(ticket, _)| *ticket)
+                    .filter(|ticket| seen.insert(*ticket))
                     .collect();
-                let checked = check_tickets(&state, &fresh, now).await;
-                for (ticket, at) in &fresh {
-                    recently.insert(*ticket, (*at, tokio::time::Instant::now()));
-                }
-                recently.retain(|_, (_, when)| when.elapsed() < Duration::from_secs(10));
-                if checked > 0 {
-                    continue;
-                }
+                check_tickets(&state, &tickets).await;
+                let checked = tokio::time::Instant::now();
+                recently.extend(due.into_iter().map(|clock| (clock, checked)));
+                continue;
             }
+            Ok(_) => {}
             Err(error) => tracing::warn!(%error, "could not read due SLA clocks"),
         }
         let next = sla_view::next_check(&state.pool).await.ok().flatten();
@@ -187,33 +183,37 @@ pub async fn run_scheduler(
     }
 }
 
-/// Records passed deadlines on `tickets`, several at a time; returns how many were checked.
-async fn check_tickets(
-    state: &Arc<AppState>,
-    tickets: &[(Uuid, DateTime<Utc>)],
-    now: DateTime<Utc>,
-) -> usize {
-    let ids: Vec<Uuid> = tickets.iter().map(|(ticket, _)| *ticket).collect();
-    let checks = futures::stream::iter(ids.into_iter().map(|ticket| {
+/// How many due tickets the scheduler takes at a time, and how many go into one write.
+const DUE_BATCH: i64 = 2_000;
+const WRITE_BATCH: usize = 250;
+
+/// Records passed deadlines on `tickets`, a few hundred per write, each batch stamped with the
+/// moment it is decided.
+async fn check_tickets(state: &Arc<AppState>, tickets: &[Uuid]) {
+    let chunks: Vec<Vec<String>> = tickets
+        .chunks(WRITE_BATCH)
+        .map(|chunk| chunk.iter().map(Uuid::to_string).collect())
+        .collect();
+    let batches = futures::stream::iter(chunks.into_iter().map(|ids| {
         let state = state.clone();
         async move {
-            let command = TicketCommand::CheckSlaDeadlines(CheckSlaDeadlines { at: now });
+            let at = state.clock.now();
+            let command = TicketCommand::CheckSlaDeadlines(CheckSlaDeadlines { at });
             if let Err(error) = state
                 .tickets
-                .execute(
-                    &ticket.to_string(),
-                    None,
-                    command,
-                    system_metadata("sla-scheduler"),
-                )
+                .execute_many(&ids, command, system_metadata("sla-scheduler"))
                 .await
             {
-                tracing::warn!(%ticket, ?error, "could not record SLA deadlines");
+                tracing::warn!(
+                    ?error,
+                    tickets = ids.len(),
+                    "could not record SLA deadlines"
+                );
             }
         }
     }))
-    .buffer_unordered(16);
-    checks.collect::<Vec<()>>().await.len()
+    .buffer_unordered(2);
+    batches.collect::<Vec<()>>().await;
 }
 
 // ---- policy propagation ----------------------------------------------------------------------
@@ -279,31 +279,19 @@ async fn propagate(state: &Arc<AppState>) -> Result<(), ApiError> {
     .fetch_all(&state.pool)
     .await
     .map_err(ApiError::database)?;
-    let now = state.clock.now();
-    let applied = futures::stream::iter(open.into_iter().map(|ticket| {
-        let (state, catalog) = (state.clone(), catalog.clone());
-        async move {
-            let command = TicketCommand::ApplySlaPolicy(ApplySlaPolicy {
-                sla: (*catalog).clone(),
-                at: now,
-            });
-            state
-                .tickets
-                .execute(
-                    &ticket.to_string(),
-                    None,
-                    command,
-                    system_metadata("sla-policy"),
-                )
-                .await
-                .map(|committed| !committed.events.is_empty())
-                .unwrap_or(false)
-        }
-    }))
-    .buffer_unordered(8)
-    .filter(|changed| futures::future::ready(*changed))
-    .count()
-    .await;
+    let mut applied = 0;
+    for chunk in open.chunks(WRITE_BATCH) {
+        let ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+        let command = TicketCommand::ApplySlaPolicy(ApplySlaPolicy {
+            sla: (*catalog).clone(),
+            at: state.clock.now(),
+        });
+        applied += state
+            .tickets
+            .execute_many(&ids, command, system_metadata("sla-policy"))
+            .await?
+            .changed;
+    }
     if applied > 0 {
         tracing::info!(
             tickets = applied,

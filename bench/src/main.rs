@@ -7,6 +7,8 @@
 
 #![allow(clippy::expect_used)]
 
+mod sla;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,10 +53,14 @@ struct Args {
     /// Override the number of tickets (each has ten events).
     #[arg(long)]
     tickets: Option<i64>,
+    /// Override the number of tickets whose SLA deadlines fall in the same minute.
+    #[arg(long)]
+    storm_tickets: Option<i64>,
 }
 
 struct Sizes {
     tickets: i64,
+    storm: sla::StormSizes,
     comments_per_ticket: i64,
     requests_per_query: usize,
     concurrency: usize,
@@ -138,6 +144,11 @@ async fn main() -> anyhow::Result<()> {
     let sizes = if args.quick {
         Sizes {
             tickets: 2_000,
+            storm: sla::StormSizes {
+                tickets: 2_000,
+                lead: Duration::from_secs(25),
+                idle_window: Duration::from_secs(3),
+            },
             comments_per_ticket: 8,
             requests_per_query: 200,
             concurrency: 8,
@@ -146,6 +157,11 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Sizes {
             tickets: 100_000,
+            storm: sla::StormSizes {
+                tickets: 100_000,
+                lead: Duration::from_secs(150),
+                idle_window: Duration::from_secs(10),
+            },
             comments_per_ticket: 8,
             requests_per_query: 2_000,
             concurrency: 8,
@@ -154,6 +170,10 @@ async fn main() -> anyhow::Result<()> {
     };
     let sizes = Sizes {
         tickets: args.tickets.unwrap_or(sizes.tickets),
+        storm: sla::StormSizes {
+            tickets: args.storm_tickets.unwrap_or(sizes.storm.tickets),
+            ..sizes.storm
+        },
         ..sizes
     };
     let name = format!("docket_bench_{}", Utc::now().format("%Y%m%d%H%M%S"));
@@ -161,13 +181,23 @@ async fn main() -> anyhow::Result<()> {
     docket_projections::db::ensure_database(&url).await?;
     let pool = docket_projections::db::connect(&url, 8, Duration::from_secs(30)).await?;
     docket_projections::db::migrate(&pool).await?;
-    let result = run(&args, &sizes, &pool, &url).await;
+    let storm_url = database_url(&args.database_url, &format!("{name}_sla"));
+    docket_projections::db::ensure_database(&storm_url).await?;
+    let storm_pool =
+        docket_projections::db::connect(&storm_url, 8, Duration::from_secs(30)).await?;
+    docket_projections::db::migrate(&storm_pool).await?;
+    let result = run(&args, &sizes, &pool, &url, &storm_url, &storm_pool).await;
     pool.close().await;
+    storm_pool.close().await;
     if !args.keep_database {
         let admin = PgPool::connect(&args.database_url).await?;
-        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        for database in [name.clone(), format!("{name}_sla")] {
+            sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+            ))
             .execute(&admin)
             .await?;
+        }
     }
     let report = result?;
     write_report(&args.out, &report)?;
@@ -175,7 +205,14 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(args: &Args, sizes: &Sizes, pool: &PgPool, url: &str) -> anyhow::Result<Report> {
+async fn run(
+    args: &Args,
+    sizes: &Sizes,
+    pool: &PgPool,
+    url: &str,
+    storm_url: &str,
+    storm_pool: &PgPool,
+) -> anyhow::Result<Report> {
     let postgres: String = sqlx::query_scalar("SELECT version()")
         .fetch_one(pool)
         .await?;
@@ -249,23 +286,7 @@ async fn run(args: &Args, sizes: &Sizes, pool: &PgPool, url: &str) -> anyhow::Re
     sqlx::query("VACUUM ANALYZE").execute(pool).await?;
 
     // 4. The server, on the same database, over HTTP.
-    let mut settings = Settings::defaults();
-    settings.database_url = url.to_string();
-    settings.listen = "127.0.0.1:0".to_string();
-    settings.jwt_secret = Some(Secret::new("docket-bench-secret-0123456789-0123456789"));
-    settings.admin_email = Some("bench@docket.test".to_string());
-    settings.admin_password = Some(Secret::new("bench-password"));
-    settings.access_token_ttl_secs = 6 * 3600;
-    let app = Application::build(settings).await?;
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let _ = app
-            .run_until_stopped(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let (stop, server, address) = start_server_at(url).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(sizes.concurrency * 2)
         .build()?;
@@ -281,6 +302,27 @@ async fn run(args: &Args, sizes: &Sizes, pool: &PgPool, url: &str) -> anyhow::Re
         .context("no token")?
         .to_string();
     wait_ready(&client, &address).await?;
+
+    // 4b. The log predates SLA tracking: the server gives every open ticket its clocks from
+    // creation, and records every deadline that has passed since. Reads are measured after.
+    eprintln!("SLA backfill of the open tickets…");
+    let started = Instant::now();
+    let backfilled = sla::backfill_settles(pool, Duration::from_secs(1_800)).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let label = "SLA backfill at start-up (policy, clocks, passed deadlines)";
+    figures.push(Figure::new(
+        label,
+        "tickets backfilled",
+        backfilled as f64,
+        "tickets",
+    ));
+    figures.push(Figure::new(
+        label,
+        "tickets settled",
+        backfilled as f64 / seconds,
+        "tickets/s",
+    ));
+    sqlx::query("VACUUM ANALYZE").execute(pool).await?;
 
     // 5. Reads.
     let ids: Vec<Uuid> =
@@ -350,6 +392,14 @@ async fn run(args: &Args, sizes: &Sizes, pool: &PgPool, url: &str) -> anyhow::Re
 
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(20), server).await;
+
+    // 7. What-if replay over everything the log now holds.
+    eprintln!("what-if SLA replay…");
+    sla::what_if(url, pool, &mut figures).await?;
+
+    // 8. Deadlines falling in the same minute, on a database of their own.
+    sla::deadline_storm(storm_url, storm_pool, &sizes.storm, &mut figures).await?;
+
     for figure in &figures {
         show(figure);
     }
@@ -362,6 +412,44 @@ async fn run(args: &Args, sizes: &Sizes, pool: &PgPool, url: &str) -> anyhow::Re
         tickets: sizes.tickets,
         figures,
     })
+}
+
+type Running = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+    String,
+);
+
+/// The server on `url`, as the benchmark runs it: in this process, on a free port.
+async fn start_server_at(url: &str) -> anyhow::Result<Running> {
+    let mut settings = Settings::defaults();
+    settings.database_url = url.to_string();
+    settings.listen = "127.0.0.1:0".to_string();
+    settings.jwt_secret = Some(Secret::new("docket-bench-secret-0123456789-0123456789"));
+    settings.admin_email = Some("bench@docket.test".to_string());
+    settings.admin_password = Some(Secret::new("bench-password"));
+    settings.access_token_ttl_secs = 6 * 3600;
+    let app = Application::build(settings).await?;
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok((stop, server, address))
+}
+
+pub(crate) async fn start_server(
+    url: &str,
+) -> anyhow::Result<(
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+)> {
+    let (stop, server, _) = start_server_at(url).await?;
+    Ok((stop, server))
 }
 
 /// The request path for the i-th request of a load.
@@ -476,7 +564,9 @@ async fn measure_live(
 fn format_value(value: f64, unit: &str) -> String {
     match unit {
         "ms" => format!("{value:.2} ms"),
-        "events/s" | "rows/s" => format!("{:.0} {unit}", value),
+        "events/s" | "rows/s" | "tickets/s" => format!("{:.0} {unit}", value),
+        "% of a core" => format!("{value:.2} {unit}"),
+        "s" => format!("{value:.1} s"),
         _ => format!("{value:.0} {unit}"),
     }
 }
