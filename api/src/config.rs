@@ -126,6 +126,18 @@ pub struct Settings {
     #[arg(long, env = "DOCKET_TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
 
+    /// Routing score weight per open ticket an agent holds (lower scores win).
+    #[arg(long, env = "DOCKET_ROUTING_WEIGHT_ACTIVE", default_value_t = 1.0)]
+    pub routing_weight_active: f64,
+
+    /// Routing score weight per critical ticket an agent holds.
+    #[arg(long, env = "DOCKET_ROUTING_WEIGHT_CRITICAL", default_value_t = 2.0)]
+    pub routing_weight_critical: f64,
+
+    /// Routing score weight per point of proficiency in the required skill (subtracted).
+    #[arg(long, env = "DOCKET_ROUTING_WEIGHT_PROFICIENCY", default_value_t = 5.0)]
+    pub routing_weight_proficiency: f64,
+
     /// Log format on stderr.
     #[arg(long, env = "DOCKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -187,6 +199,14 @@ impl Settings {
 
     pub fn db_acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.db_acquire_timeout_ms)
+    }
+
+    pub fn routing_weights(&self) -> docket_domain::workforce::routing::RoutingWeights {
+        docket_domain::workforce::routing::RoutingWeights {
+            active_tickets: self.routing_weight_active,
+            critical_tickets: self.routing_weight_critical,
+            proficiency: self.routing_weight_proficiency,
+        }
     }
 
     pub fn consistency_wait(&self) -> Duration {

@@ -229,6 +229,7 @@ pub async fn load(state: &AppState) -> Result<(), ApiError> {
             .await?,
         );
     }
+    workforce(state, &admin, &agents).await?;
     let cast = Cast {
         admin,
         agents,
@@ -244,6 +245,106 @@ pub async fn load(state: &AppState) -> Result<(), ApiError> {
         ticket(state, &cast, &mut rng, opened_at, now).await?;
     }
     tracing::info!(tickets = TICKETS, "loaded demo data");
+    Ok(())
+}
+
+/// The skill catalogue, a team with a lead, and the agents' skills. Nobody is on shift: the
+/// demo routes nothing until someone starts one.
+async fn workforce(
+    state: &AppState,
+    admin: &UserView,
+    agents: &[UserView],
+) -> Result<(), ApiError> {
+    use docket_domain::values::{SkillId, SkillName, TeamId, TeamName, TeamRole};
+    use docket_domain::workforce::agent::{AgentCommand, AgentSkill};
+    use docket_domain::workforce::skill::SkillCommand;
+    use docket_domain::workforce::team::TeamCommand;
+
+    let refused = |e| ApiError::internal(format!("demo command refused: {e:?}"));
+    let metadata = || RequestContext::system("demo").metadata(Some(actor(admin)));
+    let now = state.clock.now();
+    let mut skills = Vec::new();
+    for name in ["Account Access", "Billing", "Network"] {
+        let name = text(SkillName::parse, name)?;
+        let id = SkillId::for_name(&name);
+        state
+            .skills
+            .execute(
+                &id.to_string(),
+                None,
+                SkillCommand::Create {
+                    name,
+                    description: None,
+                    actor: actor(admin),
+                    at: now,
+                },
+                metadata(),
+            )
+            .await
+            .map_err(refused)?;
+        skills.push(id);
+    }
+    let team = TeamId(Uuid::now_v7());
+    state
+        .teams
+        .execute(
+            &team.to_string(),
+            Some(0),
+            TeamCommand::Create {
+                team_id: team,
+                name: text(TeamName::parse, "Tier 1")?,
+                description: None,
+                actor: actor(admin),
+                at: now,
+            },
+            metadata(),
+        )
+        .await
+        .map_err(refused)?;
+    for (n, agent) in agents.iter().enumerate() {
+        state
+            .teams
+            .execute(
+                &team.to_string(),
+                None,
+                TeamCommand::AddMember {
+                    member: standing(agent),
+                    team_role: if n == 0 {
+                        TeamRole::Lead
+                    } else {
+                        TeamRole::Member
+                    },
+                    actor: actor(admin),
+                    at: now,
+                },
+                metadata(),
+            )
+            .await
+            .map_err(refused)?;
+        // Each agent is strongest in one skill and knows the next a little.
+        let held = vec![
+            AgentSkill::new(skills[n % skills.len()], 5),
+            AgentSkill::new(skills[(n + 1) % skills.len()], 2),
+        ]
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::internal(format!("demo skill invalid: {e}")))?;
+        state
+            .agents
+            .execute(
+                &agent.id.to_string(),
+                None,
+                AgentCommand::SetSkills {
+                    agent: standing(agent),
+                    skills: held,
+                    actor: actor(admin),
+                    at: now,
+                },
+                metadata(),
+            )
+            .await
+            .map_err(refused)?;
+    }
     Ok(())
 }
 

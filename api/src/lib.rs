@@ -18,6 +18,7 @@ pub mod json;
 pub mod live;
 pub mod metrics;
 pub mod routes;
+pub mod routing;
 pub mod sla;
 pub mod startup;
 pub mod state;

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use docket_domain::ticket::TicketEvent;
+use docket_domain::workforce::agent::AgentEvent;
 use docket_projections::log::{self, Checkpoint, RecordedEvent};
 use docket_projections::notify::{EPHEMERAL_CHANNEL, LogNotifications};
 use serde_json::{Value, json};
@@ -83,14 +84,18 @@ impl Viewer {
     }
 }
 
+/// The aggregates whose events reach the stream: tickets, and agents (their status, as
+/// `agent_status` presence for staff).
+const STREAMED_TYPES: &[&str] = &["ticket", "agent"];
+
 /// The message type a ticket event becomes on the stream; `None` for bookkeeping that is not
 /// streamed (clock starts and pauses, rule triggers).
 pub fn message_kind(event: &TicketEvent) -> Option<&'static str> {
     Some(match event {
         TicketEvent::TicketCreated { .. } => "ticket_created",
-        TicketEvent::TicketDetailsUpdated { .. } | TicketEvent::TicketPriorityChanged { .. } => {
-            "ticket_updated"
-        }
+        TicketEvent::TicketDetailsUpdated { .. }
+        | TicketEvent::TicketPriorityChanged { .. }
+        | TicketEvent::TicketTeamAssigned { .. } => "ticket_updated",
         TicketEvent::TicketAssigned { .. } => "ticket_assigned",
         TicketEvent::TicketStatusChanged { .. } => "ticket_status_changed",
         TicketEvent::CommentAdded { .. } => "new_comment",
@@ -104,7 +109,40 @@ pub fn message_kind(event: &TicketEvent) -> Option<&'static str> {
         | TicketEvent::SlaClockRetargeted { .. }
         | TicketEvent::SlaClockStopped { .. }
         | TicketEvent::EscalationRuleTriggered { .. }
-        | TicketEvent::NotificationRequested { .. } => return None,
+        | TicketEvent::NotificationRequested { .. }
+        | TicketEvent::TicketRouted { .. } => return None,
+    })
+}
+
+/// An agent's status change, for staff: `{"type": "agent_status", "user_id", "status", …}`.
+fn agent_message(event: &RecordedEvent) -> Option<LiveMessage> {
+    let decoded: AgentEvent = serde_json::from_value(event.payload.clone()).ok()?;
+    let AgentEvent::AgentStatusChanged {
+        agent_id,
+        from,
+        to,
+        changed_by,
+        occurred_at,
+    } = decoded
+    else {
+        return None;
+    };
+    Some(LiveMessage {
+        checkpoint: Some(event.checkpoint()),
+        ticket_id: None,
+        customer_id: None,
+        staff_only: true,
+        body: json!({
+            "type": "agent_status",
+            "position": event.global_position,
+            "event_type": event.event_type,
+            "user_id": agent_id,
+            "status": to,
+            "occurred_at": occurred_at,
+            "recorded_at": event.recorded_at,
+            "actor": {"id": changed_by.user_id, "role": changed_by.role},
+            "data": {"agent_id": agent_id, "from": from, "to": to},
+        }),
     })
 }
 
@@ -230,7 +268,7 @@ impl LiveHub {
     async fn step(&self) -> Result<bool, sqlx::Error> {
         let cursor = self.watermark();
         let mut conn = self.pool.acquire().await?;
-        let batch = log::read_batch(&mut conn, cursor, &["ticket"], 1_000).await?;
+        let batch = log::read_batch(&mut conn, cursor, STREAMED_TYPES, 1_000).await?;
         drop(conn);
         let mut messages = Vec::with_capacity(batch.events.len());
         for event in &batch.events {
@@ -260,7 +298,7 @@ impl LiveHub {
         let mut messages = Vec::new();
         let mut cursor = after;
         loop {
-            let events = log::read_range(&self.pool, cursor, until, &["ticket"], 1_000).await?;
+            let events = log::read_range(&self.pool, cursor, until, STREAMED_TYPES, 1_000).await?;
             for event in &events {
                 if let Some(message) = self.message_for(event).await {
                     messages.push(message);
@@ -315,8 +353,11 @@ impl LiveHub {
         }));
     }
 
-    /// Turns a stored ticket event into its stream message.
+    /// Turns a stored event into its stream message.
     async fn message_for(&self, event: &RecordedEvent) -> Option<LiveMessage> {
+        if event.aggregate_type == "agent" {
+            return agent_message(event);
+        }
         let decoded: TicketEvent = serde_json::from_value(event.payload.clone()).ok()?;
         let kind = message_kind(&decoded)?;
         let ticket_id = Uuid::parse_str(&event.aggregate_id).ok()?;

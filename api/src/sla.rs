@@ -74,7 +74,7 @@ pub async fn load_catalog(pool: &PgPool) -> Result<SlaCatalog, ApiError> {
         })
 }
 
-fn system_metadata(purpose: &str) -> EventMetadata {
+pub(crate) fn system_metadata(purpose: &str) -> EventMetadata {
     EventMetadata {
         actor_id: Some(Uuid::nil().to_string()),
         actor_role: Some("system".to_string()),
@@ -402,9 +402,34 @@ async fn evaluate_rules(state: &Arc<AppState>) -> Result<(), ApiError> {
             continue;
         }
         let steps = resolve_steps(state, &definition.actions).await?;
+        let to_team_lead = definition.actions.iter().any(|a| {
+            matches!(
+                a,
+                RuleAction::Escalate {
+                    escalate_to: None,
+                    to_team_lead: true
+                }
+            )
+        });
         futures::stream::iter(candidates.into_iter().map(|ticket| {
-            let (state, steps, name) = (state.clone(), steps.clone(), name.clone());
+            let (state, mut steps, name) = (state.clone(), steps.clone(), name.clone());
             async move {
+                if to_team_lead {
+                    match team_lead_of(&state, ticket).await {
+                        Ok(lead) => {
+                            for step in &mut steps {
+                                if let RuleStep::Escalate { escalate_to } = step
+                                    && escalate_to.is_none()
+                                {
+                                    *escalate_to = lead;
+                                }
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(%ticket, ?error, "could not find the team lead")
+                        }
+                    }
+                }
                 let command = TicketCommand::ApplyEscalationRule(ApplyEscalationRule {
                     rule_id,
                     rule_name: name,
@@ -433,6 +458,28 @@ async fn evaluate_rules(state: &Arc<AppState>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The lead of the ticket's team (its manager when it has no lead), as they are now.
+async fn team_lead_of(
+    state: &AppState,
+    ticket: Uuid,
+) -> Result<Option<docket_domain::ticket::UserStanding>, ApiError> {
+    let lead: Option<Uuid> = sqlx::query_scalar(
+        "SELECT m.user_id FROM routing_tickets_view r
+           JOIN team_members_view m ON m.team_id = r.team_id
+          WHERE r.ticket_id = $1 AND m.team_role IN ('lead', 'manager')
+          ORDER BY CASE m.team_role WHEN 'lead' THEN 0 ELSE 1 END, m.added_at, m.user_id
+          LIMIT 1",
+    )
+    .bind(ticket)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(ApiError::database)?;
+    match lead {
+        Some(id) => crate::accounts::standing(state, docket_domain::values::UserId(id)).await,
+        None => Ok(None),
+    }
+}
+
 async fn resolve_steps(
     state: &AppState,
     actions: &[RuleAction],
@@ -440,7 +487,7 @@ async fn resolve_steps(
     let mut steps = Vec::with_capacity(actions.len());
     for action in actions {
         steps.push(match action {
-            RuleAction::Escalate { escalate_to } => RuleStep::Escalate {
+            RuleAction::Escalate { escalate_to, .. } => RuleStep::Escalate {
                 escalate_to: match escalate_to {
                     Some(id) => crate::accounts::standing(state, *id).await?,
                     None => None,

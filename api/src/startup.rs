@@ -13,6 +13,7 @@ use docket_projections::saved_searches::SavedSearchesProjection;
 use docket_projections::sla_config::SlaConfigProjection;
 use docket_projections::tickets::TicketsProjection;
 use docket_projections::users::UsersProjection;
+use docket_projections::workforce::WorkforceProjection;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::CatchPanic;
 use poem::{Endpoint, EndpointExt, Route, Server};
@@ -31,11 +32,13 @@ use crate::metrics::Metrics;
 use crate::routes::audit::AuditApi;
 use crate::routes::auth::AuthApi;
 use crate::routes::live::LiveApi;
+use crate::routes::routing::RoutingApi;
 use crate::routes::search::SearchApi;
 use crate::routes::sla::{RulesApi, SlaApi};
 use crate::routes::system::SystemApi;
 use crate::routes::tickets::TicketsApi;
 use crate::routes::users::UsersApi;
+use crate::routes::workforce::WorkforceApi;
 use crate::state::{AppState, SharedState};
 use crate::{accounts, demo, idempotency};
 
@@ -68,6 +71,8 @@ pub type Apis = (
     SlaApi,
     RulesApi,
     AuditApi,
+    WorkforceApi,
+    RoutingApi,
     LiveApi,
     SystemApi,
 );
@@ -75,7 +80,16 @@ pub type Apis = (
 pub fn api_service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
-            AuthApi, UsersApi, TicketsApi, SearchApi, SlaApi, RulesApi, AuditApi, LiveApi,
+            AuthApi,
+            UsersApi,
+            TicketsApi,
+            SearchApi,
+            SlaApi,
+            RulesApi,
+            AuditApi,
+            WorkforceApi,
+            RoutingApi,
+            LiveApi,
             SystemApi,
         ),
         "Docket",
@@ -143,6 +157,11 @@ impl Application {
             sla_policies: CommandBus::new(pool.clone(), metrics.clone()),
             sla_calendars: CommandBus::new(pool.clone(), metrics.clone()),
             escalation_rules: CommandBus::new(pool.clone(), metrics.clone()),
+            skills: CommandBus::new(pool.clone(), metrics.clone()),
+            teams: CommandBus::new(pool.clone(), metrics.clone()),
+            agents: CommandBus::new(pool.clone(), metrics.clone()),
+            shifts: CommandBus::new(pool.clone(), metrics.clone()),
+            routing_weights: settings.routing_weights(),
             sla_catalog: Default::default(),
             live,
             clock,
@@ -270,6 +289,14 @@ fn spawn_background(
             settings,
             shutdown.clone(),
         )),
+        tokio::spawn(runtime::run(
+            WorkforceProjection,
+            state.pool.clone(),
+            notifications.clone(),
+            settings,
+            shutdown.clone(),
+        )),
+        tokio::spawn(crate::routing::run_router(state.clone(), shutdown.clone())),
         tokio::spawn(crate::sla::run_scheduler(
             state.clone(),
             notifications.clone(),

@@ -7,6 +7,11 @@ use docket_domain::saved_search::SavedSearch;
 use docket_domain::sla::config::{EscalationRule, SlaCalendar, SlaPolicy};
 use docket_domain::ticket::Ticket;
 use docket_domain::user::User;
+use docket_domain::workforce::agent::Agent;
+use docket_domain::workforce::routing::RoutingWeights;
+use docket_domain::workforce::shift::Shift;
+use docket_domain::workforce::skill::Skill;
+use docket_domain::workforce::team::Team;
 use docket_projections::notify::LogNotifications;
 use sqlx::PgPool;
 
@@ -25,6 +30,12 @@ pub struct AppState {
     pub sla_policies: CommandBus<SlaPolicy>,
     pub sla_calendars: CommandBus<SlaCalendar>,
     pub escalation_rules: CommandBus<EscalationRule>,
+    pub skills: CommandBus<Skill>,
+    pub teams: CommandBus<Team>,
+    pub agents: CommandBus<Agent>,
+    pub shifts: CommandBus<Shift>,
+    /// The weights of the routing score (configuration).
+    pub routing_weights: RoutingWeights,
     /// The SLA policies in force, read from the log and cached until configuration changes.
     pub sla_catalog: CatalogCache,
     pub live: LiveHub,

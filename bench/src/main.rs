@@ -7,6 +7,7 @@
 
 #![allow(clippy::expect_used)]
 
+mod routing;
 mod sla;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use docket_api::startup::Application;
 use docket_projections::audit::AuditProjection;
 use docket_projections::rebuild::{self, RebuildSettings};
 use docket_projections::tickets::TicketsProjection;
+use docket_projections::workforce::WorkforceProjection;
 use docket_tests::live::SseClient;
 use docket_tests::synthetic;
 use serde::Serialize;
@@ -61,6 +63,7 @@ struct Args {
 struct Sizes {
     tickets: i64,
     storm: sla::StormSizes,
+    routing: routing::RoutingSizes,
     comments_per_ticket: i64,
     requests_per_query: usize,
     concurrency: usize,
@@ -149,6 +152,11 @@ async fn main() -> anyhow::Result<()> {
                 lead: Duration::from_secs(25),
                 idle_window: Duration::from_secs(3),
             },
+            routing: routing::RoutingSizes {
+                agents: 200,
+                tickets: 5_000,
+                decisions: 200,
+            },
             comments_per_ticket: 8,
             requests_per_query: 200,
             concurrency: 8,
@@ -161,6 +169,11 @@ async fn main() -> anyhow::Result<()> {
                 tickets: 100_000,
                 lead: Duration::from_secs(150),
                 idle_window: Duration::from_secs(10),
+            },
+            routing: routing::RoutingSizes {
+                agents: 1_000,
+                tickets: 100_000,
+                decisions: 2_000,
             },
             comments_per_ticket: 8,
             requests_per_query: 2_000,
@@ -186,12 +199,30 @@ async fn main() -> anyhow::Result<()> {
     let storm_pool =
         docket_projections::db::connect(&storm_url, 8, Duration::from_secs(30)).await?;
     docket_projections::db::migrate(&storm_pool).await?;
-    let result = run(&args, &sizes, &pool, &url, &storm_url, &storm_pool).await;
+    let routing_url = database_url(&args.database_url, &format!("{name}_routing"));
+    docket_projections::db::ensure_database(&routing_url).await?;
+    let routing_pool =
+        docket_projections::db::connect(&routing_url, 8, Duration::from_secs(30)).await?;
+    docket_projections::db::migrate(&routing_pool).await?;
+    let databases = Databases {
+        url: &url,
+        pool: &pool,
+        storm_url: &storm_url,
+        storm_pool: &storm_pool,
+        routing_url: &routing_url,
+        routing_pool: &routing_pool,
+    };
+    let result = run(&args, &sizes, &databases).await;
     pool.close().await;
     storm_pool.close().await;
+    routing_pool.close().await;
     if !args.keep_database {
         let admin = PgPool::connect(&args.database_url).await?;
-        for database in [name.clone(), format!("{name}_sla")] {
+        for database in [
+            name.clone(),
+            format!("{name}_sla"),
+            format!("{name}_routing"),
+        ] {
             sqlx::query(&format!(
                 "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
             ))
@@ -205,14 +236,25 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(
-    args: &Args,
-    sizes: &Sizes,
-    pool: &PgPool,
-    url: &str,
-    storm_url: &str,
-    storm_pool: &PgPool,
-) -> anyhow::Result<Report> {
+/// The benchmark's databases: the main log, the deadline storm's, the routing load's.
+struct Databases<'a> {
+    url: &'a str,
+    pool: &'a PgPool,
+    storm_url: &'a str,
+    storm_pool: &'a PgPool,
+    routing_url: &'a str,
+    routing_pool: &'a PgPool,
+}
+
+async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::Result<Report> {
+    let Databases {
+        url,
+        pool,
+        storm_url,
+        storm_pool,
+        routing_url,
+        routing_pool,
+    } = *databases;
     let postgres: String = sqlx::query_scalar("SELECT version()")
         .fetch_one(pool)
         .await?;
@@ -276,6 +318,24 @@ async fn run(
             "projection rebuild (audit trail)",
             "events applied",
             audit.events_per_second,
+            "events/s",
+        )
+        .baseline("INSERT … SELECT of the same rows", copy_rate),
+    );
+
+    eprintln!("rebuilding the workforce projection…");
+    let workforce = rebuild::rebuild(
+        &WorkforceProjection,
+        pool,
+        RebuildSettings::default(),
+        |_| {},
+    )
+    .await?;
+    figures.push(
+        Figure::new(
+            "projection rebuild (workforce: routing tickets and agent loads)",
+            "events read and applied",
+            workforce.events_per_second,
             "events/s",
         )
         .baseline("INSERT … SELECT of the same rows", copy_rate),
@@ -399,6 +459,9 @@ async fn run(
 
     // 8. Deadlines falling in the same minute, on a database of their own.
     sla::deadline_storm(storm_url, storm_pool, &sizes.storm, &mut figures).await?;
+
+    // 9. Routing decisions among many agents while many tickets are open.
+    routing::decisions(routing_url, routing_pool, &sizes.routing, &mut figures).await?;
 
     for figure in &figures {
         show(figure);

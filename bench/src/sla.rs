@@ -329,7 +329,11 @@ pub async fn deadline_storm(
         )
         .fetch_one(pool)
         .await?;
-        if running > sizes.tickets || Utc::now() > window_start {
+        // The workforce model reads the same tickets; idle means it is done too.
+        let routed: i64 = sqlx::query_scalar("SELECT count(*) FROM routing_tickets_view")
+            .fetch_one(pool)
+            .await?;
+        if (running > sizes.tickets && routed > sizes.tickets) || Utc::now() > window_start {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

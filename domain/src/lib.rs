@@ -9,6 +9,7 @@ pub mod sla;
 pub mod ticket;
 pub mod user;
 pub mod values;
+pub mod workforce;
 
 pub use values::{Actor, Priority, Role, TicketStatus, UserId, ValidationError};
 

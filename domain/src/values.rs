@@ -59,6 +59,18 @@ id_type!(
     UserId
 );
 id_type!(
+    /// Identifies a skill in the catalogue.
+    SkillId
+);
+id_type!(
+    /// Identifies a support team.
+    TeamId
+);
+id_type!(
+    /// Identifies one shift of one agent.
+    ShiftId
+);
+id_type!(
     /// Identifies a ticket. Also its aggregate id in the event log.
     TicketId
 );
@@ -318,6 +330,37 @@ text_type!(
 text_type!(
     /// A person's display name.
     FullName, "full_name", 1, 200
+);
+text_type!(
+    /// The name of a skill in the catalogue, such as `Billing`.
+    SkillName, "name", 1, 100
+);
+text_type!(
+    /// The name of a support team.
+    TeamName, "name", 1, 100
+);
+text_type!(
+    /// A short free-form note (a team's description, a break's reason).
+    Note, "note", 1, 500
+);
+
+wire_enum!(
+    /// Whether an agent is taking work. Only `available` agents are routed to.
+    AgentStatus, "status" {
+        Available => "available",
+        Busy => "busy",
+        Away => "away",
+        Offline => "offline",
+    }
+);
+
+wire_enum!(
+    /// A person's place in a team.
+    TeamRole, "team_role" {
+        Member => "member",
+        Lead => "lead",
+        Manager => "manager",
+    }
 );
 
 /// The labels on a ticket: at most [`Tags::MAX`], each unique, kept in the order given.

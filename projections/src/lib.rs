@@ -19,6 +19,7 @@ pub mod sla;
 pub mod sla_config;
 pub mod tickets;
 pub mod users;
+pub mod workforce;
 
 pub use log::{Checkpoint, EventMetadata, RecordedEvent};
 pub use runtime::{ProjectionError, ProjectorStatus};

@@ -269,6 +269,10 @@ pub async fn compliance(
         ComplianceGroup::Priority => "t.priority",
         ComplianceGroup::Category => "t.category",
         ComplianceGroup::Assignee => "t.assignee_id::text",
+        // The team lives in the workforce model.
+        ComplianceGroup::Team => {
+            "(SELECT r.team_id::text FROM routing_tickets_view r WHERE r.ticket_id = t.id)"
+        }
     };
     sqlx::query_as(&format!(
         "SELECT {key} AS group_key, c.metric,
@@ -295,6 +299,7 @@ pub enum ComplianceGroup {
     Priority,
     Category,
     Assignee,
+    Team,
 }
 
 #[cfg(test)]

@@ -163,10 +163,15 @@ pub fn fold(
             return Err("SLA events are folded above".into());
         }
         // Bookkeeping of rules; what a rule did follows as events of their own.
-        TicketEvent::EscalationRuleTriggered { .. } | TicketEvent::NotificationRequested { .. } => {
+        // Bookkeeping of rules and routing; what they did follows as events of their own.
+        TicketEvent::EscalationRuleTriggered { .. }
+        | TicketEvent::NotificationRequested { .. }
+        | TicketEvent::TicketRouted { .. } => {
             ticket.row.version = sequence;
             return Ok(None);
         }
+        // The team is kept by the workforce model; here it is activity on the ticket.
+        TicketEvent::TicketTeamAssigned { .. } => {}
         TicketEvent::TicketDetailsUpdated {
             subject,
             description,

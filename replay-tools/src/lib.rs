@@ -26,6 +26,7 @@ use docket_projections::saved_searches::SavedSearchesProjection;
 use docket_projections::sla_config::SlaConfigProjection;
 use docket_projections::tickets::{self, CommentRow, TicketRow, TicketsProjection};
 use docket_projections::users::UsersProjection;
+use docket_projections::workforce::WorkforceProjection;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use sqlx::PgPool;
@@ -125,6 +126,7 @@ pub const PROJECTIONS: &[&str] = &[
     AuditProjection::NAME,
     SavedSearchesProjection::NAME,
     SlaConfigProjection::NAME,
+    WorkforceProjection::NAME,
 ];
 
 fn projector_types(name: &str) -> &'static [&'static str] {
@@ -133,6 +135,7 @@ fn projector_types(name: &str) -> &'static [&'static str] {
         UsersProjection::NAME => UsersProjection::AGGREGATE_TYPES,
         AuditProjection::NAME => AuditProjection::AGGREGATE_TYPES,
         SlaConfigProjection::NAME => SlaConfigProjection::AGGREGATE_TYPES,
+        WorkforceProjection::NAME => WorkforceProjection::AGGREGATE_TYPES,
         _ => SavedSearchesProjection::AGGREGATE_TYPES,
     }
 }
@@ -421,6 +424,7 @@ async fn rebuild_one(
         AuditProjection::NAME => dispatch!(AuditProjection),
         SavedSearchesProjection::NAME => dispatch!(SavedSearchesProjection),
         SlaConfigProjection::NAME => dispatch!(SlaConfigProjection),
+        WorkforceProjection::NAME => dispatch!(WorkforceProjection),
         other => bail!(
             "no projection named `{other}`; known: {}",
             PROJECTIONS.join(", ")

@@ -26,8 +26,9 @@ use crate::live::{LiveMessage, Viewer};
 use crate::state::SharedState;
 
 /// A message on the live stream. `type` is one of `ticket_created`, `ticket_updated`,
-/// `ticket_assigned`, `ticket_status_changed`, `new_comment`, `ticket_escalated` (events from
-/// the log, with `position`), or `typing` and `presence` (ephemeral, never stored).
+/// `ticket_assigned`, `ticket_status_changed`, `new_comment`, `ticket_escalated`, `sla_warning`,
+/// `sla_breach`, `agent_status` (events from the log, with `position`), or `typing` and
+/// `presence` (ephemeral, never stored).
 #[derive(Debug, Clone, Object)]
 pub struct LiveEvent {
     #[oai(rename = "type")]
@@ -53,12 +54,12 @@ pub struct LiveEvent {
     /// The event's fields.
     #[oai(skip_serializing_if_is_none)]
     pub data: Option<Value>,
-    /// For `typing` and `presence`: who.
+    /// For `typing`, `presence` and `agent_status`: who.
     #[oai(skip_serializing_if_is_none)]
     pub user_id: Option<Uuid>,
     #[oai(skip_serializing_if_is_none)]
     pub role: Option<String>,
-    /// For `presence`: `online` or `offline`.
+    /// For `presence`: `online` or `offline`; for `agent_status`: the agent's new status.
     #[oai(skip_serializing_if_is_none)]
     pub status: Option<String>,
     /// For `typing`: on an internal note (staff only).

@@ -3,12 +3,14 @@
 pub mod audit;
 pub mod auth;
 pub mod live;
+pub mod routing;
 pub mod search;
 pub mod sla;
 pub mod system;
 pub mod tickets;
 pub mod types;
 pub mod users;
+pub mod workforce;
 
 use docket_projections::Checkpoint;
 use poem_openapi::Tags;
@@ -30,6 +32,8 @@ pub enum ApiTags {
     Audit,
     /// SLA policies, business calendars, escalation rules, and the clocks they drive.
     Sla,
+    /// Agents, skills, teams, shifts; the queue, routing and workload.
+    Agents,
     /// The live stream: WebSocket and Server-Sent Events.
     Live,
     /// Liveness, readiness and metrics.

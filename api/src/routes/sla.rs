@@ -405,6 +405,9 @@ pub enum ActionType {
 pub struct ActionParameters {
     /// `escalate`: also assign to this agent or manager.
     pub escalate_to: Option<Uuid>,
+    /// `escalate`: also assign to the lead of the ticket's team (its manager when it has no
+    /// lead); ignored when `escalate_to` is given or the ticket has no team.
+    pub to_team_lead: Option<bool>,
     /// `reassign`: the new assignee.
     pub agent_id: Option<Uuid>,
     /// `notify`: who.
@@ -482,6 +485,7 @@ impl RuleRequest {
             actions.push(match action.kind {
                 ActionType::Escalate => RuleAction::Escalate {
                     escalate_to: parameters.escalate_to.map(UserId),
+                    to_team_lead: parameters.to_team_lead.unwrap_or(false),
                 },
                 ActionType::Reassign => RuleAction::Reassign {
                     agent_id: UserId(parameters.agent_id.ok_or_else(|| {
@@ -555,10 +559,14 @@ fn rule_dto(id: Uuid, version: u32, definition: &RuleDefinition) -> RuleDto {
             .actions
             .iter()
             .map(|a| match a {
-                RuleAction::Escalate { escalate_to } => ActionDto {
+                RuleAction::Escalate {
+                    escalate_to,
+                    to_team_lead,
+                } => ActionDto {
                     kind: ActionType::Escalate,
                     parameters: Some(ActionParameters {
                         escalate_to: escalate_to.map(|u| u.0),
+                        to_team_lead: Some(*to_team_lead),
                         ..Default::default()
                     }),
                 },
@@ -1262,14 +1270,7 @@ impl SlaApi {
             GroupBy::Priority => (ComplianceGroup::Priority, "priority"),
             GroupBy::Category => (ComplianceGroup::Category, "category"),
             GroupBy::Assignee => (ComplianceGroup::Assignee, "assignee"),
-            GroupBy::Team => {
-                return Err(ApiError::InvalidParameter {
-                    field: "group_by".into(),
-                    detail:
-                        "teams are not part of Docket yet; group by priority, category or assignee"
-                            .into(),
-                });
-            }
+            GroupBy::Team => (ComplianceGroup::Team, "team"),
         };
         let rows = sla_view::compliance(&state.pool, group, from, to)
             .await

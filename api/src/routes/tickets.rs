@@ -6,14 +6,15 @@
 
 use chrono::{DateTime, Utc};
 use docket_domain::ticket::{
-    AddComment, AssignTicket, ChangeTicketStatus, EscalateTicket, OpenTicket, Ticket,
+    AddComment, AssignTeam, AssignTicket, ChangeTicketStatus, EscalateTicket, OpenTicket, Ticket,
     TicketCommand, TicketDetailsChange, TicketError, TicketState, UpdateTicketDetails,
     UserStanding, status_timeline,
 };
 use docket_domain::values::{
-    Category, CommentBody, CommentId, Description, Reason, Subject, Tags, TicketId, TicketNumber,
-    UserId, ValidationError,
+    Category, CommentBody, CommentId, Description, Reason, SkillId, SkillName, Subject, Tags,
+    TeamId, TicketId, TicketNumber, UserId, ValidationError,
 };
+use docket_domain::workforce::routing::{RoutingDecision, RoutingRequirements};
 use docket_domain::{Priority, TicketStatus};
 use docket_projections::log;
 use docket_projections::tickets::{self, CommentRow, TicketFilter, TicketRow, TicketSort};
@@ -56,6 +57,14 @@ pub struct CreateTicketRequest {
     pub tags: Option<Vec<String>>,
     /// The customer the ticket is for. Staff must give it; a customer may only name themself.
     pub customer_id: Option<Uuid>,
+    /// Route the ticket to the best eligible agent at once; with nobody eligible it waits in
+    /// the queue (`GET /api/tickets/queue`) with its requirements.
+    pub auto_assign: Option<bool>,
+    /// The skill the ticket needs, by name or id (routing considers only agents who hold it).
+    #[oai(validator(max_length = 100))]
+    pub skill: Option<String>,
+    /// The team responsible; routing then considers only its members.
+    pub team_id: Option<Uuid>,
 }
 
 /// Only the fields present change. `"category": null` clears the category.
@@ -333,7 +342,7 @@ fn invalid(error: ValidationError) -> ApiError {
 
 /// Maps a refusal to HTTP. `person_field` names the request field that named the person whose
 /// standing was judged (`agent_id`, `escalate_to`, `customer_id`).
-fn ticket_error(error: CommandError<TicketError>, person_field: &str) -> ApiError {
+pub(crate) fn ticket_error(error: CommandError<TicketError>, person_field: &str) -> ApiError {
     match error {
         CommandError::Rejected(rejection) => {
             let detail = rejection.to_string();
@@ -368,6 +377,13 @@ fn ticket_error(error: CommandError<TicketError>, person_field: &str) -> ApiErro
                 TicketError::InvalidAssignee | TicketError::InvalidCustomer => {
                     ApiError::validation(person_field, detail)
                 }
+                TicketError::NotRoutable { .. } | TicketError::AssigneeChanged => {
+                    ApiError::Conflict {
+                        kind: "not-routable",
+                        title: "The ticket cannot be routed now",
+                        detail,
+                    }
+                }
             }
         }
         CommandError::VersionMismatch { current } => ApiError::PreconditionFailed {
@@ -386,7 +402,7 @@ fn committed_ticket(committed: &Committed<Ticket>) -> Result<TicketDto, ApiError
         .ok_or_else(|| ApiError::internal("ticket command left no ticket"))
 }
 
-fn written(committed: Committed<Ticket>) -> Result<TicketWritten, ApiError> {
+pub(crate) fn written(committed: Committed<Ticket>) -> Result<TicketWritten, ApiError> {
     let dto = committed_ticket(&committed)?;
     Ok(TicketWritten::Ok(
         Json(dto),
@@ -435,6 +451,40 @@ fn sla_states(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
             }
         })
         .collect()
+}
+
+/// What a new ticket asks of its agent: a skill (by name or id) and a team, both checked.
+async fn routing_requirements(
+    state: &AppState,
+    request: &CreateTicketRequest,
+) -> Result<RoutingRequirements, ApiError> {
+    let skill_id = match request.skill.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => {
+            let id = match Uuid::parse_str(raw) {
+                Ok(id) => SkillId(id),
+                Err(_) => SkillId::for_name(
+                    &SkillName::parse(raw).map_err(|e| ApiError::validation("skill", e.reason))?,
+                ),
+            };
+            let (skill, _) = state.skills.load(&id.to_string()).await?;
+            if skill.id.is_none() {
+                return Err(ApiError::validation("skill", "no such skill"));
+            }
+            Some(id)
+        }
+    };
+    let team_id = match request.team_id {
+        None => None,
+        Some(id) => {
+            let (team, _) = state.teams.load(&id.to_string()).await?;
+            if team.id.is_none() {
+                return Err(ApiError::validation("team_id", "no such team"));
+            }
+            Some(TeamId(id))
+        }
+    };
+    Ok(RoutingRequirements { skill_id, team_id })
 }
 
 /// A person a command names, as they are now; unknown people are a 422 on `field`.
@@ -579,6 +629,15 @@ impl TicketsApi {
             .map_err(invalid)?;
         let tags = Tags::parse(request.tags.as_deref().unwrap_or_default()).map_err(invalid)?;
         let customer = person(&state, customer_id, "customer_id").await?;
+        let requirements = routing_requirements(&state, &request).await?;
+        let auto_assign = request.auto_assign.unwrap_or(false);
+        // Routing takes its turn before the ticket exists, so no router (in any process) can
+        // pick the ticket from the queue before its requirements are recorded.
+        let turn = if auto_assign || requirements != RoutingRequirements::default() {
+            Some(crate::routing::Turn::begin(&state).await?)
+        } else {
+            None
+        };
         let number: i64 = sqlx::query_scalar("SELECT nextval('ticket_number_seq')")
             .fetch_one(&state.pool)
             .await
@@ -608,6 +667,45 @@ impl TicketsApi {
             )
             .await
             .map_err(|e| ticket_error(e, "customer_id"))?;
+        let mut committed = committed;
+        if let Some(team) = requirements.team_id {
+            committed = state
+                .tickets
+                .execute(
+                    &id.to_string(),
+                    None,
+                    TicketCommand::AssignTeam(AssignTeam {
+                        team_id: Some(team),
+                        actor: me.actor(),
+                        at: state.clock.now(),
+                    }),
+                    context.metadata(Some(me.actor())),
+                )
+                .await
+                .map_err(|e| ticket_error(e, "team_id"))?;
+        }
+        if let Some(mut turn) = turn {
+            // Routed now, or (without `auto_assign`, or with nobody eligible) queued with what
+            // it needs; either way the decision is on the ticket before any router sees it.
+            let at = state.clock.now();
+            let decision = if auto_assign {
+                turn.decide(requirements, state.routing_weights, at, None)
+            } else {
+                RoutingDecision::waiting(requirements, state.routing_weights)
+            };
+            let recorded = turn
+                .record(
+                    &state,
+                    id.0,
+                    decision,
+                    None,
+                    context.metadata(Some(me.actor())),
+                    at,
+                )
+                .await;
+            turn.finish().await?;
+            committed = recorded.map_err(|e| ticket_error(e, "auto_assign"))?;
+        }
         let dto = committed_ticket(&committed)?;
         Ok(TicketCreated::Created(
             Json(dto),

@@ -1,6 +1,7 @@
 //! Wire enums shared by several resources. They mirror the domain's enums (which know nothing
 //! of OpenAPI) and convert both ways with exhaustive matches, so the two cannot drift apart.
 
+use docket_domain::values::{AgentStatus, TeamRole};
 use docket_domain::{Priority, Role, TicketStatus};
 use poem_openapi::Enum;
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,16 @@ mirror_enum!(
     /// What a person may do. `viewer` is read-only staff. `system` is the server itself
     /// (deadline scheduler, rules); it appears as an actor, and no account can have it.
     RoleDto <=> Role { Admin, Manager, Agent, Customer, Viewer, System }
+);
+
+mirror_enum!(
+    /// Whether an agent takes work now. Only `available` agents are routed to.
+    AgentStatusDto <=> AgentStatus { Available, Busy, Away, Offline }
+);
+
+mirror_enum!(
+    /// A person's place in a team.
+    TeamRoleDto <=> TeamRole { Member, Lead, Manager }
 );
 
 #[cfg(test)]

@@ -415,8 +415,12 @@ pub enum RuleCondition {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RuleAction {
-    /// Escalation level + 1, optionally to someone.
-    Escalate { escalate_to: Option<UserId> },
+    /// Escalation level + 1, optionally to someone, or to the lead of the ticket's team.
+    Escalate {
+        escalate_to: Option<UserId>,
+        #[serde(default)]
+        to_team_lead: bool,
+    },
     /// Assign to someone.
     Reassign { agent_id: UserId },
     /// One priority up (critical stays critical).

@@ -3,8 +3,9 @@ use chrono::{DateTime, Utc};
 use crate::sla::SlaCatalog;
 use crate::values::{
     Actor, Category, CommentBody, CommentId, Description, Priority, Reason, Role, Subject, Tags,
-    TicketId, TicketNumber, TicketStatus, UserId,
+    TeamId, TicketId, TicketNumber, TicketStatus, UserId,
 };
+use crate::workforce::routing::RoutingDecision;
 
 /// What someone wants done to a ticket. Every command names who is acting and when.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +23,10 @@ pub enum TicketCommand {
     CheckSlaDeadlines(CheckSlaDeadlines),
     /// An escalation rule's conditions hold for the ticket: take its actions (once per rule).
     ApplyEscalationRule(ApplyEscalationRule),
+    /// Record a routing decision and, when it chose someone, assign the ticket to them.
+    Route(RouteTicket),
+    /// Put the ticket in a team's hands (or take it out: `None`).
+    AssignTeam(AssignTeam),
 }
 
 impl TicketCommand {
@@ -37,6 +42,8 @@ impl TicketCommand {
             TicketCommand::ApplySlaPolicy(_) => "apply_sla_policy",
             TicketCommand::CheckSlaDeadlines(_) => "check_sla_deadlines",
             TicketCommand::ApplyEscalationRule(_) => "apply_escalation_rule",
+            TicketCommand::Route(_) => "route_ticket",
+            TicketCommand::AssignTeam(_) => "assign_team",
         }
     }
 }
@@ -153,5 +160,23 @@ pub struct ApplyEscalationRule {
     pub rule_name: String,
     pub rule_version: u32,
     pub steps: Vec<RuleStep>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteTicket {
+    pub decision: RoutingDecision,
+    /// The chosen agent as the application found them, when the decision chose one.
+    pub assignee: Option<UserStanding>,
+    /// Who held the ticket when the router decided; refused if that has changed since, so two
+    /// routers never both move a ticket.
+    pub expected_assignee: Option<UserId>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignTeam {
+    pub team_id: Option<TeamId>,
+    pub actor: Actor,
     pub at: DateTime<Utc>,
 }

@@ -27,4 +27,8 @@ pub enum TicketError {
     InvalidAssignee,
     #[error("the customer must be an active customer account")]
     InvalidCustomer,
+    #[error("the ticket is {status}; it is not routed")]
+    NotRoutable { status: TicketStatus },
+    #[error("the ticket's assignee changed while it was being routed")]
+    AssigneeChanged,
 }

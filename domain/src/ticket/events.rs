@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::sla::{AppliedPolicy, SlaMetric};
 use crate::values::{
-    Actor, Category, CommentBody, CommentId, Description, Priority, Reason, Subject, Tags,
+    Actor, Category, CommentBody, CommentId, Description, Priority, Reason, Subject, Tags, TeamId,
     TicketId, TicketNumber, TicketStatus, UserId,
 };
+use crate::workforce::routing::RoutingDecision;
 
 /// What happened to a ticket, in full: each event carries its business instant (`occurred_at`)
 /// and who caused it, so the log alone answers "who did what, when".
@@ -149,6 +150,19 @@ pub enum TicketEvent {
         rule_version: u32,
         occurred_at: DateTime<Utc>,
     },
+    /// The router's decision: the candidates it scored, who won, or that nobody could take the
+    /// ticket and it waits in the queue. An assignment by the router follows in the same commit.
+    TicketRouted {
+        decision: Box<RoutingDecision>,
+        occurred_at: DateTime<Utc>,
+    },
+    /// The team responsible for the ticket; `None`: no team.
+    TicketTeamAssigned {
+        team_id: Option<TeamId>,
+        previous_team_id: Option<TeamId>,
+        assigned_by: Actor,
+        occurred_at: DateTime<Utc>,
+    },
     /// People are to be told about the ticket (delivered by the notification service).
     NotificationRequested {
         rule_id: Option<uuid::Uuid>,
@@ -188,6 +202,8 @@ impl TicketEvent {
             | TicketEvent::SlaClockStopped { occurred_at, .. }
             | TicketEvent::SlaWarning { occurred_at, .. }
             | TicketEvent::EscalationRuleTriggered { occurred_at, .. }
+            | TicketEvent::TicketRouted { occurred_at, .. }
+            | TicketEvent::TicketTeamAssigned { occurred_at, .. }
             | TicketEvent::NotificationRequested { occurred_at, .. } => *occurred_at,
             TicketEvent::SlaBreached { breached_at, .. } => *breached_at,
         }
@@ -222,6 +238,7 @@ impl TicketEvent {
         "SlaBreached",
         "EscalationRuleTriggered",
         "NotificationRequested",
+        "TicketRouted",
     ];
 
     /// Who caused the event.
@@ -234,7 +251,9 @@ impl TicketEvent {
             TicketEvent::TicketAssigned { assigned_by, .. } => *assigned_by,
             TicketEvent::TicketEscalated { escalated_by, .. } => *escalated_by,
             TicketEvent::CommentAdded { author, .. } => *author,
-            TicketEvent::SlaPolicyApplied { .. }
+            TicketEvent::TicketTeamAssigned { assigned_by, .. } => *assigned_by,
+            TicketEvent::TicketRouted { .. }
+            | TicketEvent::SlaPolicyApplied { .. }
             | TicketEvent::SlaClockStarted { .. }
             | TicketEvent::SlaClockPaused { .. }
             | TicketEvent::SlaClockResumed { .. }
@@ -255,6 +274,8 @@ impl TicketEvent {
             TicketEvent::CommentAdded { internal: true, .. }
                 | TicketEvent::EscalationRuleTriggered { .. }
                 | TicketEvent::NotificationRequested { .. }
+                | TicketEvent::TicketRouted { .. }
+                | TicketEvent::TicketTeamAssigned { .. }
         ) || self.is_sla()
     }
 }
@@ -280,6 +301,8 @@ impl TicketEvent {
             TicketEvent::SlaBreached { .. } => "SlaBreached",
             TicketEvent::EscalationRuleTriggered { .. } => "EscalationRuleTriggered",
             TicketEvent::NotificationRequested { .. } => "NotificationRequested",
+            TicketEvent::TicketRouted { .. } => "TicketRouted",
+            TicketEvent::TicketTeamAssigned { .. } => "TicketTeamAssigned",
         }
     }
 }

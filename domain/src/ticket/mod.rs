@@ -15,9 +15,9 @@ mod what_if;
 mod tests;
 
 pub use commands::{
-    AddComment, ApplyEscalationRule, ApplySlaPolicy, AssignTicket, ChangeTicketStatus,
-    CheckSlaDeadlines, EscalateTicket, OpenTicket, RuleStep, TicketCommand, TicketDetailsChange,
-    UpdateTicketDetails, UserStanding,
+    AddComment, ApplyEscalationRule, ApplySlaPolicy, AssignTeam, AssignTicket, ChangeTicketStatus,
+    CheckSlaDeadlines, EscalateTicket, OpenTicket, RouteTicket, RuleStep, TicketCommand,
+    TicketDetailsChange, UpdateTicketDetails, UserStanding,
 };
 pub use error::TicketError;
 pub use events::{SlaReason, TicketEvent};

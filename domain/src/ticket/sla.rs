@@ -262,7 +262,9 @@ pub(super) fn consequences(
             | TicketEvent::SlaWarning { .. }
             | TicketEvent::SlaBreached { .. }
             | TicketEvent::EscalationRuleTriggered { .. }
-            | TicketEvent::NotificationRequested { .. } => {}
+            | TicketEvent::NotificationRequested { .. }
+            | TicketEvent::TicketRouted { .. }
+            | TicketEvent::TicketTeamAssigned { .. } => {}
         }
     }
     planner.events
@@ -501,7 +503,9 @@ pub(super) fn apply(sla: &mut TicketSla, event: &TicketEvent) {
         | TicketEvent::TicketEscalated { .. }
         | TicketEvent::CommentAdded { .. }
         | TicketEvent::EscalationRuleTriggered { .. }
-        | TicketEvent::NotificationRequested { .. } => {}
+        | TicketEvent::NotificationRequested { .. }
+        | TicketEvent::TicketRouted { .. }
+        | TicketEvent::TicketTeamAssigned { .. } => {}
     }
 }
 

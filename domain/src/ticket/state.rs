@@ -4,15 +4,15 @@ use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
 use super::commands::{
-    AddComment, ApplyEscalationRule, AssignTicket, ChangeTicketStatus, EscalateTicket, OpenTicket,
-    RuleStep, TicketCommand, UpdateTicketDetails, UserStanding,
+    AddComment, ApplyEscalationRule, AssignTeam, AssignTicket, ChangeTicketStatus, EscalateTicket,
+    OpenTicket, RouteTicket, RuleStep, TicketCommand, UpdateTicketDetails, UserStanding,
 };
 use super::error::TicketError;
 use super::events::{SlaReason, TicketEvent};
 use super::sla::{self, TicketSla};
 use crate::values::{
-    Actor, Category, Description, Priority, Reason, Role, Subject, Tags, TicketId, TicketNumber,
-    TicketStatus, UserId,
+    Actor, Category, Description, Priority, Reason, Role, Subject, Tags, TeamId, TicketId,
+    TicketNumber, TicketStatus, UserId,
 };
 
 /// The ticket aggregate. `None` until the ticket is created.
@@ -44,6 +44,9 @@ pub struct TicketState {
     /// Escalation rules that have fired on this ticket (each fires once).
     #[serde(default)]
     pub rules_applied: std::collections::BTreeSet<uuid::Uuid>,
+    /// The team responsible, if any.
+    #[serde(default)]
+    pub team_id: Option<TeamId>,
 }
 
 impl Ticket {
@@ -69,6 +72,8 @@ impl Ticket {
                 return Ok(sla::deadlines(ticket, check.at));
             }
             (TicketCommand::ApplyEscalationRule(rule), Some(ticket)) => ticket.apply_rule(rule)?,
+            (TicketCommand::Route(route), Some(ticket)) => ticket.route(route)?,
+            (TicketCommand::AssignTeam(assign), Some(ticket)) => ticket.assign_team(assign)?,
         };
         // What the business events mean for the SLA clocks, decided on the state after them.
         let (catalog, reason, at) = match command {
@@ -85,6 +90,8 @@ impl Ticket {
             TicketCommand::AddComment(comment) => (None, SlaReason::TicketChanged, comment.at),
             TicketCommand::CheckSlaDeadlines(check) => (None, SlaReason::TicketChanged, check.at),
             TicketCommand::ApplyEscalationRule(rule) => (None, SlaReason::TicketChanged, rule.at),
+            TicketCommand::Route(route) => (None, SlaReason::TicketChanged, route.at),
+            TicketCommand::AssignTeam(assign) => (None, SlaReason::TicketChanged, assign.at),
         };
         let mut after = self.clone();
         for event in &business {
@@ -248,6 +255,54 @@ impl TicketState {
             assignee_id: assign.assignee.user_id,
             previous_assignee_id: self.assignee_id,
             reason: assign.reason.clone(),
+            assigned_by: assign.actor,
+            occurred_at: assign.at,
+        }])
+    }
+
+    fn route(&self, route: &RouteTicket) -> Result<Vec<TicketEvent>, TicketError> {
+        if self.status.is_finished() {
+            return Err(TicketError::NotRoutable {
+                status: self.status,
+            });
+        }
+        if self.assignee_id != route.expected_assignee {
+            return Err(TicketError::AssigneeChanged);
+        }
+        let mut events = vec![TicketEvent::TicketRouted {
+            decision: Box::new(route.decision.clone()),
+            occurred_at: route.at,
+        }];
+        if let Some(chosen) = route.decision.chosen {
+            let assignee = route
+                .assignee
+                .filter(|a| a.user_id == chosen)
+                .ok_or(TicketError::InvalidAssignee)?;
+            check_assignee(&assignee)?;
+            if self.assignee_id != Some(chosen) {
+                events.push(TicketEvent::TicketAssigned {
+                    assignee_id: chosen,
+                    previous_assignee_id: self.assignee_id,
+                    reason: Reason::parse("routed to the best-scoring eligible agent").ok(),
+                    assigned_by: Actor::system(),
+                    occurred_at: route.at,
+                });
+            }
+        }
+        Ok(events)
+    }
+
+    fn assign_team(&self, assign: &AssignTeam) -> Result<Vec<TicketEvent>, TicketError> {
+        require_ticket_worker(&assign.actor, "assign tickets to teams")?;
+        if self.status == TicketStatus::Closed {
+            return Err(TicketError::Closed);
+        }
+        if self.team_id == assign.team_id {
+            return Ok(vec![]);
+        }
+        Ok(vec![TicketEvent::TicketTeamAssigned {
+            team_id: assign.team_id,
+            previous_team_id: self.team_id,
             assigned_by: assign.actor,
             occurred_at: assign.at,
         }])
@@ -456,6 +511,7 @@ impl Aggregate for Ticket {
                     updated_at: occurred_at,
                     sla: None,
                     rules_applied: Default::default(),
+                    team_id: None,
                 });
                 return;
             }
@@ -530,7 +586,12 @@ impl Aggregate for Ticket {
                 }
                 return;
             }
-            TicketEvent::NotificationRequested { .. } => return,
+            TicketEvent::NotificationRequested { .. } | TicketEvent::TicketRouted { .. } => return,
+            TicketEvent::TicketTeamAssigned { team_id, .. } => {
+                if let Some(ticket) = &mut self.state {
+                    ticket.team_id = team_id;
+                }
+            }
         }
         if let Some(ticket) = &mut self.state {
             ticket.updated_at = occurred_at;

@@ -44,7 +44,9 @@ where
             | TicketEvent::SlaWarning { .. }
             | TicketEvent::SlaBreached { .. }
             | TicketEvent::EscalationRuleTriggered { .. }
-            | TicketEvent::NotificationRequested { .. } => continue,
+            | TicketEvent::NotificationRequested { .. }
+            | TicketEvent::TicketRouted { .. }
+            | TicketEvent::TicketTeamAssigned { .. } => continue,
         };
         if let Some(open) = periods.last_mut() {
             open.left_at = Some(at);

@@ -11,6 +11,7 @@ mod live;
 mod openapi;
 mod projections;
 mod replay;
+mod routing;
 mod search;
 mod sla;
 mod startup;

@@ -987,9 +987,29 @@ async fn violations_metrics_and_list_filters_show_what_is_late() {
     assert_eq!(first["breached"], 1);
     assert_eq!(first["compliance_rate"], 0.5);
     assert!(first["mean_business_seconds"].as_f64().unwrap() >= 0.0);
-    app.get("/api/sla/metrics?group_by=team", &manager.token)
+    // No ticket here has a team: one group without a key, counting every clock.
+    let by_team = app
+        .get("/api/sla/metrics?group_by=team", &manager.token)
         .await
-        .expect_problem(400, "invalid-parameter");
+        .expect(200);
+    let finished = |report: &Value| -> i64 {
+        report["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["metrics"].as_array().unwrap().iter())
+            .map(|m| m["met"].as_i64().unwrap() + m["breached"].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!(by_team.body["group_by"], "team");
+    assert_eq!(
+        by_team.body["groups"].as_array().unwrap().len(),
+        1,
+        "{}",
+        by_team.text
+    );
+    assert_eq!(by_team.body["groups"][0]["key"], Value::Null);
+    assert_eq!(finished(&by_team.body), finished(&metrics.body));
     app.get(
         "/api/sla/metrics?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
         &manager.token,

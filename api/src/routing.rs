@@ -1,0 +1,379 @@
+//! Skill-based routing as a service: gathers the agents from the read models, lets the pure
+//! router in `docket_domain::workforce::routing` decide, and records the decision on the ticket.
+//!
+//! Routers in every process take turns: each turn holds a PostgreSQL advisory lock for the length
+//! of one transaction, starts by waiting until the workforce projection includes everything
+//! committed to the log so far (the previous turn's assignments among it), and within the turn
+//! keeps the agents' loads up to date in memory. So two processes routing at once can never both give an agent their last free
+//! slot. Assignments people make by hand are not serialised this way; capacity binds routing, not
+//! managers.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use docket_domain::ticket::{RouteTicket, Ticket, TicketCommand, TicketError, UserStanding};
+use docket_domain::values::{AgentStatus, Role, ShiftId, SkillId, TeamId, UserId};
+use docket_domain::workforce::routing::{
+    AgentSnapshot, RoutingDecision, RoutingRequirements, RoutingWeights, ShiftWindow, route,
+};
+use docket_domain::workforce::shift::BreakWindow;
+use docket_projections::runtime::Projection;
+use docket_projections::workforce::{self, AgentRow, RoutingTicketRow, WorkforceProjection};
+use docket_projections::{Checkpoint, EventMetadata};
+use serde::Serialize;
+use sqlx::{Postgres, Transaction};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::commands::{CommandError, Committed};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The advisory lock key of a routing turn ("dockrout").
+const ROUTING_LOCK: i64 = 0x646f_636b_726f_7574;
+
+/// An agent row as the router needs it.
+pub fn snapshot(row: &AgentRow) -> AgentSnapshot {
+    let skills: BTreeMap<SkillId, u8> =
+        serde_json::from_value::<BTreeMap<Uuid, u8>>(row.skills.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, proficiency)| (SkillId(id), proficiency))
+            .collect();
+    let breaks: Vec<BreakWindow> = serde_json::from_value(row.breaks.clone()).unwrap_or_default();
+    AgentSnapshot {
+        agent_id: UserId(row.agent_id),
+        role: row.role.parse().unwrap_or(Role::Viewer),
+        active: row.active,
+        status: row.status.parse().unwrap_or(AgentStatus::Offline),
+        shift: match (row.shift_id, row.shift_started_at) {
+            (Some(shift_id), Some(started_at)) => Some(ShiftWindow {
+                shift_id: ShiftId(shift_id),
+                started_at,
+                scheduled_end: row.shift_scheduled_end,
+                breaks,
+            }),
+            _ => None,
+        },
+        capacity: u32::try_from(row.capacity).unwrap_or(0),
+        open_tickets: u32::try_from(row.open_tickets).unwrap_or(0),
+        critical_tickets: u32::try_from(row.critical_tickets).unwrap_or(0),
+        skills,
+        teams: row
+            .teams
+            .iter()
+            .copied()
+            .map(TeamId)
+            .collect::<BTreeSet<_>>(),
+        last_assigned_at: row.last_assigned_at,
+    }
+}
+
+fn requirements_of(row: &RoutingTicketRow) -> RoutingRequirements {
+    RoutingRequirements {
+        skill_id: row.skill_id.map(SkillId),
+        team_id: row.team_id.map(TeamId),
+    }
+}
+
+/// One routing turn: the lock, and the agents as they are at its start.
+pub struct Turn {
+    /// Holds the advisory lock until it ends.
+    tx: Transaction<'static, Postgres>,
+    pub agents: Vec<AgentSnapshot>,
+}
+
+impl Turn {
+    /// Waits for the turn (bounded by the pool's acquire timeout and the consistency wait).
+    pub async fn begin(state: &AppState) -> Result<Self, ApiError> {
+        let mut tx = state.pool.begin().await.map_err(ApiError::database)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ROUTING_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(ApiError::database)?;
+        // Everything committed before the turn (shift starts, status changes, assignments by
+        // hand or by the previous turn) must be in the loads the decision is made on.
+        // (The newest event the workforce projector reads: it records no progress past events
+        // of other aggregates until it applies one of its own.)
+        let head: Option<(String, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text, global_position FROM events
+              WHERE aggregate_type || '' = ANY($1)
+              ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+        )
+        .bind(
+            WorkforceProjection::AGGREGATE_TYPES
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(ApiError::database)?;
+        if let Some((txid, position)) = head {
+            let txid = txid
+                .parse()
+                .map_err(|_| ApiError::internal("a transaction id that is not a number"))?;
+            crate::routes::wait_for_projector(state, "workforce", Checkpoint { txid, position })
+                .await?;
+        }
+        let agents = workforce::routable_agents(&state.pool)
+            .await
+            .map_err(ApiError::database)?
+            .iter()
+            .map(snapshot)
+            .collect();
+        Ok(Self { tx, agents })
+    }
+
+    /// Decides for a ticket with `requirements`, never choosing `away_from`.
+    pub fn decide(
+        &self,
+        requirements: RoutingRequirements,
+        weights: RoutingWeights,
+        at: DateTime<Utc>,
+        away_from: Option<UserId>,
+    ) -> RoutingDecision {
+        route(requirements, &self.agents, weights, at, away_from)
+    }
+
+    /// Records `decision` on the ticket; on success the chosen agent's load grows (and
+    /// `away_from`'s shrinks) for the rest of the turn.
+    pub async fn record(
+        &mut self,
+        state: &AppState,
+        ticket_id: Uuid,
+        decision: RoutingDecision,
+        expected_assignee: Option<UserId>,
+        metadata: EventMetadata,
+        at: DateTime<Utc>,
+    ) -> Result<Committed<Ticket>, CommandError<TicketError>> {
+        let assignee = match decision.chosen {
+            Some(agent) => Some(
+                crate::accounts::standing(state, agent)
+                    .await
+                    .map_err(CommandError::Store)?
+                    .unwrap_or(UserStanding {
+                        user_id: agent,
+                        role: Role::Viewer,
+                        active: false,
+                    }),
+            ),
+            None => None,
+        };
+        let chosen = decision.chosen;
+        let committed = state
+            .tickets
+            .execute(
+                &ticket_id.to_string(),
+                None,
+                TicketCommand::Route(RouteTicket {
+                    decision,
+                    assignee,
+                    expected_assignee,
+                    at,
+                }),
+                metadata,
+            )
+            .await?;
+        if let Some(priority) = committed.aggregate.state().map(|t| t.priority) {
+            if let Some(agent) = self.agents.iter_mut().find(|a| Some(a.agent_id) == chosen) {
+                agent.take(priority, at);
+            }
+            if let Some(from) = expected_assignee.filter(|_| chosen.is_some())
+                && let Some(agent) = self.agents.iter_mut().find(|a| a.agent_id == from)
+            {
+                agent.release(priority);
+            }
+        }
+        Ok(committed)
+    }
+
+    /// Ends the turn; the next one starts from the log as this one left it.
+    pub async fn finish(self) -> Result<(), ApiError> {
+        self.tx.commit().await.map_err(ApiError::database)
+    }
+}
+
+/// One assignment made (or, in a dry run, proposed) by the queue or a rebalance.
+#[derive(Debug, Clone, Serialize)]
+pub struct Move {
+    pub ticket_id: Uuid,
+    pub from_agent_id: Option<Uuid>,
+    pub to_agent_id: Uuid,
+    pub score: f64,
+    pub priority: String,
+}
+
+/// Assigns queued tickets, most urgent and oldest first, until the queue or the agents run out.
+pub async fn process_queue(state: &AppState, limit: i64) -> Result<Vec<Move>, ApiError> {
+    let mut turn = Turn::begin(state).await?;
+    // Read inside the turn: the previous turn's decisions (requirements included) are in.
+    let queue: Vec<RoutingTicketRow> = sqlx::query_as(
+        "SELECT * FROM routing_tickets_view
+          WHERE assignee_id IS NULL AND status NOT IN ('resolved', 'closed')
+          ORDER BY urgency DESC, created_at, ticket_id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(ApiError::database)?;
+    let mut moves = Vec::new();
+    let at = state.clock.now();
+    for ticket in queue {
+        if turn.agents.is_empty() {
+            break;
+        }
+        let decision = turn.decide(requirements_of(&ticket), state.routing_weights, at, None);
+        let (Some(agent), Some(best)) = (decision.chosen, decision.candidates.first().cloned())
+        else {
+            continue;
+        };
+        match turn
+            .record(
+                state,
+                ticket.ticket_id,
+                decision,
+                None,
+                crate::sla::system_metadata("routing"),
+                at,
+            )
+            .await
+        {
+            Ok(_) => moves.push(Move {
+                ticket_id: ticket.ticket_id,
+                from_agent_id: None,
+                to_agent_id: agent.0,
+                score: best.score,
+                priority: ticket.priority.clone(),
+            }),
+            // Someone took it, or it was resolved, since the queue was read.
+            Err(CommandError::Rejected(_)) => {}
+            Err(CommandError::Store(error)) => return Err(error),
+            Err(other) => tracing::warn!(ticket = %ticket.ticket_id, ?other, "could not route"),
+        }
+    }
+    turn.finish().await?;
+    Ok(moves)
+}
+
+/// Moves tickets away from agents who are over capacity or cannot work them (off shift, not
+/// available, deactivated) to eligible agents, by the same scores. A dry run only lists them.
+pub async fn rebalance(state: &AppState, dry_run: bool) -> Result<Vec<Move>, ApiError> {
+    let mut turn = Turn::begin(state).await?;
+    let at = state.clock.now();
+    let holders = workforce::agents_with_tickets(&state.pool)
+        .await
+        .map_err(ApiError::database)?;
+    let mut moves = Vec::new();
+    for holder in holders.iter().map(snapshot) {
+        let working = holder.active
+            && holder.status == AgentStatus::Available
+            && holder.on_shift(at)
+            && !holder.on_break(at);
+        let excess = if working {
+            holder.open_tickets.saturating_sub(holder.capacity) as usize
+        } else {
+            holder.open_tickets as usize
+        };
+        if excess == 0 {
+            continue;
+        }
+        let tickets = workforce::tickets_of(&state.pool, holder.agent_id.0)
+            .await
+            .map_err(ApiError::database)?;
+        // Work in progress stays where it is when the agent is over capacity: the newest
+        // tickets move first.
+        for ticket in tickets.iter().rev().take(excess) {
+            let decision = turn.decide(
+                requirements_of(ticket),
+                state.routing_weights,
+                at,
+                Some(holder.agent_id),
+            );
+            let (Some(agent), Some(best)) = (decision.chosen, decision.candidates.first().cloned())
+            else {
+                continue;
+            };
+            let priority = workforce::priority_of(ticket);
+            let planned = Move {
+                ticket_id: ticket.ticket_id,
+                from_agent_id: Some(holder.agent_id.0),
+                to_agent_id: agent.0,
+                score: best.score,
+                priority: priority.as_str().to_string(),
+            };
+            if dry_run {
+                if let Some(target) = turn.agents.iter_mut().find(|a| a.agent_id == agent) {
+                    target.take(priority, at);
+                }
+                moves.push(planned);
+                continue;
+            }
+            match turn
+                .record(
+                    state,
+                    ticket.ticket_id,
+                    decision,
+                    Some(holder.agent_id),
+                    crate::sla::system_metadata("rebalance"),
+                    at,
+                )
+                .await
+            {
+                Ok(_) => moves.push(planned),
+                Err(CommandError::Rejected(_)) => {}
+                Err(CommandError::Store(error)) => return Err(error),
+                Err(other) => tracing::warn!(ticket = %ticket.ticket_id, ?other, "could not move"),
+            }
+        }
+    }
+    turn.finish().await?;
+    Ok(moves)
+}
+
+/// The background router: whenever the log moves (an agent freed up, came on shift, a ticket
+/// arrived) and every few seconds (breaks end without an event), assigns what it can.
+pub async fn run_router(state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    let mut projections = state.notifications.projections();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match pending_work(&state).await {
+            Ok(true) => match process_queue(&state, 500).await {
+                Ok(moves) if !moves.is_empty() => {
+                    tracing::info!(assigned = moves.len(), "routed queued tickets");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(?error, "could not route the queue"),
+            },
+            Ok(false) => {}
+            Err(error) => tracing::warn!(?error, "could not look at the queue"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = projections.changed() => {
+                // Let a burst of commits settle into one pass.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Whether a queued ticket and a routable agent both exist (two cheap, indexed reads).
+async fn pending_work(state: &AppState) -> Result<bool, ApiError> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM routing_tickets_view
+                         WHERE assignee_id IS NULL AND status NOT IN ('resolved', 'closed'))
+            AND EXISTS (SELECT 1 FROM agent_profiles_view
+                         WHERE status = 'available' AND shift_id IS NOT NULL
+                           AND open_tickets < capacity)",
+    )
+    .fetch_one(&state.pool)
+    .await
+    .map_err(ApiError::database)
+}

@@ -1,0 +1,178 @@
+//! Routing: one decision among 1,000 agents while 100,000 tickets are open, as the server makes
+//! it — take the routing turn (advisory lock, wait for the workforce model to reach the log's
+//! head), read the routable agents, score them, end the turn — with a primary-key read of one
+//! agent through the same pool as the baseline.
+//!
+//! The agents and tickets are seeded straight into the read models (set-based SQL): the figure
+//! is about deciding, not about building the models, which the rebuild figures cover.
+
+use std::time::{Duration, Instant};
+
+use docket_api::config::{Secret, Settings};
+use docket_api::routing::Turn;
+use docket_api::startup::Application;
+use docket_domain::values::SkillId;
+use docket_domain::workforce::routing::RoutingRequirements;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{Figure, percentile};
+
+pub struct RoutingSizes {
+    pub agents: i64,
+    pub tickets: i64,
+    pub decisions: usize,
+}
+
+/// Ten skills; every agent holds three of them, is on shift and available, with capacity to
+/// spare; the tickets are spread over the agents, one in ten critical.
+async fn seed(pool: &PgPool, sizes: &RoutingSizes) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO skills_view (id, name, created_at)
+         SELECT ('00000000-0000-0000-0000-' || lpad(s::text, 12, '0'))::uuid, 'Skill ' || s, now()
+           FROM generate_series(1, 10) s",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO users_view (id, email, full_name, role, active, created_at, updated_at, version)
+         SELECT ('10000000-0000-0000-0000-' || lpad(a::text, 12, '0'))::uuid,
+                'agent' || a || '@bench.test', 'Agent ' || a, 'agent', true, now(), now(), 1
+           FROM generate_series(1, $1) a",
+    )
+    .bind(sizes.agents)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO agent_profiles_view (agent_id, status, capacity, skills, shift_id,
+                shift_started_at, open_tickets, critical_tickets, last_assigned_at)
+         SELECT ('10000000-0000-0000-0000-' || lpad(a::text, 12, '0'))::uuid, 'available', 1000,
+                jsonb_build_object(
+                    ('00000000-0000-0000-0000-' || lpad((a % 10 + 1)::text, 12, '0')), a % 5 + 1,
+                    ('00000000-0000-0000-0000-' || lpad(((a + 3) % 10 + 1)::text, 12, '0')), 3,
+                    ('00000000-0000-0000-0000-' || lpad(((a + 6) % 10 + 1)::text, 12, '0')), 2),
+                gen_random_uuid(), now() - interval '1 hour', 0, 0,
+                now() - (a || ' seconds')::interval
+           FROM generate_series(1, $1) a",
+    )
+    .bind(sizes.agents)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO routing_tickets_view (ticket_id, priority, urgency, status, assignee_id,
+                created_at, version)
+         SELECT gen_random_uuid(),
+                CASE WHEN t % 10 = 0 THEN 'critical' ELSE 'medium' END,
+                CASE WHEN t % 10 = 0 THEN 4 ELSE 2 END, 'open',
+                ('10000000-0000-0000-0000-' || lpad((t % $2 + 1)::text, 12, '0'))::uuid,
+                now() - (t || ' seconds')::interval, 2
+           FROM generate_series(1, $1) t",
+    )
+    .bind(sizes.tickets)
+    .bind(sizes.agents)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "UPDATE agent_profiles_view p SET open_tickets = c.open, critical_tickets = c.critical
+           FROM (SELECT assignee_id, count(*) AS open,
+                        count(*) FILTER (WHERE priority = 'critical') AS critical
+                   FROM routing_tickets_view GROUP BY assignee_id) c
+          WHERE c.assignee_id = p.agent_id",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query("ANALYZE").execute(pool).await?;
+    Ok(())
+}
+
+pub async fn decisions(
+    url: &str,
+    pool: &PgPool,
+    sizes: &RoutingSizes,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
+    eprintln!(
+        "routing: {} agents, {} open tickets…",
+        sizes.agents, sizes.tickets
+    );
+    seed(pool, sizes).await?;
+    let mut settings = Settings::defaults();
+    settings.database_url = url.to_string();
+    settings.listen = "127.0.0.1:0".to_string();
+    settings.jwt_secret = Some(Secret::new("docket-bench-secret-0123456789-0123456789"));
+    let app = Application::build(settings).await?;
+    let state = app.state();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+
+    // Baseline: one agent's row by primary key, through the same pool.
+    let mut baseline = Vec::with_capacity(sizes.decisions);
+    for n in 0..sizes.decisions {
+        let agent = format!(
+            "10000000-0000-0000-0000-{:012}",
+            n as i64 % sizes.agents + 1
+        );
+        let started = Instant::now();
+        let _: Option<i32> = sqlx::query_scalar(
+            "SELECT open_tickets FROM agent_profiles_view WHERE agent_id = $1::uuid",
+        )
+        .bind(agent)
+        .fetch_optional(&state.pool)
+        .await?;
+        baseline.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    baseline.sort_by(f64::total_cmp);
+
+    let mut latencies = Vec::with_capacity(sizes.decisions);
+    let mut scoring = Vec::with_capacity(sizes.decisions);
+    let mut chosen = 0usize;
+    for n in 0..sizes.decisions {
+        let requirements = RoutingRequirements {
+            skill_id: Some(SkillId(Uuid::from_u128(n as u128 % 10 + 1))),
+            team_id: None,
+        };
+        let started = Instant::now();
+        let turn = Turn::begin(&state)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let scored = Instant::now();
+        let decision = turn.decide(requirements, state.routing_weights, state.clock.now(), None);
+        scoring.push(scored.elapsed().as_secs_f64() * 1e3);
+        turn.finish().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        latencies.push(started.elapsed().as_secs_f64() * 1e3);
+        chosen += usize::from(decision.chosen.is_some());
+    }
+    anyhow::ensure!(chosen == sizes.decisions, "a decision chose nobody");
+    latencies.sort_by(f64::total_cmp);
+    scoring.sort_by(f64::total_cmp);
+    let label = format!(
+        "routing decision ({} agents, {} open tickets)",
+        sizes.agents, sizes.tickets
+    );
+    let baseline_name = "primary-key SELECT of one agent, same pool";
+    figures.push(
+        Figure::new(&label, "p50 latency", percentile(&latencies, 50.0), "ms")
+            .baseline(baseline_name, percentile(&baseline, 50.0)),
+    );
+    let p99 = percentile(&latencies, 99.0);
+    figures.push(
+        Figure::new(&label, "p99 latency", p99, "ms")
+            .baseline(baseline_name, percentile(&baseline, 99.0))
+            .target("<= 5 ms", p99 <= 5.0),
+    );
+    figures.push(Figure::new(
+        &label,
+        "p99 of the scoring alone (in memory)",
+        percentile(&scoring, 99.0),
+        "ms",
+    ));
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), server).await;
+    Ok(())
+}
