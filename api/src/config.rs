@@ -126,6 +126,18 @@ pub struct Settings {
     #[arg(long, env = "DOCKET_TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
 
+    /// Requests per second one client address may make (bursting to twice that); 0: no limit.
+    #[arg(long, env = "DOCKET_RATE_LIMIT_PER_ADDRESS", default_value_t = 100)]
+    pub rate_limit_per_address: u32,
+
+    /// Requests per second one signed-in user may make (bursting to twice that); 0: no limit.
+    #[arg(long, env = "DOCKET_RATE_LIMIT_PER_USER", default_value_t = 50)]
+    pub rate_limit_per_user: u32,
+
+    /// Sign-in attempts per minute from one client address; 0: no limit.
+    #[arg(long, env = "DOCKET_SIGN_IN_LIMIT_PER_MINUTE", default_value_t = 10)]
+    pub sign_in_limit_per_minute: u32,
+
     /// Routing score weight per open ticket an agent holds (lower scores win).
     #[arg(long, env = "DOCKET_ROUTING_WEIGHT_ACTIVE", default_value_t = 1.0)]
     pub routing_weight_active: f64,

@@ -82,6 +82,8 @@ pub enum ApiError {
     ProjectionBehind,
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
+    #[error("too many {scope}; retry after the time in Retry-After")]
+    TooManyRequests { scope: &'static str },
     #[error("internal error")]
     Internal,
 }
@@ -193,6 +195,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service temporarily unavailable",
+            ),
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
             ),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod json;
 pub mod live;
 pub mod metrics;
+pub mod rate_limit;
 pub mod routes;
 pub mod routing;
 pub mod sla;

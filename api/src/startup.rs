@@ -29,6 +29,7 @@ use crate::context::{RequestContext, TrustForwardedFor, request_context};
 use crate::json::BodyLimit;
 use crate::live::LiveHub;
 use crate::metrics::Metrics;
+use crate::rate_limit::{self, RateLimits};
 use crate::routes::audit::AuditApi;
 use crate::routes::auth::AuthApi;
 use crate::routes::live::LiveApi;
@@ -113,8 +114,10 @@ pub fn routes(state: SharedState, settings: &Settings) -> impl Endpoint + use<> 
         .nest("/", api)
         .with(CatchPanic::new())
         .around(idempotency::idempotency)
+        .around(rate_limit::limit)
         .around(request_context)
         .data(state)
+        .data(Arc::new(RateLimits::from_settings(settings)))
         .data(BodyLimit(settings.max_body_bytes))
         .data(TrustForwardedFor(settings.trust_forwarded_for))
 }

@@ -492,6 +492,10 @@ async fn start_server_at(url: &str) -> anyhow::Result<Running> {
     settings.admin_email = Some("bench@docket.test".to_string());
     settings.admin_password = Some(Secret::new("bench-password"));
     settings.access_token_ttl_secs = 6 * 3600;
+    // The load generator is one address acting as many clients.
+    settings.rate_limit_per_address = 0;
+    settings.rate_limit_per_user = 0;
+    settings.sign_in_limit_per_minute = 0;
     let app = Application::build(settings).await?;
     let address = format!("http://127.0.0.1:{}", app.port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

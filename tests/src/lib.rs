@@ -76,6 +76,10 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.admin_password = Some(Secret::new(ADMIN_PASSWORD));
     settings.db_max_connections = 10;
     settings.demo = false;
+    // Tests act as many users at once from one address; the limits have a test of their own.
+    settings.rate_limit_per_address = 0;
+    settings.rate_limit_per_user = 0;
+    settings.sign_in_limit_per_minute = 0;
     settings
 }
 

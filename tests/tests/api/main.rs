@@ -7,6 +7,7 @@ mod auth;
 mod concurrency;
 mod errors;
 mod event_store;
+mod limits;
 mod live;
 mod openapi;
 mod projections;
