@@ -251,6 +251,9 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
         sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+        // The connection broke mid-protocol: a proxy or balancer in front of a database that is
+        // gone accepts the connection and closes it.
+        sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => {
             // 57P01..57P03: admin shutdown, crash shutdown, cannot connect now; 08*: connection.
             db.code()

@@ -422,8 +422,10 @@ impl LiveHub {
         out: mpsc::Sender<Arc<LiveMessage>>,
     ) {
         let hub = self.clone();
+        // Subscribed before returning: whatever the caller tells its client next ("welcome"),
+        // every message broadcast after it reaches this client.
+        let mut live = hub.subscribe();
         tokio::spawn(async move {
-            let mut live = hub.subscribe();
             let mut delivered = match resume {
                 Some(from) => {
                     let until = hub.watermark();

@@ -96,29 +96,7 @@ impl Turn {
             .map_err(ApiError::database)?;
         // Everything committed before the turn (shift starts, status changes, assignments by
         // hand or by the previous turn) must be in the loads the decision is made on.
-        // (The newest event the workforce projector reads: it records no progress past events
-        // of other aggregates until it applies one of its own.)
-        let head: Option<(String, i64)> = sqlx::query_as(
-            "SELECT transaction_id::text, global_position FROM events
-              WHERE aggregate_type || '' = ANY($1)
-              ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
-        )
-        .bind(
-            WorkforceProjection::AGGREGATE_TYPES
-                .iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(ApiError::database)?;
-        if let Some((txid, position)) = head {
-            let txid = txid
-                .parse()
-                .map_err(|_| ApiError::internal("a transaction id that is not a number"))?;
-            crate::routes::wait_for_projector(state, "workforce", Checkpoint { txid, position })
-                .await?;
-        }
+        wait_for_workforce(state, WorkforceProjection::AGGREGATE_TYPES).await?;
         let agents = workforce::routable_agents(&state.pool)
             .await
             .map_err(ApiError::database)?
@@ -195,6 +173,30 @@ impl Turn {
     pub async fn finish(self) -> Result<(), ApiError> {
         self.tx.commit().await.map_err(ApiError::database)
     }
+}
+
+/// Waits until the workforce model has applied the newest event of `types` in the log: a read
+/// after it sees every such change committed before the call. (Not the log's head itself: the
+/// projector records no progress past events of other aggregates until it applies one of its
+/// own.)
+pub async fn wait_for_workforce(state: &AppState, types: &[&str]) -> Result<(), ApiError> {
+    let head: Option<(String, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text, global_position FROM events
+          WHERE aggregate_type || '' = ANY($1)
+          ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+    )
+    .bind(types.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(ApiError::database)?;
+    if let Some((txid, position)) = head {
+        let txid = txid
+            .parse()
+            .map_err(|_| ApiError::internal("a transaction id that is not a number"))?;
+        crate::routes::wait_for_projector(state, "workforce", Checkpoint { txid, position })
+            .await?;
+    }
+    Ok(())
 }
 
 /// One assignment made (or, in a dry run, proposed) by the queue or a rebalance.

@@ -167,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
             tickets: 100_000,
             storm: sla::StormSizes {
                 tickets: 100_000,
-                lead: Duration::from_secs(150),
+                lead: Duration::from_secs(300),
                 idle_window: Duration::from_secs(10),
             },
             routing: routing::RoutingSizes {
@@ -461,7 +461,12 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
     sla::deadline_storm(storm_url, storm_pool, &sizes.storm, &mut figures).await?;
 
     // 9. Routing decisions among many agents while many tickets are open.
-    routing::decisions(routing_url, routing_pool, &sizes.routing, &mut figures).await?;
+    // (A failure here is reported, not allowed to lose the figures above.)
+    if let Err(error) =
+        routing::decisions(routing_url, routing_pool, &sizes.routing, &mut figures).await
+    {
+        eprintln!("routing load failed: {error:#}");
+    }
 
     for figure in &figures {
         show(figure);

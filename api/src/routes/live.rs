@@ -290,6 +290,10 @@ async fn serve_socket(state: SharedState, user: Option<AuthUser>, socket: WebSoc
             }
         }
     };
+    // Listen first, then welcome: a client that has its welcome misses nothing after it.
+    let (viewer_tx, viewer_rx) = watch::channel(Viewer::of(&user));
+    let (tx, mut rx) = mpsc::channel::<Arc<LiveMessage>>(256);
+    state.live.serve(viewer_rx, None, tx);
     let _ = send_json(
         &mut sink,
         &json!({"type": "welcome", "user_id": user.id, "role": user.role}),
@@ -301,9 +305,6 @@ async fn serve_socket(state: SharedState, user: Option<AuthUser>, socket: WebSoc
             .publish(&json!({"type": "presence", "user_id": user.id, "role": user.role, "status": "online"}))
             .await;
     }
-    let (viewer_tx, viewer_rx) = watch::channel(Viewer::of(&user));
-    let (tx, mut rx) = mpsc::channel::<Arc<LiveMessage>>(256);
-    state.live.serve(viewer_rx, None, tx);
     loop {
         tokio::select! {
             outgoing = rx.recv() => match outgoing {

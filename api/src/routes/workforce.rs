@@ -833,6 +833,8 @@ impl WorkforceApi {
             me.require_admin_or_manager("start another agent's shift")?;
         }
         let agent = agent_standing(&state, agent_id).await?;
+        // The shifts model must include every shift started before this request.
+        crate::routing::wait_for_workforce(&state, &["shift"]).await?;
         let current = workforce::shifts_of(&state.pool, agent_id, 1)
             .await
             .map_err(ApiError::database)?;

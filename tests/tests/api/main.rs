@@ -3,10 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod access;
 mod auth;
 mod concurrency;
 mod errors;
 mod event_store;
+mod faults;
 mod limits;
 mod live;
 mod openapi;
