@@ -78,6 +78,48 @@ fn requirements_of(row: &RoutingTicketRow) -> RoutingRequirements {
     }
 }
 
+/// The routable agents read at a workforce checkpoint. The model only changes when its projector
+/// commits, and every commit moves the checkpoint, so while the checkpoint stands the rows do too
+/// (eligibility that depends on the instant — breaks, shift ends — is judged at decision time).
+#[derive(Default)]
+pub struct AgentCache {
+    cached: tokio::sync::Mutex<Option<(Checkpoint, Arc<Vec<AgentSnapshot>>)>>,
+}
+
+impl AgentCache {
+    /// The agents as the model holds them now: from the cache when the model has not moved.
+    async fn current(&self, state: &AppState) -> Result<Vec<AgentSnapshot>, ApiError> {
+        let mut cached = self.cached.lock().await;
+        let (txid, position): (String, i64) = sqlx::query_as(
+            "SELECT last_txid::text, last_position FROM projector_checkpoints
+              WHERE projector = 'workforce'",
+        )
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(ApiError::database)?
+        .unwrap_or_else(|| ("0".to_string(), 0));
+        let at = Checkpoint {
+            txid: txid
+                .parse()
+                .map_err(|_| ApiError::internal("a transaction id that is not a number"))?,
+            position,
+        };
+        if let Some((checkpoint, agents)) = cached.as_ref()
+            && *checkpoint == at
+        {
+            return Ok(agents.as_ref().clone());
+        }
+        let agents: Vec<AgentSnapshot> = workforce::routable_agents(&state.pool)
+            .await
+            .map_err(ApiError::database)?
+            .iter()
+            .map(snapshot)
+            .collect();
+        *cached = Some((at, Arc::new(agents.clone())));
+        Ok(agents)
+    }
+}
+
 /// One routing turn: the lock, and the agents as they are at its start.
 pub struct Turn {
     /// Holds the advisory lock until it ends.
@@ -97,12 +139,7 @@ impl Turn {
         // Everything committed before the turn (shift starts, status changes, assignments by
         // hand or by the previous turn) must be in the loads the decision is made on.
         wait_for_workforce(state, WorkforceProjection::AGGREGATE_TYPES).await?;
-        let agents = workforce::routable_agents(&state.pool)
-            .await
-            .map_err(ApiError::database)?
-            .iter()
-            .map(snapshot)
-            .collect();
+        let agents = state.routable_agents.current(state).await?;
         Ok(Self { tx, agents })
     }
 

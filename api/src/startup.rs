@@ -165,6 +165,7 @@ impl Application {
             agents: CommandBus::new(pool.clone(), metrics.clone()),
             shifts: CommandBus::new(pool.clone(), metrics.clone()),
             routing_weights: settings.routing_weights(),
+            routable_agents: Default::default(),
             sla_catalog: Default::default(),
             live,
             clock,

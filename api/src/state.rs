@@ -36,6 +36,8 @@ pub struct AppState {
     pub shifts: CommandBus<Shift>,
     /// The weights of the routing score (configuration).
     pub routing_weights: RoutingWeights,
+    /// The routable agents as of a workforce checkpoint, reused until the model moves.
+    pub routable_agents: crate::routing::AgentCache,
     /// The SLA policies in force, read from the log and cached until configuration changes.
     pub sla_catalog: CatalogCache,
     pub live: LiveHub,
