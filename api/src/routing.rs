@@ -250,15 +250,9 @@ pub struct Move {
 pub async fn process_queue(state: &AppState, limit: i64) -> Result<Vec<Move>, ApiError> {
     let mut turn = Turn::begin(state).await?;
     // Read inside the turn: the previous turn's decisions (requirements included) are in.
-    let queue: Vec<RoutingTicketRow> = sqlx::query_as(
-        "SELECT * FROM routing_tickets_view
-          WHERE assignee_id IS NULL AND status NOT IN ('resolved', 'closed')
-          ORDER BY urgency DESC, created_at, ticket_id LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(ApiError::database)?;
+    let queue = workforce::queued_tickets(&state.pool, limit)
+        .await
+        .map_err(ApiError::database)?;
     let mut moves = Vec::new();
     let at = state.clock.now();
     for ticket in queue {

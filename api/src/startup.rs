@@ -79,24 +79,7 @@ pub type Apis = (
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            AuthApi,
-            UsersApi,
-            TicketsApi,
-            SearchApi,
-            SlaApi,
-            RulesApi,
-            AuditApi,
-            WorkforceApi,
-            RoutingApi,
-            LiveApi,
-            SystemApi,
-        ),
-        "Docket",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
+    OpenApiService::new(Apis::default(), "Docket", env!("CARGO_PKG_VERSION")).description(
         "Docket is a helpdesk and SLA engine in which every fact is an immutable event. \
          Errors are application/problem+json. Writes return an ETag (send it back in If-Match \
          for optimistic concurrency) and an X-Consistency-Token (send it back on a read to see \

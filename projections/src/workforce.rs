@@ -564,6 +564,13 @@ pub async fn teams<'e, E: PgExecutor<'e>>(db: E) -> Result<Vec<TeamRow>, sqlx::E
     .await
 }
 
+pub async fn team<'e, E: PgExecutor<'e>>(db: E, id: Uuid) -> Result<Option<TeamRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, description, created_at FROM teams_view WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct MemberRow {
     pub team_id: Uuid,
@@ -674,6 +681,21 @@ pub struct QueuedTicket {
     pub team_id: Option<Uuid>,
     pub skill_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+}
+
+/// The queue's rows in serving order (most urgent, then oldest), as routing needs them.
+pub async fn queued_tickets<'e, E: PgExecutor<'e>>(
+    db: E,
+    limit: i64,
+) -> Result<Vec<RoutingTicketRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT * FROM routing_tickets_view
+          WHERE assignee_id IS NULL AND status NOT IN ('resolved', 'closed')
+          ORDER BY urgency DESC, created_at, ticket_id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
 }
 
 /// Unassigned unfinished tickets in the order they are served: most urgent, then oldest.

@@ -76,6 +76,7 @@ pub enum AuditOrder {
     Desc,
 }
 
+#[derive(Default)]
 pub struct AuditApi;
 
 #[OpenApi(tag = "ApiTags::Audit")]

@@ -116,6 +116,7 @@ pub enum Done {
     NoContent,
 }
 
+#[derive(Default)]
 pub struct AuthApi;
 
 #[OpenApi(tag = "ApiTags::Auth")]

@@ -112,6 +112,7 @@ impl StreamAuth {
     }
 }
 
+#[derive(Default)]
 pub struct LiveApi;
 
 #[OpenApi(tag = "ApiTags::Live")]

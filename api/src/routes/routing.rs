@@ -271,6 +271,7 @@ fn seasonal(counts: &HashMap<DateTime<Utc>, i64>, hour: DateTime<Utc>, weeks: i6
 
 // ---- the API ---------------------------------------------------------------------------------
 
+#[derive(Default)]
 pub struct RoutingApi;
 
 #[OpenApi(tag = "ApiTags::Agents")]

@@ -257,6 +257,7 @@ fn saved_search_error(error: CommandError<SavedSearchError>) -> ApiError {
     }
 }
 
+#[derive(Default)]
 pub struct SearchApi;
 
 #[OpenApi(tag = "ApiTags::Search")]

@@ -848,6 +848,7 @@ fn remaining_for(sla: &docket_domain::ticket::TicketSla, metric: &str, now: Date
         .map_or(0, |v| v.remaining_seconds)
 }
 
+#[derive(Default)]
 pub struct SlaApi;
 
 #[OpenApi(tag = "ApiTags::Sla")]
@@ -1302,6 +1303,7 @@ impl SlaApi {
     }
 }
 
+#[derive(Default)]
 pub struct RulesApi;
 
 #[OpenApi(tag = "ApiTags::Sla")]

@@ -61,6 +61,7 @@ pub enum ReadinessResponse {
     NotReady(Json<Readiness>),
 }
 
+#[derive(Default)]
 pub struct SystemApi;
 
 #[OpenApi(tag = "ApiTags::System")]

@@ -581,6 +581,7 @@ async fn wait_for_token(state: &AppState, token: Option<&str>) -> Result<(), Api
 
 // ---- the API ---------------------------------------------------------------------------------
 
+#[derive(Default)]
 pub struct TicketsApi;
 
 #[OpenApi(tag = "ApiTags::Tickets")]

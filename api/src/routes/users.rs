@@ -119,6 +119,7 @@ pub fn user_found(user: UserView) -> UserFound {
     UserFound::Ok(Json(user.into()), tag)
 }
 
+#[derive(Default)]
 pub struct UsersApi;
 
 #[OpenApi(tag = "ApiTags::Users")]

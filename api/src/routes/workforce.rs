@@ -362,11 +362,9 @@ async fn agents(state: &AppState, only: Option<Uuid>) -> Result<Vec<AgentDto>, A
 }
 
 async fn team_dto(state: &AppState, id: Uuid) -> Result<Option<TeamDto>, ApiError> {
-    let team = workforce::teams(&state.pool)
+    let team = workforce::team(&state.pool, id)
         .await
-        .map_err(ApiError::database)?
-        .into_iter()
-        .find(|t| t.id == id);
+        .map_err(ApiError::database)?;
     let Some(team) = team else {
         return Ok(None);
     };
@@ -432,6 +430,7 @@ fn staff(user: &AuthUser) -> Result<(), ApiError> {
 
 // ---- the API ---------------------------------------------------------------------------------
 
+#[derive(Default)]
 pub struct WorkforceApi;
 
 #[OpenApi(tag = "ApiTags::Agents")]
