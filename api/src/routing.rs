@@ -78,45 +78,73 @@ fn requirements_of(row: &RoutingTicketRow) -> RoutingRequirements {
     }
 }
 
-/// The routable agents read at a workforce checkpoint. The model only changes when its projector
-/// commits, and every commit moves the checkpoint, so while the checkpoint stands the rows do too
-/// (eligibility that depends on the instant — breaks, shift ends — is judged at decision time).
+/// A copy of the routable agents that follows the profile rows' revisions: a turn reads one
+/// row of figures, and only when profiles changed since, the changed rows (after an assignment,
+/// one agent's). Eligibility that depends on the instant — breaks, shift ends — is judged at
+/// decision time, not here.
 #[derive(Default)]
 pub struct AgentCache {
-    cached: tokio::sync::Mutex<Option<(Checkpoint, Arc<Vec<AgentSnapshot>>)>>,
+    cached: tokio::sync::Mutex<Option<CachedAgents>>,
+}
+
+struct CachedAgents {
+    generation: workforce::AgentsGeneration,
+    agents: BTreeMap<Uuid, AgentSnapshot>,
+}
+
+impl CachedAgents {
+    fn same_source(&self, now: &workforce::AgentsGeneration) -> bool {
+        self.generation.users_events_applied == now.users_events_applied
+            && self.generation.profiles_table == now.profiles_table
+    }
 }
 
 impl AgentCache {
-    /// The agents as the model holds them now: from the cache when the model has not moved.
+    /// The agents as the model holds them now.
     async fn current(&self, state: &AppState) -> Result<Vec<AgentSnapshot>, ApiError> {
         let mut cached = self.cached.lock().await;
-        let (txid, position): (String, i64) = sqlx::query_as(
-            "SELECT last_txid::text, last_position FROM projector_checkpoints
-              WHERE projector = 'workforce'",
-        )
-        .fetch_optional(&state.pool)
-        .await
-        .map_err(ApiError::database)?
-        .unwrap_or_else(|| ("0".to_string(), 0));
-        let at = Checkpoint {
-            txid: txid
-                .parse()
-                .map_err(|_| ApiError::internal("a transaction id that is not a number"))?,
-            position,
-        };
-        if let Some((checkpoint, agents)) = cached.as_ref()
-            && *checkpoint == at
-        {
-            return Ok(agents.as_ref().clone());
-        }
-        let agents: Vec<AgentSnapshot> = workforce::routable_agents(&state.pool)
+        let now = workforce::agents_generation(&state.pool)
             .await
-            .map_err(ApiError::database)?
-            .iter()
-            .map(snapshot)
-            .collect();
-        *cached = Some((at, Arc::new(agents.clone())));
-        Ok(agents)
+            .map_err(ApiError::database)?;
+        match cached.as_mut() {
+            Some(copy) if copy.same_source(&now) => {
+                if now.latest_revision > copy.generation.latest_revision {
+                    let changed = workforce::agents_changed_since(
+                        &state.pool,
+                        copy.generation.latest_revision,
+                    )
+                    .await
+                    .map_err(ApiError::database)?;
+                    for row in &changed {
+                        if row.routable() {
+                            copy.agents.insert(row.agent_id, snapshot(row));
+                        } else {
+                            copy.agents.remove(&row.agent_id);
+                        }
+                    }
+                    // Rows committed after `now` was read come back again next time; applying
+                    // a row twice leaves the same copy.
+                    copy.generation.latest_revision = now.latest_revision;
+                }
+                Ok(copy.agents.values().cloned().collect())
+            }
+            _ => {
+                // Everything after `now.latest_revision` is read again next time, so rows that
+                // change while this runs are not missed.
+                let agents: BTreeMap<Uuid, AgentSnapshot> = workforce::routable_agents(&state.pool)
+                    .await
+                    .map_err(ApiError::database)?
+                    .iter()
+                    .map(|row| (row.agent_id, snapshot(row)))
+                    .collect();
+                let list = agents.values().cloned().collect();
+                *cached = Some(CachedAgents {
+                    generation: now,
+                    agents,
+                });
+                Ok(list)
+            }
+        }
     }
 }
 

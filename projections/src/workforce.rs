@@ -231,7 +231,8 @@ impl WorkforceProjection {
                  ON CONFLICT (agent_id) DO UPDATE SET
                         open_tickets = p.open_tickets + EXCLUDED.open_tickets,
                         critical_tickets = p.critical_tickets + EXCLUDED.critical_tickets,
-                        last_assigned_at = GREATEST(p.last_assigned_at, EXCLUDED.last_assigned_at)",
+                        last_assigned_at = GREATEST(p.last_assigned_at, EXCLUDED.last_assigned_at),
+                        revision = EXCLUDED.revision",
             )
             .bind(deltas.keys().copied().collect::<Vec<_>>())
             .bind(deltas.values().map(|d| d.open).collect::<Vec<_>>())
@@ -320,6 +321,7 @@ impl WorkforceProjection {
                         .bind(occurred_at)
                         .execute(&mut *conn)
                         .await?;
+                        touch_agent(&mut *conn, user_id.0).await?;
                     }
                     TeamEvent::TeamMemberRoleChanged { user_id, to, .. } => {
                         sqlx::query(
@@ -340,6 +342,7 @@ impl WorkforceProjection {
                         .bind(user_id.0)
                         .execute(&mut *conn)
                         .await?;
+                        touch_agent(&mut *conn, user_id.0).await?;
                     }
                 }
                 sqlx::query("UPDATE teams_view SET aggregate_version = $2 WHERE id = $1")
@@ -359,7 +362,8 @@ impl WorkforceProjection {
                             .collect();
                         sqlx::query(
                             "INSERT INTO agent_profiles_view (agent_id, skills) VALUES ($1, $2)
-                             ON CONFLICT (agent_id) DO UPDATE SET skills = EXCLUDED.skills",
+                             ON CONFLICT (agent_id) DO UPDATE SET skills = EXCLUDED.skills,
+                                    revision = EXCLUDED.revision",
                         )
                         .bind(id)
                         .bind(json(event, &map)?)
@@ -373,7 +377,8 @@ impl WorkforceProjection {
                             "INSERT INTO agent_profiles_view (agent_id, status, status_changed_at)
                              VALUES ($1, $2, $3)
                              ON CONFLICT (agent_id) DO UPDATE SET status = EXCLUDED.status,
-                                    status_changed_at = EXCLUDED.status_changed_at",
+                                    status_changed_at = EXCLUDED.status_changed_at,
+                                    revision = EXCLUDED.revision",
                         )
                         .bind(id)
                         .bind(to.as_str())
@@ -384,7 +389,8 @@ impl WorkforceProjection {
                     AgentEvent::AgentCapacitySet { capacity, .. } => {
                         sqlx::query(
                             "INSERT INTO agent_profiles_view (agent_id, capacity) VALUES ($1, $2)
-                             ON CONFLICT (agent_id) DO UPDATE SET capacity = EXCLUDED.capacity",
+                             ON CONFLICT (agent_id) DO UPDATE SET capacity = EXCLUDED.capacity,
+                                    revision = EXCLUDED.revision",
                         )
                         .bind(id)
                         .bind(i32::try_from(capacity).unwrap_or(i32::MAX))
@@ -428,7 +434,7 @@ impl WorkforceProjection {
                              ON CONFLICT (agent_id) DO UPDATE SET shift_id = EXCLUDED.shift_id,
                                     shift_started_at = EXCLUDED.shift_started_at,
                                     shift_scheduled_end = EXCLUDED.shift_scheduled_end,
-                                    breaks = '[]'",
+                                    breaks = '[]', revision = EXCLUDED.revision",
                         )
                         .bind(agent_id.0)
                         .bind(id)
@@ -451,7 +457,8 @@ impl WorkforceProjection {
                         .execute(&mut *conn)
                         .await?;
                         sqlx::query(
-                            "UPDATE agent_profiles_view SET breaks = breaks || $3
+                            "UPDATE agent_profiles_view SET breaks = breaks || $3,
+                                    revision = nextval('agent_profiles_revision')
                               WHERE agent_id = $1 AND shift_id = $2",
                         )
                         .bind(agent_id.0)
@@ -475,7 +482,8 @@ impl WorkforceProjection {
                         .await?;
                         sqlx::query(
                             "UPDATE agent_profiles_view SET shift_id = NULL, shift_started_at = NULL,
-                                    shift_scheduled_end = NULL, breaks = '[]'
+                                    shift_scheduled_end = NULL, breaks = '[]',
+                                    revision = nextval('agent_profiles_revision')
                               WHERE agent_id = $1 AND shift_id = $2",
                         )
                         .bind(agent_id.0)
@@ -494,6 +502,19 @@ impl WorkforceProjection {
         }
         Ok(())
     }
+}
+
+/// Marks an agent's profile as changed for readers that follow `revision` (the routing cache),
+/// when something the profile row does not hold itself — team membership — changed.
+async fn touch_agent(conn: &mut PgConnection, agent_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE agent_profiles_view SET revision = nextval('agent_profiles_revision')
+          WHERE agent_id = $1",
+    )
+    .bind(agent_id)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 impl Projection for WorkforceProjection {
@@ -618,6 +639,19 @@ pub struct AgentRow {
     pub critical_tickets: i32,
     pub last_assigned_at: Option<DateTime<Utc>>,
     pub teams: Vec<Uuid>,
+    /// Where the profile row stands in the order of changes (`agent_profiles_revision`).
+    #[serde(skip)]
+    pub revision: i64,
+}
+
+impl AgentRow {
+    /// The same rule as [`routable_agents`], for rows read another way.
+    pub fn routable(&self) -> bool {
+        self.status == "available"
+            && self.shift_id.is_some()
+            && self.active
+            && matches!(self.role.as_str(), "agent" | "manager")
+    }
 }
 
 const AGENT_COLUMNS: &str = "u.id AS agent_id, u.email, u.full_name, u.role, u.active,
@@ -626,7 +660,8 @@ const AGENT_COLUMNS: &str = "u.id AS agent_id, u.email, u.full_name, u.role, u.a
         p.shift_id, p.shift_started_at, p.shift_scheduled_end, COALESCE(p.breaks, '[]') AS breaks,
         COALESCE(p.open_tickets, 0) AS open_tickets,
         COALESCE(p.critical_tickets, 0) AS critical_tickets, p.last_assigned_at,
-        ARRAY(SELECT m.team_id FROM team_members_view m WHERE m.user_id = u.id ORDER BY m.team_id) AS teams";
+        ARRAY(SELECT m.team_id FROM team_members_view m WHERE m.user_id = u.id ORDER BY m.team_id) AS teams,
+        COALESCE(p.revision, 0) AS revision";
 
 /// Every agent and manager account, or one.
 pub async fn agents<'e, E: PgExecutor<'e>>(
@@ -653,6 +688,45 @@ pub async fn routable_agents<'e, E: PgExecutor<'e>>(db: E) -> Result<Vec<AgentRo
           WHERE p.status = 'available' AND p.shift_id IS NOT NULL
             AND u.active AND u.role IN ('agent', 'manager')"
     ))
+    .fetch_all(db)
+    .await
+}
+
+/// What, besides profile rows, can change the routable agents: the users model (an account
+/// deactivated or given another role) and the profile table itself (swapped in by a rebuild).
+/// While it stands, following `revision` is enough to keep a copy of the agents current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromRow)]
+pub struct AgentsGeneration {
+    pub users_events_applied: i64,
+    pub profiles_table: i64,
+    pub latest_revision: i64,
+}
+
+pub async fn agents_generation<'e, E: PgExecutor<'e>>(
+    db: E,
+) -> Result<AgentsGeneration, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT COALESCE((SELECT events_applied FROM projector_checkpoints
+                           WHERE projector = 'users'), 0) AS users_events_applied,
+                'agent_profiles_view'::regclass::oid::bigint AS profiles_table,
+                COALESCE((SELECT max(revision) FROM agent_profiles_view), 0) AS latest_revision",
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Agent profiles changed after `revision`, routable or not, oldest change first.
+pub async fn agents_changed_since<'e, E: PgExecutor<'e>>(
+    db: E,
+    revision: i64,
+) -> Result<Vec<AgentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {AGENT_COLUMNS}
+           FROM agent_profiles_view p JOIN users_view u ON u.id = p.agent_id
+          WHERE p.revision > $1
+          ORDER BY p.revision"
+    ))
+    .bind(revision)
     .fetch_all(db)
     .await
 }
