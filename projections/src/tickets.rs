@@ -26,6 +26,7 @@ pub struct TicketRow {
     pub tags: Vec<String>,
     pub customer_id: Uuid,
     pub assignee_id: Option<Uuid>,
+    pub team_id: Option<Uuid>,
     pub escalation_level: i32,
     pub comment_count: i32,
     pub created_at: DateTime<Utc>,
@@ -115,6 +116,7 @@ pub fn fold(
                 tags: tags.to_strings(),
                 customer_id: customer_id.0,
                 assignee_id: None,
+                team_id: None,
                 escalation_level: 0,
                 comment_count: 0,
                 created_at: occurred_at,
@@ -170,8 +172,7 @@ pub fn fold(
             ticket.row.version = sequence;
             return Ok(None);
         }
-        // The team is kept by the workforce model; here it is activity on the ticket.
-        TicketEvent::TicketTeamAssigned { .. } => {}
+        TicketEvent::TicketTeamAssigned { team_id, .. } => row.team_id = team_id.map(|t| t.0),
         TicketEvent::TicketDetailsUpdated {
             subject,
             description,
@@ -255,7 +256,7 @@ pub struct TicketsProjection;
 
 /// What readers select; the comment texts stay out of lists and pages.
 const TICKET_COLUMNS: &str = "id, number, subject, description, priority, priority_rank, status, \
-     category, tags, customer_id, assignee_id, escalation_level, comment_count, created_at, \
+     category, tags, customer_id, assignee_id, team_id, escalation_level, comment_count, created_at, \
      updated_at, version, sla_state, sla_due_at, sla_breached";
 
 impl Projection for TicketsProjection {
@@ -410,6 +411,7 @@ async fn upsert_tickets(
     let tags: Vec<serde_json::Value> = rows().map(|r| serde_json::json!(r.tags)).collect();
     let customers: Vec<Uuid> = rows().map(|r| r.customer_id).collect();
     let assignees: Vec<Option<Uuid>> = rows().map(|r| r.assignee_id).collect();
+    let teams: Vec<Option<Uuid>> = rows().map(|r| r.team_id).collect();
     let levels: Vec<i32> = rows().map(|r| r.escalation_level).collect();
     let counts: Vec<i32> = rows().map(|r| r.comment_count).collect();
     let created: Vec<DateTime<Utc>> = rows().map(|r| r.created_at).collect();
@@ -437,21 +439,22 @@ async fn upsert_tickets(
         "INSERT INTO tickets_view (id, number, subject, description, priority, priority_rank,
                 status, category, tags, customer_id, assignee_id, escalation_level, comment_count,
                 created_at, updated_at, version, public_comments, internal_comments,
-                search_vector, sla, sla_state, sla_due_at, sla_breached)
+                search_vector, sla, sla_state, sla_due_at, sla_breached, team_id)
          SELECT u.id, u.number, u.subject, u.description, u.priority, u.priority_rank, u.status,
                 u.category, ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.customer_id,
                 u.assignee_id, u.escalation_level, u.comment_count, u.created_at, u.updated_at,
                 u.version, u.public_comments, u.internal_comments, {vector}, u.sla, u.sla_state,
-                u.sla_due_at, u.sla_breached
+                u.sla_due_at, u.sla_breached, u.team_id
            FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                        $6::smallint[], $7::text[], $8::text[], $9::jsonb[], $10::uuid[],
                        $11::uuid[], $12::int[], $13::int[], $14::timestamptz[],
                        $15::timestamptz[], $16::bigint[], $17::text[], $18::text[],
-                       $19::jsonb[], $20::text[], $21::timestamptz[], $22::bool[])
+                       $19::jsonb[], $20::text[], $21::timestamptz[], $22::bool[],
+                       $23::uuid[])
              AS u(id, number, subject, description, priority, priority_rank, status, category,
                   tags, customer_id, assignee_id, escalation_level, comment_count, created_at,
                   updated_at, version, public_comments, internal_comments, sla, sla_state,
-                  sla_due_at, sla_breached)
+                  sla_due_at, sla_breached, team_id)
          ON CONFLICT (id) DO UPDATE SET
                 subject = EXCLUDED.subject, description = EXCLUDED.description,
                 priority = EXCLUDED.priority, priority_rank = EXCLUDED.priority_rank,
@@ -462,7 +465,7 @@ async fn upsert_tickets(
                 internal_comments = EXCLUDED.internal_comments,
                 search_vector = EXCLUDED.search_vector, sla = EXCLUDED.sla,
                 sla_state = EXCLUDED.sla_state, sla_due_at = EXCLUDED.sla_due_at,
-                sla_breached = EXCLUDED.sla_breached
+                sla_breached = EXCLUDED.sla_breached, team_id = EXCLUDED.team_id
           WHERE tickets_view.version < EXCLUDED.version"
     ))
     .bind(&ids)
@@ -487,6 +490,7 @@ async fn upsert_tickets(
     .bind(&sla_states)
     .bind(&sla_due)
     .bind(&sla_breached)
+    .bind(&teams)
     .execute(&mut *conn)
     .await?;
     let clocks: Vec<crate::sla::ClockRow> = tickets
@@ -639,6 +643,8 @@ pub struct TicketFilter {
     pub statuses: Vec<String>,
     pub priorities: Vec<String>,
     pub assignee_id: Option<Uuid>,
+    /// Assigned to this team.
+    pub team_id: Option<Uuid>,
     pub customer_id: Option<Uuid>,
     pub category: Option<String>,
     /// Has this tag.
@@ -744,6 +750,9 @@ fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &TicketFilter) {
     push_one_of(query, "t.priority", &filter.priorities);
     if let Some(assignee) = filter.assignee_id {
         query.push(" AND t.assignee_id = ").push_bind(assignee);
+    }
+    if let Some(team) = filter.team_id {
+        query.push(" AND t.team_id = ").push_bind(team);
     }
     if let Some(customer) = filter.customer_id {
         query.push(" AND t.customer_id = ").push_bind(customer);

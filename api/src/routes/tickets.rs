@@ -140,6 +140,8 @@ pub struct TicketDto {
     pub tags: Vec<String>,
     pub customer_id: Uuid,
     pub assignee_id: Option<Uuid>,
+    /// The team the ticket is assigned to, if any.
+    pub team_id: Option<Uuid>,
     pub escalation_level: i64,
     pub comment_count: i64,
     pub created_at: DateTime<Utc>,
@@ -287,6 +289,7 @@ fn ticket_from_state(state: &TicketState, version: i64) -> TicketDto {
         tags: state.tags.to_strings(),
         customer_id: state.customer_id.0,
         assignee_id: state.assignee_id.map(|a| a.0),
+        team_id: state.team_id.map(|t| t.0),
         escalation_level: i64::from(state.escalation_level),
         comment_count: i64::from(state.comment_count),
         created_at: state.created_at,
@@ -312,6 +315,7 @@ pub(crate) fn ticket_from_row(row: TicketRow) -> Result<TicketDto, ApiError> {
         tags: row.tags,
         customer_id: row.customer_id,
         assignee_id: row.assignee_id,
+        team_id: row.team_id,
         escalation_level: i64::from(row.escalation_level),
         comment_count: i64::from(row.comment_count),
         created_at: row.created_at,
@@ -728,6 +732,8 @@ impl TicketsApi {
         /// Comma list of priorities, e.g. `critical,high`.
         priority: Query<Option<String>>,
         assignee_id: Query<Option<Uuid>>,
+        /// Assigned to this team.
+        team_id: Query<Option<Uuid>>,
         customer_id: Query<Option<Uuid>>,
         #[oai(validator(max_length = 100))] category: Query<Option<String>>,
         #[oai(validator(max_length = 50))] tag: Query<Option<String>>,
@@ -777,6 +783,7 @@ impl TicketsApi {
             statuses: comma_list::<TicketStatus>("status", status.0.as_deref())?,
             priorities: comma_list::<Priority>("priority", priority.0.as_deref())?,
             assignee_id: assignee_id.0,
+            team_id: team_id.0,
             customer_id: customer_id.0,
             category: category.0,
             tag: tag.0,

@@ -795,6 +795,20 @@ async fn teams_skills_and_shifts_are_managed_with_clear_errors() {
     let seen = created.consistency_token().unwrap();
     let routed = created.body;
     assert_eq!(routed["assignee_id"], id(&ben), "only Tier 2 is considered");
+    assert_eq!(routed["team_id"], json!(team_id));
+    let by_team = app
+        .request(
+            Method::GET,
+            &format!("/api/tickets?team_id={team_id}"),
+            Some(&admin.token),
+            None,
+            &[("X-Consistency-Token", &seen)],
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(by_team["total"], json!(1), "{by_team}");
+    assert_eq!(by_team["items"][0]["team_id"], json!(team_id));
     let why = routing_of(&app, &admin.token, &routed).await;
     assert_eq!(why["team_id"], json!(team_id));
     assert_eq!(
@@ -832,6 +846,14 @@ async fn teams_skills_and_shifts_are_managed_with_clear_errors() {
     )
     .await
     .expect(204);
+    // Routing follows the membership change at once: Tier 2 has no one left.
+    let orphan = app
+        .post("/api/tickets", &admin.token, json!({"subject": "Switch down", "description": "Down.", "priority": "high", "customer_id": customer.user_id, "auto_assign": true, "team_id": team_id}))
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(orphan["assignee_id"], json!(null), "{orphan}");
+    assert_eq!(orphan["team_id"], json!(team_id));
     app.post("/api/tickets", &admin.token, json!({"subject": "x", "description": "y", "priority": "low", "customer_id": customer.user_id, "team_id": uuid::Uuid::new_v4()}))
         .await
         .expect_problem(422, "validation-failed");
