@@ -19,7 +19,7 @@ use postgres_es::PostgresEventRepository;
 use rand::Rng;
 use sqlx::PgPool;
 
-use crate::error::{ApiError, is_unavailable};
+use crate::error::{ApiError, is_unavailable, is_unstorable_text};
 use crate::metrics::Metrics;
 
 /// How many times a command is decided again after losing a race, before answering 409.
@@ -347,6 +347,7 @@ fn store_error<E: std::error::Error>(error: AggregateError<E>) -> ApiError {
                 tracing::warn!(error = %sql, "event store unavailable");
                 ApiError::Unavailable
             }
+            Some(sql) if is_unstorable_text(sql) => ApiError::unstorable_text(),
             _ => ApiError::internal(cause),
         },
         AggregateError::AggregateConflict => ApiError::ConcurrentModification,

@@ -108,6 +108,14 @@ impl ApiError {
         }
     }
 
+    /// Text with a character that cannot be stored or searched (U+0000).
+    pub fn unstorable_text() -> Self {
+        ApiError::validation(
+            "text",
+            "contains the NUL character (U+0000), which cannot be stored or searched",
+        )
+    }
+
     pub fn not_found(what: &str) -> Self {
         ApiError::NotFound(format!("no such {what}"))
     }
@@ -117,6 +125,8 @@ impl ApiError {
         if is_unavailable(&error) {
             tracing::warn!(%error, "database unavailable");
             ApiError::Unavailable
+        } else if is_unstorable_text(&error) {
+            ApiError::unstorable_text()
         } else {
             ApiError::internal(error)
         }
@@ -247,6 +257,14 @@ impl ApiError {
 }
 
 /// True for errors that mean "the database is not there right now".
+/// PostgreSQL refused a character of some text: U+0000, which neither `text` nor `jsonb` can
+/// hold (22021 character_not_in_repertoire, 22P05 untranslatable_character). Text comes from
+/// the request, so this is the client's error, whichever field carried it.
+pub fn is_unstorable_text(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if db.code().is_some_and(|code| code == "22021" || code == "22P05"))
+}
+
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,

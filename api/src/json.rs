@@ -7,7 +7,7 @@ use poem::{Request, error::ReadBodyError};
 use poem_openapi::impl_apirequest_for_payload;
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
-use poem_openapi::types::Type;
+use poem_openapi::types::{ParseFromJSON, Type};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -36,7 +36,7 @@ impl<T: Type> Payload for JsonBody<T> {
     }
 }
 
-impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
+impl<T: ParseFromJSON + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
@@ -51,11 +51,112 @@ impl<T: Type + DeserializeOwned + Send> ParsePayload for JsonBody<T> {
                     detail: other.to_string(),
                 },
             })?;
-        Ok(JsonBody(parse(&bytes)?))
+        Ok(JsonBody(parse_documented(&bytes)?))
     }
 }
 
-impl_apirequest_for_payload!(JsonBody<T>, T: Type + DeserializeOwned + Send);
+impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON + DeserializeOwned + Send);
+
+/// [`parse`], then the limits the OpenAPI document states (`maxLength`, `maximum`, `maxItems`…)
+/// as poem-openapi checks them, so the server accepts exactly what its contract documents.
+/// serde goes first because it names the JSON path of a problem; poem-openapi names the field.
+pub fn parse_documented<T: DeserializeOwned + ParseFromJSON>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedBody {
+            detail: e.to_string(),
+        })?;
+    let parsed: T = serde_path_to_error::deserialize(value.clone()).map_err(describe)?;
+    let value_for_errors = value.clone();
+    T::parse_from_json(Some(value)).map_err(|error| {
+        let message = error.into_message();
+        let field = failing_field(&value_for_errors, &message);
+        ApiError::Validation {
+            field,
+            reason: message,
+        }
+    })?;
+    Ok(parsed)
+}
+
+/// The JSON path of the field a poem-openapi validator refused. Its message names only the
+/// innermost field and the validator ("field `resolution` verification failed. minimum(1, …)"),
+/// so the path is found by looking for fields of that name whose value breaks that limit.
+fn failing_field(value: &serde_json::Value, message: &str) -> String {
+    let Some((name, validator)) = message
+        .split_once("field `")
+        .and_then(|(_, rest)| rest.split_once('`'))
+        .map(|(name, rest)| (name, rest.split_once("failed. ").map_or("", |(_, v)| v)))
+    else {
+        return "body".to_string();
+    };
+    let mut found = Vec::new();
+    paths_of(value, name, String::new(), &mut found);
+    let breaking: Vec<&(String, &serde_json::Value)> =
+        found.iter().filter(|(_, v)| breaks(v, validator)).collect();
+    match breaking.as_slice() {
+        [(path, _)] => path.clone(),
+        _ => name.to_string(),
+    }
+}
+
+fn paths_of<'v>(
+    value: &'v serde_json::Value,
+    name: &str,
+    prefix: String,
+    found: &mut Vec<(String, &'v serde_json::Value)>,
+) {
+    let join = |key: &str| {
+        if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (key, child) in fields {
+                if key == name {
+                    found.push((join(key), child));
+                }
+                paths_of(child, name, join(key), found);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (index, child) in items.iter().enumerate() {
+                paths_of(child, name, format!("{prefix}[{index}]"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether `value` breaks the limit a poem-openapi validator describes as `validator`
+/// (`maxLength(200)`, `minimum(1, exclusive: false)`, …). Unknown validators count as broken.
+fn breaks(value: &serde_json::Value, validator: &str) -> bool {
+    let Some((kind, rest)) = validator.split_once('(') else {
+        return true;
+    };
+    let limit: f64 = match rest
+        .split([',', ')'])
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+    {
+        Some(limit) => limit,
+        None => return true,
+    };
+    let length = match value {
+        serde_json::Value::String(text) => Some(text.chars().count() as f64),
+        serde_json::Value::Array(items) => Some(items.len() as f64),
+        _ => None,
+    };
+    match kind {
+        "maxLength" | "maxItems" => length.is_some_and(|l| l > limit),
+        "minLength" | "minItems" => length.is_some_and(|l| l < limit),
+        "maximum" => value.as_f64().is_some_and(|n| n > limit),
+        "minimum" => value.as_f64().is_some_and(|n| n < limit),
+        _ => true,
+    }
+}
 
 /// Parses `bytes` as `T`, reporting the JSON path of the first problem. Syntax is checked
 /// first (400), shape second (422), so the two can never be confused.
@@ -170,5 +271,25 @@ mod tests {
     fn a_valid_body_parses() {
         let sample = parse::<Sample>(br#"{"subject": "s", "priority": "high"}"#);
         assert!(sample.is_ok());
+    }
+
+    #[test]
+    fn a_broken_documented_limit_is_named_by_its_json_path() {
+        let body = serde_json::json!({
+            "targets": {
+                "low": {"response": 5, "resolution": 0},
+                "high": {"response": 5, "resolution": 9}
+            },
+            "tags": ["ok", "far too long"]
+        });
+        let message = "failed to parse \"Targets\": field `resolution` verification failed. \
+                       minimum(1, exclusive: false)";
+        assert_eq!(failing_field(&body, message), "targets.low.resolution");
+        let message = "field `tags` verification failed. maxItems(1)";
+        assert_eq!(failing_field(&body, message), "tags");
+        // Two fields break it: the name alone is all that can be said.
+        let message = "field `response` verification failed. maximum(4, exclusive: false)";
+        assert_eq!(failing_field(&body, message), "response");
+        assert_eq!(failing_field(&body, "something else"), "body");
     }
 }

@@ -87,12 +87,68 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
     )
 }
 
+/// The OpenAPI document as served at `/openapi.json`: poem-openapi's, with every optional
+/// property marked `nullable`. An `Option` field that is `None` is written as `null`, and
+/// OpenAPI 3.0 only allows `null` where the schema says `nullable: true`; without it, generated
+/// clients and schema validators (schemathesis) reject the API's own answers.
+pub fn openapi_document() -> serde_json::Value {
+    let mut document: serde_json::Value =
+        serde_json::from_str(&api_service().spec()).unwrap_or_default();
+    if let Some(schemas) = document
+        .pointer_mut("/components/schemas")
+        .and_then(|s| s.as_object_mut())
+    {
+        for schema in schemas.values_mut() {
+            mark_optional_properties_nullable(schema);
+        }
+    }
+    document
+}
+
+fn mark_optional_properties_nullable(schema: &mut serde_json::Value) {
+    let required: Vec<String> = schema["required"]
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some(properties) = schema.get_mut("properties").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (name, property) in properties.iter_mut() {
+        if required.contains(name) {
+            continue;
+        }
+        let Some(fields) = property.as_object_mut() else {
+            continue;
+        };
+        // `nullable` beside a bare `$ref` is ignored by OpenAPI 3.0: wrap the reference.
+        if let Some(reference) = fields.remove("$ref") {
+            fields.insert(
+                "allOf".to_string(),
+                serde_json::json!([{ "$ref": reference }]),
+            );
+        }
+        fields.insert("nullable".to_string(), serde_json::Value::Bool(true));
+    }
+}
+
+#[poem::handler]
+fn openapi_json(
+    document: poem::web::Data<&Arc<serde_json::Value>>,
+) -> poem::web::Json<serde_json::Value> {
+    poem::web::Json(document.0.as_ref().clone())
+}
+
 pub fn routes(state: SharedState, settings: &Settings) -> impl Endpoint + use<> {
     let api = api_service();
-    let spec = api.spec_endpoint();
     let explorer = api.swagger_ui();
+    let document = Arc::new(openapi_document());
     Route::new()
-        .at("/openapi.json", spec)
+        .at("/openapi.json", poem::get(openapi_json).data(document))
         .nest("/docs", explorer)
         .nest("/", api)
         .with(CatchPanic::new())

@@ -246,3 +246,50 @@ async fn sql_metacharacters_are_stored_and_filtered_literally() {
         .expect(200);
     assert_eq!(wildcard.body["total"], 0);
 }
+
+/// What `/openapi.json` documents as a limit is a limit: found by schemathesis, a saved search
+/// could store a subject longer than the contract allows, and then every answer carrying it
+/// broke the contract. Text PostgreSQL cannot hold (U+0000) is the client's error, not a 500.
+#[tokio::test]
+async fn documented_limits_are_enforced_and_unstorable_text_is_refused() {
+    let app = spawn_app().await;
+    let agent = app.user("agent").await;
+    let long_subject = "0".repeat(201);
+    let problem = app
+        .post(
+            "/api/search/saved",
+            &agent.token,
+            json!({"name": "Long", "query": {"subject": long_subject}}),
+        )
+        .await
+        .expect_problem(422, "validation-failed");
+    assert_eq!(problem.body["field"], "query.subject", "{}", problem.body);
+    let problem = app
+        .post(
+            "/api/search/advanced",
+            &agent.token,
+            json!({"subject": "0".repeat(201)}),
+        )
+        .await
+        .expect_problem(422, "validation-failed");
+    assert_eq!(problem.body["field"], "subject");
+    app.post(
+        "/api/search/saved",
+        &agent.token,
+        json!({"name": "Fits", "query": {"subject": "0".repeat(200)}}),
+    )
+    .await
+    .expect(201);
+
+    for path in [
+        "/api/search/suggest?q=ab%00c",
+        "/api/search?q=ab%00c",
+        "/api/tickets?q=ab%00c",
+    ] {
+        let problem = app
+            .get(path, &agent.token)
+            .await
+            .expect_problem(422, "validation-failed");
+        assert_eq!(problem.body["field"], "text", "{path}");
+    }
+}

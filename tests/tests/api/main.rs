@@ -15,6 +15,7 @@ mod openapi;
 mod projections;
 mod replay;
 mod routing;
+mod schemathesis;
 mod search;
 mod sla;
 mod startup;

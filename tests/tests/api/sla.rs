@@ -691,7 +691,10 @@ async fn calendars_are_validated_versioned_and_count_only_business_time() {
             &manager.token,
             json!({"name": "Never today", "timezone": "UTC",
                    "hours": {"monday": [{"start": "00:00", "end": "00:01"}]},
-                   "holidays": [Utc::now().date_naive()]}),
+                   // Today and the next two days: whatever today is, the next Monday
+                   // that is not a holiday is more than two days away.
+                   "holidays": (0..3).map(|d| Utc::now().date_naive() + chrono::Days::new(d))
+                       .collect::<Vec<_>>()}),
         )
         .await
         .expect(201);
