@@ -7,6 +7,8 @@
 
 #![allow(clippy::expect_used)]
 
+mod charts;
+mod commands;
 mod routing;
 mod sla;
 
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use charts::{Chart, Series};
 use chrono::{DateTime, Utc};
 use clap::Parser;
 use docket_api::config::{Secret, Settings};
@@ -58,12 +61,17 @@ struct Args {
     /// Override the number of tickets whose SLA deadlines fall in the same minute.
     #[arg(long)]
     storm_tickets: Option<i64>,
+    /// Serve the API on a free port of this database and print `listening <port>` (how the
+    /// benchmark runs a server in its own process).
+    #[arg(long, hide = true, value_name = "DATABASE_URL")]
+    serve: Option<String>,
 }
 
 struct Sizes {
     tickets: i64,
     storm: sla::StormSizes,
     routing: routing::RoutingSizes,
+    commands: commands::CommandSizes,
     comments_per_ticket: i64,
     requests_per_query: usize,
     concurrency: usize,
@@ -77,7 +85,7 @@ impl Sizes {
 }
 
 #[derive(Debug, Clone, Serialize)]
-struct Figure {
+pub(crate) struct Figure {
     load: String,
     metric: String,
     value: f64,
@@ -89,7 +97,7 @@ struct Figure {
 }
 
 impl Figure {
-    fn new(load: &str, metric: &str, value: f64, unit: &str) -> Self {
+    pub(crate) fn new(load: &str, metric: &str, value: f64, unit: &str) -> Self {
         Self {
             load: load.to_string(),
             metric: metric.to_string(),
@@ -102,13 +110,13 @@ impl Figure {
         }
     }
 
-    fn baseline(mut self, name: &str, value: f64) -> Self {
+    pub(crate) fn baseline(mut self, name: &str, value: f64) -> Self {
         self.baseline = Some(name.to_string());
         self.baseline_value = Some(value);
         self
     }
 
-    fn target(mut self, text: &str, pass: bool) -> Self {
+    pub(crate) fn target(mut self, text: &str, pass: bool) -> Self {
         self.target = Some(text.to_string());
         self.pass = Some(pass);
         self
@@ -124,9 +132,11 @@ struct Report {
     events: i64,
     tickets: i64,
     figures: Vec<Figure>,
+    #[serde(skip)]
+    series: Vec<Series>,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
@@ -144,6 +154,9 @@ fn database_url(admin: &str, name: &str) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(url) = &args.serve {
+        return serve(url).await;
+    }
     let sizes = if args.quick {
         Sizes {
             tickets: 2_000,
@@ -156,6 +169,13 @@ async fn main() -> anyhow::Result<()> {
                 agents: 200,
                 tickets: 5_000,
                 decisions: 200,
+            },
+            commands: commands::CommandSizes {
+                tickets: 300,
+                connections: 32,
+                mix: Duration::from_secs(5),
+                hot: Duration::from_secs(3),
+                baseline: Duration::from_secs(3),
             },
             comments_per_ticket: 8,
             requests_per_query: 200,
@@ -174,6 +194,13 @@ async fn main() -> anyhow::Result<()> {
                 agents: 1_000,
                 tickets: 100_000,
                 decisions: 2_000,
+            },
+            commands: commands::CommandSizes {
+                tickets: 10_000,
+                connections: 32,
+                mix: Duration::from_secs(60),
+                hot: Duration::from_secs(30),
+                baseline: Duration::from_secs(20),
             },
             comments_per_ticket: 8,
             requests_per_query: 2_000,
@@ -204,6 +231,11 @@ async fn main() -> anyhow::Result<()> {
     let routing_pool =
         docket_projections::db::connect(&routing_url, 8, Duration::from_secs(30)).await?;
     docket_projections::db::migrate(&routing_pool).await?;
+    let commands_url = database_url(&args.database_url, &format!("{name}_commands"));
+    docket_projections::db::ensure_database(&commands_url).await?;
+    let commands_pool =
+        docket_projections::db::connect(&commands_url, 4, Duration::from_secs(30)).await?;
+    docket_projections::db::migrate(&commands_pool).await?;
     let databases = Databases {
         url: &url,
         pool: &pool,
@@ -211,17 +243,21 @@ async fn main() -> anyhow::Result<()> {
         storm_pool: &storm_pool,
         routing_url: &routing_url,
         routing_pool: &routing_pool,
+        commands_url: &commands_url,
+        commands_pool: &commands_pool,
     };
     let result = run(&args, &sizes, &databases).await;
     pool.close().await;
     storm_pool.close().await;
     routing_pool.close().await;
+    commands_pool.close().await;
     if !args.keep_database {
         let admin = PgPool::connect(&args.database_url).await?;
         for database in [
             name.clone(),
             format!("{name}_sla"),
             format!("{name}_routing"),
+            format!("{name}_commands"),
         ] {
             sqlx::query(&format!(
                 "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
@@ -244,6 +280,8 @@ struct Databases<'a> {
     storm_pool: &'a PgPool,
     routing_url: &'a str,
     routing_pool: &'a PgPool,
+    commands_url: &'a str,
+    commands_pool: &'a PgPool,
 }
 
 async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::Result<Report> {
@@ -254,12 +292,15 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
         storm_pool,
         routing_url,
         routing_pool,
+        commands_url,
+        commands_pool,
     } = *databases;
     let postgres: String = sqlx::query_scalar("SELECT version()")
         .fetch_one(pool)
         .await?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut figures = Vec::new();
+    let mut series: Vec<Series> = Vec::new();
 
     // 1. The log: written straight into `events`, as the domain would write it.
     eprintln!("writing {} events…", sizes.events());
@@ -426,13 +467,52 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
             }),
         ),
     ];
+    eprintln!(
+        "baseline: pgbench primary-key SELECT at {} clients…",
+        sizes.concurrency
+    );
+    let select = commands::pgbench(
+        url,
+        "select",
+        &format!(
+            "\\set number random(1, {})\nSELECT * FROM tickets_view WHERE number = :number;\n",
+            sizes.tickets.max(1)
+        ),
+        sizes.concurrency,
+        sizes.commands.baseline,
+    )
+    .await?;
+    let select_p50 = percentile(&select.latencies, 50.0);
+    let select_p99 = percentile(&select.latencies, 99.0);
+    series.push(Series::new(
+        Chart::Reads,
+        "pgbench primary-key SELECT",
+        &select.latencies,
+    ));
     for (label, path) in &queries {
         eprintln!("reads: {label}…");
         let latencies = measure_reads(&client, &address, &token, path.as_ref(), sizes).await?;
         let p50 = percentile(&latencies, 50.0);
         let p99 = percentile(&latencies, 99.0);
-        figures.push(Figure::new(label, "p50 latency", p50, "ms"));
-        figures.push(Figure::new(label, "p99 latency", p99, "ms").target("<= 25 ms", p99 <= 25.0));
+        figures.push(
+            Figure::new(label, "p50 latency", p50, "ms")
+                .baseline("pgbench primary-key SELECT p50", select_p50),
+        );
+        figures.push(
+            Figure::new(label, "p99 latency", p99, "ms")
+                .baseline("pgbench primary-key SELECT p99", select_p99)
+                .target("<= 25 ms", p99 <= 25.0),
+        );
+        series.push(Series::new(
+            Chart::Reads,
+            label
+                .split(' ')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+                .as_str(),
+            &latencies,
+        ));
     }
 
     // 6. Live stream: commit → connected client.
@@ -440,6 +520,11 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
     let latencies = measure_live(&client, &address, &token, &ids, sizes.live_messages).await?;
     let p50 = percentile(&latencies, 50.0);
     let p99 = percentile(&latencies, 99.0);
+    series.push(Series::new(
+        Chart::Reads,
+        "live stream: recorded → client",
+        &latencies,
+    ));
     let label = "live stream (SSE): event recorded → client received";
     figures.push(Figure::new(label, "p50 latency", p50, "ms"));
     figures.push(Figure::new(label, "p99 latency", p99, "ms").target("<= 50 ms", p99 <= 50.0));
@@ -460,7 +545,17 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
     // 8. Deadlines falling in the same minute, on a database of their own.
     sla::deadline_storm(storm_url, storm_pool, &sizes.storm, &mut figures).await?;
 
-    // 9. Routing decisions among many agents while many tickets are open.
+    // 9. Writes over HTTP against a server process of its own, beside pgbench's commits.
+    commands::run(
+        commands_url,
+        commands_pool,
+        &sizes.commands,
+        &mut figures,
+        &mut series,
+    )
+    .await?;
+
+    // 10. Routing decisions among many agents while many tickets are open.
     // (A failure here is reported, not allowed to lose the figures above.)
     if let Err(error) =
         routing::decisions(routing_url, routing_pool, &sizes.routing, &mut figures).await
@@ -479,6 +574,7 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
         events: written,
         tickets: sizes.tickets,
         figures,
+        series,
     })
 }
 
@@ -490,6 +586,29 @@ type Running = (
 
 /// The server on `url`, as the benchmark runs it: in this process, on a free port.
 async fn start_server_at(url: &str) -> anyhow::Result<Running> {
+    let app = Application::build(bench_settings(url)).await?;
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok((stop, server, address))
+}
+
+/// `docket-bench --serve URL`: the server alone, as [`commands::ServerProcess`] starts it.
+async fn serve(url: &str) -> anyhow::Result<()> {
+    let app = Application::build(bench_settings(url)).await?;
+    println!("listening {}", app.port());
+    app.run_until_stopped(std::future::pending()).await?;
+    Ok(())
+}
+
+/// The server's settings in every load: the bench admin, long tokens, no rate limits.
+fn bench_settings(url: &str) -> Settings {
     let mut settings = Settings::defaults();
     settings.database_url = url.to_string();
     settings.listen = "127.0.0.1:0".to_string();
@@ -501,17 +620,7 @@ async fn start_server_at(url: &str) -> anyhow::Result<Running> {
     settings.rate_limit_per_address = 0;
     settings.rate_limit_per_user = 0;
     settings.sign_in_limit_per_minute = 0;
-    let app = Application::build(settings).await?;
-    let address = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let _ = app
-            .run_until_stopped(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    Ok((stop, server, address))
+    settings
 }
 
 pub(crate) async fn start_server(
@@ -527,7 +636,7 @@ pub(crate) async fn start_server(
 /// The request path for the i-th request of a load.
 type PathFor = Box<dyn Fn(usize) -> String + Send + Sync>;
 
-async fn wait_ready(client: &reqwest::Client, address: &str) -> anyhow::Result<()> {
+pub(crate) async fn wait_ready(client: &reqwest::Client, address: &str) -> anyhow::Result<()> {
     for _ in 0..600 {
         if let Ok(response) = client.get(format!("{address}/ready")).send().await
             && response.status() == 200
@@ -639,6 +748,8 @@ fn format_value(value: f64, unit: &str) -> String {
         "events/s" | "rows/s" | "tickets/s" => format!("{:.0} {unit}", value),
         "% of a core" => format!("{value:.2} {unit}"),
         "s" => format!("{value:.1} s"),
+        "MiB" => format!("{value:.1} MiB"),
+        "commands/s" => format!("{value:.0} commands/s"),
         _ => format!("{value:.0} {unit}"),
     }
 }
@@ -699,6 +810,29 @@ fn write_report(out: &str, report: &Report) -> anyhow::Result<()> {
             verdict
         ));
     }
+    let chart_path = format!("{out}-latency.svg");
+    let on = |chart: Chart| -> Vec<&Series> {
+        report.series.iter().filter(|s| s.chart == chart).collect()
+    };
+    let (reads, writes) = (on(Chart::Reads), on(Chart::Commands));
+    let write_chart = format!("{out}-commands-latency.svg");
+    charts::latency_chart(
+        &chart_path,
+        "Reads and the live stream: latency by percentile",
+        &reads,
+    )?;
+    charts::latency_chart(&write_chart, "Commands: latency by percentile", &writes)?;
+    let file = |path: &str| {
+        std::path::Path::new(path)
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    md.push_str(&format!(
+        "\n![Read latency by percentile]({})\n\n![Command latency by percentile]({})\n",
+        file(&chart_path),
+        file(&write_chart)
+    ));
     std::fs::write(format!("{out}.md"), md)?;
     Ok(())
 }
