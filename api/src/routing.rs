@@ -246,9 +246,13 @@ impl Turn {
 /// own.)
 pub async fn wait_for_workforce(state: &AppState, types: &[&str]) -> Result<(), ApiError> {
     let head: Option<(String, i64)> = sqlx::query_as(
-        "SELECT transaction_id::text, global_position FROM events
-          WHERE aggregate_type || '' = ANY($1)
-          ORDER BY transaction_id DESC, global_position DESC LIMIT 1",
+        "SELECT newest.transaction_id::text, newest.global_position
+           FROM unnest($1::text[]) AS wanted(aggregate_type)
+           CROSS JOIN LATERAL (
+                SELECT transaction_id, global_position FROM events e
+                 WHERE e.aggregate_type = wanted.aggregate_type
+                 ORDER BY transaction_id DESC, global_position DESC LIMIT 1) newest
+          ORDER BY newest.transaction_id DESC, newest.global_position DESC LIMIT 1",
     )
     .bind(types.iter().map(|t| t.to_string()).collect::<Vec<_>>())
     .fetch_optional(&state.pool)

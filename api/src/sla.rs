@@ -33,15 +33,17 @@ use docket_projections::sla_config::{self, CATALOG_TYPES};
 /// The catalog, cached against the position of the newest configuration event.
 #[derive(Default)]
 pub struct CatalogCache {
-    cached: RwLock<Option<(i64, Arc<SlaCatalog>)>>,
+    cached: RwLock<Option<((i64, i64), Arc<SlaCatalog>)>>,
 }
 
 impl CatalogCache {
     /// The policies in force now, straight from the log (so a policy saved a moment ago
-    /// applies to the very next ticket), rebuilt only when configuration has changed.
+    /// applies to the very next ticket), rebuilt only when configuration has changed: when the
+    /// number of configuration events or the newest of them differs (the newest alone could
+    /// miss an older transaction committing late).
     pub async fn current(&self, pool: &PgPool) -> Result<Arc<SlaCatalog>, ApiError> {
-        let newest: Option<i64> = sqlx::query_scalar(
-            "SELECT max(global_position) FROM events WHERE aggregate_type = ANY($1)",
+        let (count, newest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), max(global_position) FROM events WHERE aggregate_type = ANY($1)",
         )
         .bind(
             CATALOG_TYPES
@@ -52,14 +54,14 @@ impl CatalogCache {
         .fetch_one(pool)
         .await
         .map_err(ApiError::database)?;
-        let newest = newest.unwrap_or(0);
-        if let Some((position, catalog)) = self.cached.read().await.as_ref()
-            && *position == newest
+        let signature = (count, newest.unwrap_or(0));
+        if let Some((cached, catalog)) = self.cached.read().await.as_ref()
+            && *cached == signature
         {
             return Ok(catalog.clone());
         }
         let catalog = Arc::new(load_catalog(pool).await?);
-        *self.cached.write().await = Some((newest, catalog.clone()));
+        *self.cached.write().await = Some((signature, catalog.clone()));
         Ok(catalog)
     }
 }

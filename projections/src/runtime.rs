@@ -320,7 +320,12 @@ pub async fn run<P: Projection>(
     let mut wake = notifications.events();
     let mut released = notifications.projections();
     let mut retry_delay = Duration::from_millis(100);
+    // `cursor` is the checkpoint as stored (a batch commits only if it still is); `read_from`
+    // is how far the log has been read, which runs ahead of it while no event of this
+    // projector's aggregate types arrives. Reading from the stored checkpoint every time would
+    // rescan every other aggregate's events since this projector's last one, on every wake.
     let mut cursor: Option<Checkpoint> = None;
+    let mut read_from: Option<Checkpoint> = None;
     let mut held_back_delay = Duration::from_millis(2);
     loop {
         if *shutdown.borrow() {
@@ -339,9 +344,10 @@ pub async fn run<P: Projection>(
                     stored.checkpoint
                 }
             };
+            let read_after = read_from.map_or(from, |read| read.max(from));
             let batch = log::read_batch(
                 &mut *pool.acquire().await?,
-                from,
+                read_after,
                 P::AGGREGATE_TYPES,
                 settings.batch_size,
             )
@@ -349,7 +355,8 @@ pub async fn run<P: Projection>(
             if batch.events.is_empty() {
                 // Nothing to apply; remember the advanced horizon without writing it.
                 return Ok(Pass::Idle {
-                    at: from,
+                    stored: from,
+                    read: batch.next,
                     held_back: batch.held_back,
                 });
             }
@@ -371,16 +378,23 @@ pub async fn run<P: Projection>(
         match pass {
             Ok(Pass::Advanced(next)) => {
                 cursor = Some(next);
+                read_from = Some(next);
                 retry_delay = Duration::from_millis(100);
                 held_back_delay = Duration::from_millis(2);
             }
             Ok(Pass::Superseded(theirs)) => {
                 // Another process is running this projector: let it, and look again later.
                 cursor = Some(theirs);
+                read_from = Some(theirs);
                 sleep_or_shutdown(settings.idle_poll, &mut shutdown).await;
             }
-            Ok(Pass::Idle { at, held_back }) => {
-                cursor = Some(at);
+            Ok(Pass::Idle {
+                stored,
+                read,
+                held_back,
+            }) => {
+                cursor = Some(stored);
+                read_from = Some(read);
                 retry_delay = Duration::from_millis(100);
                 if held_back {
                     // Committed events wait behind an older open transaction (often another
@@ -405,11 +419,13 @@ pub async fn run<P: Projection>(
                 // Stay stopped until the failure is cleared (by a rebuild or an operator).
                 tracing::error!(projector = P::NAME, reason, "projector is stopped");
                 cursor = None;
+                read_from = None;
                 sleep_or_shutdown(Duration::from_secs(5), &mut shutdown).await;
             }
             Err(error) => {
                 tracing::warn!(projector = P::NAME, %error, ?retry_delay, "projector batch failed; retrying");
                 cursor = None;
+                read_from = None;
                 sleep_or_shutdown(retry_delay, &mut shutdown).await;
                 retry_delay = (retry_delay * 2).min(Duration::from_secs(5));
             }
@@ -420,7 +436,11 @@ pub async fn run<P: Projection>(
 enum Pass {
     Advanced(Checkpoint),
     Superseded(Checkpoint),
-    Idle { at: Checkpoint, held_back: bool },
+    Idle {
+        stored: Checkpoint,
+        read: Checkpoint,
+        held_back: bool,
+    },
     Stopped(String),
 }
 
