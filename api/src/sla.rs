@@ -30,10 +30,13 @@ use crate::state::AppState;
 
 use docket_projections::sla_config::{self, CATALOG_TYPES};
 
-/// The catalog, cached against the position of the newest configuration event.
+/// How many configuration events the log holds, and the newest one's position.
+type CatalogSignature = (i64, i64);
+
+/// The catalog, cached against the signature of the configuration events.
 #[derive(Default)]
 pub struct CatalogCache {
-    cached: RwLock<Option<((i64, i64), Arc<SlaCatalog>)>>,
+    cached: RwLock<Option<(CatalogSignature, Arc<SlaCatalog>)>>,
 }
 
 impl CatalogCache {
