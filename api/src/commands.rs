@@ -19,7 +19,7 @@ use postgres_es::PostgresEventRepository;
 use rand::Rng;
 use sqlx::PgPool;
 
-use crate::error::{ApiError, is_unavailable, is_unstorable_text};
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 /// How many times a command is decided again after losing a race, before answering 409.
@@ -343,12 +343,8 @@ fn store_error<E: std::error::Error>(error: AggregateError<E>) -> ApiError {
             ApiError::Unavailable
         }
         AggregateError::UnexpectedError(cause) => match cause.downcast_ref::<sqlx::Error>() {
-            Some(sql) if is_unavailable(sql) => {
-                tracing::warn!(error = %sql, "event store unavailable");
-                ApiError::Unavailable
-            }
-            Some(sql) if is_unstorable_text(sql) => ApiError::unstorable_text(),
-            _ => ApiError::internal(cause),
+            Some(sql) => ApiError::from_database(sql),
+            None => ApiError::internal(cause),
         },
         AggregateError::AggregateConflict => ApiError::ConcurrentModification,
         AggregateError::DeserializationError(cause) => ApiError::internal(cause),

@@ -109,7 +109,7 @@ impl ApiError {
     }
 
     /// Text with a character that cannot be stored or searched (U+0000).
-    pub fn unstorable_text() -> Self {
+    fn unstorable_text() -> Self {
         ApiError::validation(
             "text",
             "contains the NUL character (U+0000), which cannot be stored or searched",
@@ -122,10 +122,15 @@ impl ApiError {
 
     /// Database errors: an outage or exhausted pool is a 503, anything else a logged 500.
     pub fn database(error: sqlx::Error) -> Self {
-        if is_unavailable(&error) {
+        Self::from_database(&error)
+    }
+
+    /// [`database`](Self::database) for an error only borrowed (one inside another's cause).
+    pub fn from_database(error: &sqlx::Error) -> Self {
+        if is_unavailable(error) {
             tracing::warn!(%error, "database unavailable");
             ApiError::Unavailable
-        } else if is_unstorable_text(&error) {
+        } else if is_unstorable_text(error) {
             ApiError::unstorable_text()
         } else {
             ApiError::internal(error)
@@ -260,7 +265,7 @@ impl ApiError {
 /// PostgreSQL refused a character of some text: U+0000, which neither `text` nor `jsonb` can
 /// hold (22021 character_not_in_repertoire, 22P05 untranslatable_character). Text comes from
 /// the request, so this is the client's error, whichever field carried it.
-pub fn is_unstorable_text(error: &sqlx::Error) -> bool {
+fn is_unstorable_text(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db)
         if db.code().is_some_and(|code| code == "22021" || code == "22P05"))
 }

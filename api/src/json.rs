@@ -61,15 +61,11 @@ impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON + DeserializeOwned + 
 /// as poem-openapi checks them, so the server accepts exactly what its contract documents.
 /// serde goes first because it names the JSON path of a problem; poem-openapi names the field.
 pub fn parse_documented<T: DeserializeOwned + ParseFromJSON>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedBody {
-            detail: e.to_string(),
-        })?;
-    let parsed: T = serde_path_to_error::deserialize(value.clone()).map_err(describe)?;
-    let value_for_errors = value.clone();
-    T::parse_from_json(Some(value)).map_err(|error| {
+    let value = json_value(bytes)?;
+    let parsed: T = serde_path_to_error::deserialize(&value).map_err(describe)?;
+    T::parse_from_json(Some(value.clone())).map_err(|error| {
         let message = error.into_message();
-        let field = failing_field(&value_for_errors, &message);
+        let field = failing_field(&value, &message);
         ApiError::Validation {
             field,
             reason: message,
@@ -161,11 +157,14 @@ fn breaks(value: &serde_json::Value, validator: &str) -> bool {
 /// Parses `bytes` as `T`, reporting the JSON path of the first problem. Syntax is checked
 /// first (400), shape second (422), so the two can never be confused.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedBody {
-            detail: e.to_string(),
-        })?;
-    serde_path_to_error::deserialize(value).map_err(describe)
+    serde_path_to_error::deserialize(json_value(bytes)?).map_err(describe)
+}
+
+/// The body as JSON, or a 400 when it is not JSON at all.
+fn json_value(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::MalformedBody {
+        detail: e.to_string(),
+    })
 }
 
 fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {

@@ -16,7 +16,7 @@ use docket_projections::users::UsersProjection;
 use docket_projections::workforce::WorkforceProjection;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::middleware::CatchPanic;
-use poem::{Endpoint, EndpointExt, Route, Server};
+use poem::{Endpoint, EndpointExt, Response, Route, Server};
 use poem_openapi::OpenApiService;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -92,8 +92,11 @@ pub fn api_service() -> OpenApiService<Apis, ()> {
 /// OpenAPI 3.0 only allows `null` where the schema says `nullable: true`; without it, generated
 /// clients and schema validators (schemathesis) reject the API's own answers.
 pub fn openapi_document() -> serde_json::Value {
-    let mut document: serde_json::Value =
-        serde_json::from_str(&api_service().spec()).unwrap_or_default();
+    document_of(&api_service())
+}
+
+fn document_of(api: &OpenApiService<Apis, ()>) -> serde_json::Value {
+    let mut document: serde_json::Value = serde_json::from_str(&api.spec()).unwrap_or_default();
     if let Some(schemas) = document
         .pointer_mut("/components/schemas")
         .and_then(|s| s.as_object_mut())
@@ -136,17 +139,21 @@ fn mark_optional_properties_nullable(schema: &mut serde_json::Value) {
     }
 }
 
+/// `/openapi.json`, serialised once at start-up.
+#[derive(Clone)]
+struct OpenApiJson(bytes::Bytes);
+
 #[poem::handler]
-fn openapi_json(
-    document: poem::web::Data<&Arc<serde_json::Value>>,
-) -> poem::web::Json<serde_json::Value> {
-    poem::web::Json(document.0.as_ref().clone())
+fn openapi_json(document: poem::web::Data<&OpenApiJson>) -> Response {
+    Response::builder()
+        .content_type("application/json; charset=utf-8")
+        .body(poem::Body::from_bytes(document.0.0.clone()))
 }
 
 pub fn routes(state: SharedState, settings: &Settings) -> impl Endpoint + use<> {
     let api = api_service();
     let explorer = api.swagger_ui();
-    let document = Arc::new(openapi_document());
+    let document = OpenApiJson(document_of(&api).to_string().into());
     Route::new()
         .at("/openapi.json", poem::get(openapi_json).data(document))
         .nest("/docs", explorer)

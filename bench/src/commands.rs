@@ -377,29 +377,64 @@ async fn send(
     })
 }
 
-/// When a load ends: at an instant, or after so many requests.
+/// When a load ends: after a time, or after so many requests.
 #[derive(Debug, Clone, Copy)]
 struct Stop {
-    until: Instant,
+    after: Duration,
     limit: Option<usize>,
 }
 
-/// Runs `connections` workers until `stop`, each picking its next command with `pick`.
-async fn drive(
-    client: &reqwest::Client,
-    address: &str,
-    actors: &Arc<Actors>,
-    tickets: &Arc<RwLock<Vec<Uuid>>>,
+/// The server under load, the people acting on it, and how many connections they use.
+struct Target {
+    client: reqwest::Client,
+    address: String,
+    actors: Arc<Actors>,
     connections: usize,
-    stop: Stop,
+}
+
+/// What one timed load did.
+struct Run {
+    outcomes: Outcomes,
+    seconds: f64,
+    /// Version conflicts the server met and retried during the load.
+    retried: f64,
+}
+
+impl Target {
+    /// Runs a load on `tickets` until `stop`, each worker picking its commands with `pick`.
+    async fn run(
+        &self,
+        tickets: &Arc<RwLock<Vec<Uuid>>>,
+        stop: Stop,
+        pick: fn(&mut XorShift) -> Kind,
+    ) -> anyhow::Result<Run> {
+        let before = conflicts_retried(&self.client, &self.address).await?;
+        let started = Instant::now();
+        let outcomes = drive(self, tickets, started + stop.after, stop.limit, pick).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        let retried = conflicts_retried(&self.client, &self.address).await? - before;
+        Ok(Run {
+            outcomes,
+            seconds,
+            retried,
+        })
+    }
+}
+
+/// Runs `target.connections` workers until `until` (or `limit` requests), each picking its
+/// next command with `pick`.
+async fn drive(
+    target: &Target,
+    tickets: &Arc<RwLock<Vec<Uuid>>>,
+    until: Instant,
+    limit: Option<usize>,
     pick: fn(&mut XorShift) -> Kind,
 ) -> anyhow::Result<Outcomes> {
-    let Stop { until, limit } = stop;
     let sent = Arc::new(Mutex::new(0usize));
     let mut workers = Vec::new();
-    for worker in 0..connections {
-        let (client, address) = (client.clone(), address.to_string());
-        let (actors, tickets, sent) = (actors.clone(), tickets.clone(), sent.clone());
+    for worker in 0..target.connections {
+        let (client, address) = (target.client.clone(), target.address.clone());
+        let (actors, tickets, sent) = (target.actors.clone(), tickets.clone(), sent.clone());
         workers.push(tokio::spawn(async move {
             let mut random = XorShift(0x9E37_79B9_7F4A_7C15 ^ (worker as u64 + 1));
             let mut outcomes = Outcomes::default();
@@ -497,30 +532,34 @@ pub async fn run(
     ));
 
     let server = ServerProcess::start(url).await?;
-    let address = server.address.clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(sizes.connections * 2)
         .build()?;
-    crate::wait_ready(&client, &address).await?;
-    let actors = Arc::new(set_up(&client, &address).await?);
+    crate::wait_ready(&client, &server.address).await?;
+    let actors = Arc::new(set_up(&client, &server.address).await?);
+    let target = Target {
+        client,
+        address: server.address.clone(),
+        actors,
+        connections: sizes.connections,
+    };
     let tickets = Arc::new(RwLock::new(Vec::with_capacity(sizes.tickets * 2)));
 
     eprintln!("commands: creating {} tickets over HTTP…", sizes.tickets);
-    let started = Instant::now();
-    let creates = drive(
-        &client,
-        &address,
-        &actors,
-        &tickets,
-        sizes.connections,
-        Stop {
-            until: started + Duration::from_secs(3_600),
-            limit: Some(sizes.tickets),
-        },
-        |_| Kind::Create,
-    )
-    .await?;
-    let seconds = started.elapsed().as_secs_f64();
+    let Run {
+        outcomes: creates,
+        seconds,
+        ..
+    } = target
+        .run(
+            &tickets,
+            Stop {
+                after: Duration::from_secs(3_600),
+                limit: Some(sizes.tickets),
+            },
+            |_| Kind::Create,
+        )
+        .await?;
     let label = format!(
         "HTTP create ticket, {} connections (durable commits)",
         sizes.connections
@@ -547,23 +586,20 @@ pub async fn run(
     ));
 
     eprintln!("commands: the mix for {} s…", sizes.mix.as_secs());
-    let before = conflicts_retried(&client, &address).await?;
-    let started = Instant::now();
-    let mix = drive(
-        &client,
-        &address,
-        &actors,
-        &tickets,
-        sizes.connections,
-        Stop {
-            until: started + sizes.mix,
-            limit: None,
-        },
-        pick_mix,
-    )
-    .await?;
-    let seconds = started.elapsed().as_secs_f64();
-    let retried = conflicts_retried(&client, &address).await? - before;
+    let Run {
+        outcomes: mix,
+        seconds,
+        retried,
+    } = target
+        .run(
+            &tickets,
+            Stop {
+                after: sizes.mix,
+                limit: None,
+            },
+            pick_mix,
+        )
+        .await?;
     let rate = mix.ok as f64 / seconds;
     let label = format!(
         "HTTP commands: create 10 % / comment 45 % / status 25 % / assign 20 % over {} tickets, {} connections",
@@ -636,41 +672,33 @@ pub async fn run(
 
     eprintln!("commands: one hot ticket for {} s…", sizes.hot.as_secs());
     let hot = post(
-        &client,
-        format!("{address}/api/tickets"),
-        &actors.token,
+        &target.client,
+        format!("{}/api/tickets", target.address),
+        &target.actors.token,
         json!({"subject": "Everyone is writing here", "description": "The hot ticket.",
-               "priority": "high", "customer_id": actors.customer}),
+               "priority": "high", "customer_id": target.actors.customer}),
     )
     .await?;
     let hot_id: Uuid = hot["id"].as_str().context("no id")?.parse()?;
     let hot_tickets = Arc::new(RwLock::new(vec![hot_id]));
-    let before = conflicts_retried(&client, &address).await?;
-    let started = Instant::now();
-    let hot_run = drive(
-        &client,
-        &address,
-        &actors,
-        &hot_tickets,
-        sizes.connections,
-        Stop {
-            until: started + sizes.hot,
-            limit: None,
-        },
-        pick_comment,
-    )
-    .await?;
-    let seconds = started.elapsed().as_secs_f64();
-    let retried = conflicts_retried(&client, &address).await? - before;
-    let (in_log, version): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE event_type = 'CommentAdded'), COALESCE(max(sequence), 0)
+    let Run {
+        outcomes: hot_run,
+        seconds,
+        retried,
+    } = target
+        .run(
+            &hot_tickets,
+            Stop {
+                after: sizes.hot,
+                limit: None,
+            },
+            pick_comment,
+        )
+        .await?;
+    let (in_log, events, version): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE event_type = 'CommentAdded'), count(*),
+                COALESCE(max(sequence), 0)
            FROM events WHERE aggregate_type = 'ticket' AND aggregate_id = $1",
-    )
-    .bind(hot_id.to_string())
-    .fetch_one(pool)
-    .await?;
-    let events: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM events WHERE aggregate_type = 'ticket' AND aggregate_id = $1",
     )
     .bind(hot_id.to_string())
     .fetch_one(pool)

@@ -588,6 +588,17 @@ type Running = (
 async fn start_server_at(url: &str) -> anyhow::Result<Running> {
     let app = Application::build(bench_settings(url)).await?;
     let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, server) = serve_in_background(app);
+    Ok((stop, server, address))
+}
+
+/// Runs `app` on this process's runtime until the sender is used (or dropped).
+pub(crate) fn serve_in_background(
+    app: Application,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let _ = app
@@ -596,7 +607,7 @@ async fn start_server_at(url: &str) -> anyhow::Result<Running> {
             })
             .await;
     });
-    Ok((stop, server, address))
+    (stop, server)
 }
 
 /// `docket-bench --serve URL`: the server alone, as [`commands::ServerProcess`] starts it.
@@ -608,7 +619,7 @@ async fn serve(url: &str) -> anyhow::Result<()> {
 }
 
 /// The server's settings in every load: the bench admin, long tokens, no rate limits.
-fn bench_settings(url: &str) -> Settings {
+pub(crate) fn bench_settings(url: &str) -> Settings {
     let mut settings = Settings::defaults();
     settings.database_url = url.to_string();
     settings.listen = "127.0.0.1:0".to_string();

@@ -8,7 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use docket_api::config::{Secret, Settings};
 use docket_api::routing::Turn;
 use docket_api::startup::Application;
 use docket_domain::values::SkillId;
@@ -96,20 +95,9 @@ pub async fn decisions(
         sizes.agents, sizes.tickets
     );
     seed(pool, sizes).await?;
-    let mut settings = Settings::defaults();
-    settings.database_url = url.to_string();
-    settings.listen = "127.0.0.1:0".to_string();
-    settings.jwt_secret = Some(Secret::new("docket-bench-secret-0123456789-0123456789"));
-    let app = Application::build(settings).await?;
+    let app = Application::build(crate::bench_settings(url)).await?;
     let state = app.state();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let _ = app
-            .run_until_stopped(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let (stop, server) = crate::serve_in_background(app);
 
     // Baseline: one agent's row by primary key, through the same pool.
     let mut baseline = Vec::with_capacity(sizes.decisions);
