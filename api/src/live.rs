@@ -19,6 +19,7 @@ use docket_domain::ticket::TicketEvent;
 use docket_domain::workforce::agent::AgentEvent;
 use docket_projections::log::{self, Checkpoint, RecordedEvent};
 use docket_projections::notify::{EPHEMERAL_CHANNEL, LogNotifications};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -116,7 +117,7 @@ pub fn message_kind(event: &TicketEvent) -> Option<&'static str> {
 
 /// An agent's status change, for staff: `{"type": "agent_status", "user_id", "status", …}`.
 fn agent_message(event: &RecordedEvent) -> Option<LiveMessage> {
-    let decoded: AgentEvent = serde_json::from_value(event.payload.clone()).ok()?;
+    let decoded = AgentEvent::deserialize(&event.payload).ok()?;
     let AgentEvent::AgentStatusChanged {
         agent_id,
         from,
@@ -298,7 +299,9 @@ impl LiveHub {
         let mut messages = Vec::new();
         let mut cursor = after;
         loop {
-            let events = log::read_range(&self.pool, cursor, until, STREAMED_TYPES, 1_000).await?;
+            let mut conn = self.pool.acquire().await?;
+            let events = log::read_range(&mut conn, cursor, until, STREAMED_TYPES, 1_000).await?;
+            drop(conn);
             for event in &events {
                 if let Some(message) = self.message_for(event).await {
                     messages.push(message);
@@ -358,7 +361,7 @@ impl LiveHub {
         if event.aggregate_type == "agent" {
             return agent_message(event);
         }
-        let decoded: TicketEvent = serde_json::from_value(event.payload.clone()).ok()?;
+        let decoded = TicketEvent::deserialize(&event.payload).ok()?;
         let kind = message_kind(&decoded)?;
         let ticket_id = Uuid::parse_str(&event.aggregate_id).ok()?;
         let customer_id = match &decoded {

@@ -19,8 +19,7 @@ pub fn decode<E: DeserializeOwned>(event: &RecordedEvent) -> Result<E, Projectio
             format!("unknown event_version {}", event.event_version),
         ));
     }
-    serde_json::from_value(event.payload.clone())
-        .map_err(|e| ProjectionError::unapplicable(event, e))
+    E::deserialize(&event.payload).map_err(|e| ProjectionError::unapplicable(event, e))
 }
 
 /// The events of a batch with their aggregate ids, decoded.

@@ -386,8 +386,7 @@ impl RoutingApi {
             .map_err(ApiError::database)?;
         let mut decisions = Vec::new();
         for event in events.iter().filter(|e| e.event_type == "TicketRouted") {
-            let decoded: TicketEvent =
-                serde_json::from_value(event.payload.clone()).map_err(ApiError::internal)?;
+            let decoded = TicketEvent::deserialize(&event.payload).map_err(ApiError::internal)?;
             if let TicketEvent::TicketRouted {
                 decision,
                 occurred_at,
