@@ -151,6 +151,11 @@ fn database_url(admin: &str, name: &str) -> String {
     }
 }
 
+/// mimalloc instead of the system allocator: decoding and folding events allocates and frees
+/// many small values, where glibc's malloc spent a fifth of a rebuild's time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -68,11 +68,17 @@ pub struct Difference {
 #[derive(Debug, Clone, Copy)]
 pub struct RebuildSettings {
     pub batch_size: i64,
+    /// Connections that write the fresh tables at the same time where the work allows it (the
+    /// rows held to the end, each table's indexes): about the database server's cores.
+    pub writers: usize,
 }
 
 impl Default for RebuildSettings {
     fn default() -> Self {
-        Self { batch_size: 10_000 }
+        Self {
+            batch_size: 10_000,
+            writers: 2,
+        }
     }
 }
 
@@ -140,39 +146,62 @@ impl Shadow {
         })
     }
 
-    /// Compacts the copies, makes them durable, and recreates the live tables' other indexes.
-    async fn finish(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-        for table in &self.tables {
-            let qualified = format!("{}.{}", quote(&self.schema), quote(table));
-            // The build updated rows many times over; leave a compact table behind.
-            sqlx::query(&format!("VACUUM {qualified}"))
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query(&format!("ALTER TABLE {qualified} SET LOGGED"))
-                .execute(&mut *conn)
-                .await?;
-            let definitions: Vec<String> = sqlx::query_scalar(
-                "SELECT i.indexdef FROM pg_indexes i
-                  WHERE i.schemaname = 'public' AND i.tablename = $1
-                    AND NOT EXISTS (SELECT 1 FROM pg_constraint c
-                                     WHERE c.conname = i.indexname
-                                       AND c.conrelid = ('public.' || quote_ident($1))::regclass)",
-            )
-            .bind(table)
-            .fetch_all(&mut *conn)
+    /// A connection of its own that names the copies unqualified.
+    async fn connect(&self, pool: &PgPool) -> Result<PgConnection, sqlx::Error> {
+        let mut conn = dedicated_connection(pool).await?;
+        sqlx::query(&format!(
+            "SET search_path TO {}, public",
+            quote(&self.schema)
+        ))
+        .execute(&mut conn)
+        .await?;
+        Ok(conn)
+    }
+
+    /// Compacts the copies, makes them durable, and recreates the live tables' other indexes:
+    /// each table on a connection of its own, all at once (the tables are independent, and
+    /// one backend does one table's work on one core).
+    async fn finish(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        futures::future::try_join_all(self.tables.iter().map(|table| async move {
+            let mut conn = dedicated_connection(pool).await?;
+            let finished = self.finish_table(&mut conn, table).await;
+            let _ = conn.close().await;
+            finished
+        }))
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_table(&self, conn: &mut PgConnection, table: &str) -> Result<(), sqlx::Error> {
+        let qualified = format!("{}.{}", quote(&self.schema), quote(table));
+        // The build updated rows many times over; leave a compact table behind.
+        sqlx::query(&format!("VACUUM {qualified}"))
+            .execute(&mut *conn)
             .await?;
-            for definition in definitions {
-                let local = definition.replacen(
-                    &format!(" ON public.{table} "),
-                    &format!(" ON {}.{} ", quote(&self.schema), quote(table)),
-                    1,
-                );
-                sqlx::query(&local).execute(&mut *conn).await?;
-            }
-            sqlx::query(&format!("ANALYZE {}.{}", quote(&self.schema), quote(table)))
-                .execute(&mut *conn)
-                .await?;
+        sqlx::query(&format!("ALTER TABLE {qualified} SET LOGGED"))
+            .execute(&mut *conn)
+            .await?;
+        let definitions: Vec<String> = sqlx::query_scalar(
+            "SELECT i.indexdef FROM pg_indexes i
+              WHERE i.schemaname = 'public' AND i.tablename = $1
+                AND NOT EXISTS (SELECT 1 FROM pg_constraint c
+                                 WHERE c.conname = i.indexname
+                                   AND c.conrelid = ('public.' || quote_ident($1))::regclass)",
+        )
+        .bind(table)
+        .fetch_all(&mut *conn)
+        .await?;
+        for definition in definitions {
+            let local = definition.replacen(
+                &format!(" ON public.{table} "),
+                &format!(" ON {qualified} "),
+                1,
+            );
+            sqlx::query(&local).execute(&mut *conn).await?;
         }
+        sqlx::query(&format!("ANALYZE {qualified}"))
+            .execute(&mut *conn)
+            .await?;
         Ok(())
     }
 
@@ -354,9 +383,15 @@ async fn build<P: Projection>(
         )
         .await?;
         tracing::info!(projector = P::NAME, events = tracker.progress.applied, elapsed = ?tracker.started.elapsed(), "rebuild: replayed");
-        let mut tx = conn.begin().await?;
-        projection.finish_rebuild(&mut tx, state).await?;
-        tx.commit().await?;
+        let mut writers = Vec::with_capacity(settings.writers.max(1));
+        for _ in 0..settings.writers.max(1) {
+            writers.push(shadow.connect(reader).await?);
+        }
+        let finished = projection.finish_rebuild(&mut writers, state).await;
+        for writer in writers {
+            let _ = writer.close().await;
+        }
+        finished?;
         tracing::info!(projector = P::NAME, elapsed = ?tracker.started.elapsed(), "rebuild: finished rows");
         Ok::<_, RebuildError>(())
     }
@@ -365,7 +400,7 @@ async fn build<P: Projection>(
         let _ = shadow.drop(conn).await;
         return Err(error);
     }
-    if let Err(error) = shadow.finish(conn).await {
+    if let Err(error) = shadow.finish(reader).await {
         let _ = shadow.drop(conn).await;
         return Err(error.into());
     }

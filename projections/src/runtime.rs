@@ -82,9 +82,12 @@ pub trait Projection: Send + Sync + 'static {
     }
 
     /// Completes what [`Projection::apply_rebuild_batch`] left in `state`, on the fresh tables.
+    /// `writers` are connections to those tables (at least one), each committing its own work,
+    /// so the work can be spread over the database server's cores: nobody reads the fresh
+    /// tables before the swap, and a failed rebuild drops them.
     fn finish_rebuild(
         &self,
-        _conn: &mut PgConnection,
+        _writers: &mut [PgConnection],
         _state: Self::Rebuild,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send {
         async { Ok(()) }

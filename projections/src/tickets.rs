@@ -302,20 +302,38 @@ impl Projection for TicketsProjection {
             }
         }
         let (_, comments) = fold_into(&mut state.rows, decoded, fold)?;
-        insert_comments(conn, &comments).await?;
+        // Each event is applied once in the build, into an empty table: no conflict to handle,
+        // so the comments stream in with COPY (about three times the rows per second of an
+        // INSERT from arrays).
+        copy_comments(conn, &comments).await?;
         if state.rows.len() >= TicketsRebuild::MAX_ROWS {
-            state.flush(conn, Vectors::Defer).await?;
+            state.flush_early(conn).await?;
         }
         Ok(())
     }
 
     async fn finish_rebuild(
         &self,
-        conn: &mut PgConnection,
+        writers: &mut [PgConnection],
         mut state: TicketsRebuild,
     ) -> Result<(), ProjectionError> {
-        state.flush(conn, Vectors::Compute).await?;
+        // Computing the search vectors is most of the work (to_tsvector is ~70 µs a ticket):
+        // the rows are written in as many parts as there are writers, at the same time.
+        let rows: Vec<StoredTicket> = state.rows.drain().filter_map(|(_, row)| row).collect();
+        let part = rows.len().div_ceil(writers.len().max(1)).max(1);
+        futures::future::try_join_all(writers.iter_mut().zip(rows.chunks(part)).map(
+            |(conn, part)| async move {
+                for chunk in part.chunks(10_000) {
+                    upsert_tickets(conn, chunk, Vectors::Compute).await?;
+                }
+                Ok::<_, sqlx::Error>(())
+            },
+        ))
+        .await?;
         if state.flushed_early {
+            let Some(conn) = writers.first_mut() else {
+                return Ok(());
+            };
             sqlx::query(
                 "UPDATE tickets_view
                     SET search_vector = docket_ticket_vector(subject, description,
@@ -344,18 +362,14 @@ impl TicketsRebuild {
     /// About 1 KB a ticket: a few hundred megabytes at most.
     const MAX_ROWS: usize = 250_000;
 
-    async fn flush(
-        &mut self,
-        conn: &mut PgConnection,
-        vectors: Vectors,
-    ) -> Result<(), sqlx::Error> {
+    /// Writes the rows held so far, without their search vectors (the end fills them in), so
+    /// memory stays bounded however many tickets the log has.
+    async fn flush_early(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         let rows: Vec<StoredTicket> = self.rows.drain().filter_map(|(_, row)| row).collect();
         for chunk in rows.chunks(10_000) {
-            upsert_tickets(conn, chunk, vectors).await?;
+            upsert_tickets(conn, chunk, Vectors::Defer).await?;
         }
-        if vectors == Vectors::Defer && !rows.is_empty() {
-            self.flushed_early = true;
-        }
+        self.flushed_early |= !rows.is_empty();
         self.flushed = true;
         Ok(())
     }
@@ -535,6 +549,69 @@ async fn insert_comments(conn: &mut PgConnection, rows: &[CommentRow]) -> Result
     .bind(&sequences)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+/// Appends `value` to a COPY text-format line, escaped.
+fn push_copy_text(line: &mut String, value: &str) {
+    for character in value.chars() {
+        match character {
+            '\\' => line.push_str("\\\\"),
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push_str("\\t"),
+            other => line.push(other),
+        }
+    }
+}
+
+/// The comments as `COPY … FROM STDIN` text: one line a comment, tab-separated.
+fn comments_as_copy_text(rows: &[CommentRow]) -> String {
+    let mut text = String::with_capacity(rows.len() * 200);
+    for row in rows {
+        for value in [
+            row.id.to_string(),
+            row.ticket_id.to_string(),
+            row.author_id.to_string(),
+        ] {
+            text.push_str(&value);
+            text.push('\t');
+        }
+        push_copy_text(&mut text, &row.author_role);
+        text.push('\t');
+        push_copy_text(&mut text, &row.body);
+        text.push('\t');
+        text.push_str(if row.internal { "t" } else { "f" });
+        text.push('\t');
+        // Microseconds, truncated, as the binary protocol sends a timestamp: PostgreSQL
+        // would round a longer fraction and the row would differ from the live projector's.
+        text.push_str(
+            &row.created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        );
+        text.push('\t');
+        text.push_str(&row.sequence.to_string());
+        text.push('\n');
+    }
+    text
+}
+
+async fn copy_comments(conn: &mut PgConnection, rows: &[CommentRow]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY ticket_comments_view
+                 (id, ticket_id, author_id, author_role, body, internal, created_at, sequence)
+             FROM STDIN (FORMAT text)",
+        )
+        .await?;
+    if let Err(error) = copy.send(comments_as_copy_text(rows).into_bytes()).await {
+        let _ = copy.abort("sending the comments failed").await;
+        return Err(error);
+    }
+    copy.finish().await?;
     Ok(())
 }
 
@@ -1032,6 +1109,30 @@ mod tests {
             result,
             Err("TicketEscalated before TicketCreated".to_string())
         );
+    }
+
+    #[test]
+    fn comments_stream_as_copy_text_with_their_separators_escaped() {
+        let comment = CommentRow {
+            id: Uuid::from_u128(1),
+            ticket_id: Uuid::from_u128(2),
+            author_id: Uuid::from_u128(3),
+            author_role: "agent".into(),
+            body: "a\tb\r\nc \\N".into(),
+            internal: true,
+            created_at: at(4) + chrono::Duration::nanoseconds(1_999),
+            sequence: 5,
+        };
+        let text = comments_as_copy_text(std::slice::from_ref(&comment));
+        let fields: Vec<&str> = text.trim_end_matches('\n').split('\t').collect();
+        assert_eq!(fields.len(), 8, "{text:?}");
+        assert_eq!(fields[0], Uuid::from_u128(1).to_string());
+        assert_eq!(fields[4], "a\\tb\\r\\nc \\\\N");
+        assert_eq!(fields[5], "t");
+        // Truncated to microseconds as the binary protocol does, never rounded.
+        assert_eq!(fields[6], "2026-11-20T09:04:00.000001Z");
+        assert_eq!(fields[7], "5");
+        assert_eq!(text.matches('\n').count(), 1);
     }
 
     #[test]

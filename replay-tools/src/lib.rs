@@ -452,6 +452,7 @@ async fn rebuild_command(
     };
     let settings = RebuildSettings {
         batch_size: args.batch_size.max(1),
+        ..RebuildSettings::default()
     };
     let mut reports = Vec::new();
     let mut differences = Vec::new();

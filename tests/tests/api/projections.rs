@@ -310,7 +310,11 @@ async fn a_rebuild_under_live_traffic_swaps_in_an_identical_projection() {
                 let response = client
                     .post(format!("{address}/api/tickets/{id}/comments"))
                     .bearer_auth(&token)
-                    .json(&json!({"body": format!("during rebuild {round}")}))
+                    // Tabs, line breaks and backslashes: a rebuild streams comments in with
+                    // COPY, whose text format must escape them.
+                    .json(&json!({
+                        "body": format!("during rebuild {round}:\tTAB\r\nline \\N \\\\ été")
+                    }))
                     .send()
                     .await
                     .unwrap();
@@ -330,7 +334,10 @@ async fn a_rebuild_under_live_traffic_swaps_in_an_identical_projection() {
     let report = rebuild::rebuild(
         &TicketsProjection,
         &pool,
-        RebuildSettings { batch_size: 1_000 },
+        RebuildSettings {
+            batch_size: 1_000,
+            ..RebuildSettings::default()
+        },
         |p| reports.push(p),
     )
     .await
