@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use docket_domain::ticket::TicketEvent;
 use docket_domain::workforce::agent::AgentEvent;
+use docket_projections::fold;
 use docket_projections::log::{self, Checkpoint, RecordedEvent};
 use docket_projections::notify::{EPHEMERAL_CHANNEL, LogNotifications};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::{broadcast, mpsc, watch};
@@ -117,7 +117,7 @@ pub fn message_kind(event: &TicketEvent) -> Option<&'static str> {
 
 /// An agent's status change, for staff: `{"type": "agent_status", "user_id", "status", …}`.
 fn agent_message(event: &RecordedEvent) -> Option<LiveMessage> {
-    let decoded = AgentEvent::deserialize(&event.payload).ok()?;
+    let decoded: AgentEvent = fold::decode(event).ok()?;
     let AgentEvent::AgentStatusChanged {
         agent_id,
         from,
@@ -361,7 +361,7 @@ impl LiveHub {
         if event.aggregate_type == "agent" {
             return agent_message(event);
         }
-        let decoded = TicketEvent::deserialize(&event.payload).ok()?;
+        let decoded: TicketEvent = fold::decode(event).ok()?;
         let kind = message_kind(&decoded)?;
         let ticket_id = Uuid::parse_str(&event.aggregate_id).ok()?;
         let customer_id = match &decoded {

@@ -216,14 +216,22 @@ impl Shadow {
     }
 }
 
+/// The events of `types` (all when empty) in the log: the progress bar's total. A plain type
+/// filter, which the type index answers for rare types; the former `cardinality($1) = 0 OR …`
+/// form hid it from the planner, so every rebuild, even of a projection of a handful of user
+/// events, first read the whole log (2.4 s at 1.4 M events).
 async fn count_events(conn: &mut PgConnection, types: &[&str]) -> Result<u64, sqlx::Error> {
-    let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
-    let count: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM events WHERE cardinality($1::text[]) = 0 OR aggregate_type = ANY($1)",
-    )
-    .bind(&types)
-    .fetch_one(&mut *conn)
-    .await?;
+    let count: i64 = if types.is_empty() {
+        sqlx::query_scalar("SELECT count(*) FROM events")
+            .fetch_one(&mut *conn)
+            .await?
+    } else {
+        let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = ANY($1)")
+            .bind(&types)
+            .fetch_one(&mut *conn)
+            .await?
+    };
     Ok(count.max(0) as u64)
 }
 

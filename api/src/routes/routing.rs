@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, DurationRound, Utc};
 use docket_domain::ticket::{AssignTicket, TicketCommand, TicketEvent};
 use docket_domain::values::{Reason, UserId};
 use docket_domain::workforce::routing::RoutingDecision;
-use docket_projections::log;
 use docket_projections::workforce;
+use docket_projections::{fold, log};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -386,7 +386,7 @@ impl RoutingApi {
             .map_err(ApiError::database)?;
         let mut decisions = Vec::new();
         for event in events.iter().filter(|e| e.event_type == "TicketRouted") {
-            let decoded = TicketEvent::deserialize(&event.payload).map_err(ApiError::internal)?;
+            let decoded: TicketEvent = fold::decode(event).map_err(ApiError::internal)?;
             if let TicketEvent::TicketRouted {
                 decision,
                 occurred_at,
