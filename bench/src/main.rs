@@ -61,10 +61,33 @@ struct Args {
     /// Override the number of tickets whose SLA deadlines fall in the same minute.
     #[arg(long)]
     storm_tickets: Option<i64>,
+    /// Run only some of the loads (the log-based ones share one synthetic log).
+    #[arg(long, value_enum, default_value_t = Section::All)]
+    only: Section,
     /// Serve the API on a free port of this database and print `listening <port>` (how the
     /// benchmark runs a server in its own process).
     #[arg(long, hide = true, value_name = "DATABASE_URL")]
     serve: Option<String>,
+}
+
+/// Groups of loads that can run alone: each but `log` has a database of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Section {
+    All,
+    /// The synthetic log: rebuilds, reads, live stream, SLA backfill and what-if replay.
+    Log,
+    /// The SLA deadline storm.
+    Storm,
+    /// HTTP commands beside pgbench.
+    Commands,
+    /// Routing decisions.
+    Routing,
+}
+
+impl Section {
+    fn includes(self, section: Section) -> bool {
+        self == Section::All || self == section
+    }
 }
 
 struct Sizes {
@@ -307,6 +330,61 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
     let mut figures = Vec::new();
     let mut series: Vec<Series> = Vec::new();
 
+    let written = if args.only.includes(Section::Log) {
+        log_loads(url, pool, sizes, &mut figures, &mut series).await?
+    } else {
+        0
+    };
+
+    // 8. Deadlines falling in the same minute, on a database of their own.
+    if args.only.includes(Section::Storm) {
+        sla::deadline_storm(storm_url, storm_pool, &sizes.storm, &mut figures).await?;
+    }
+
+    // 9. Writes over HTTP against a server process of its own, beside pgbench's commits.
+    if args.only.includes(Section::Commands) {
+        commands::run(
+            commands_url,
+            commands_pool,
+            &sizes.commands,
+            &mut figures,
+            &mut series,
+        )
+        .await?;
+    }
+
+    // 10. Routing decisions among many agents while many tickets are open.
+    // (A failure here is reported, not allowed to lose the figures above.)
+    if args.only.includes(Section::Routing)
+        && let Err(error) =
+            routing::decisions(routing_url, routing_pool, &sizes.routing, &mut figures).await
+    {
+        eprintln!("routing load failed: {error:#}");
+    }
+
+    for figure in &figures {
+        show(figure);
+    }
+    Ok(Report {
+        generated_at: Utc::now(),
+        mode: if args.quick { "quick" } else { "full" }.to_string(),
+        cores,
+        postgres,
+        events: written,
+        tickets: sizes.tickets,
+        figures,
+        series,
+    })
+}
+
+/// Steps 1–7: the synthetic log and everything measured on it. Returns the events written.
+async fn log_loads(
+    url: &str,
+    pool: &PgPool,
+    sizes: &Sizes,
+    figures: &mut Vec<Figure>,
+    series: &mut Vec<Series>,
+) -> anyhow::Result<i64> {
     // 1. The log: written straight into `events`, as the domain would write it.
     eprintln!("writing {} events…", sizes.events());
     let started = Instant::now();
@@ -545,42 +623,9 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
 
     // 7. What-if replay over everything the log now holds.
     eprintln!("what-if SLA replay…");
-    sla::what_if(url, pool, &mut figures).await?;
+    sla::what_if(url, pool, figures).await?;
 
-    // 8. Deadlines falling in the same minute, on a database of their own.
-    sla::deadline_storm(storm_url, storm_pool, &sizes.storm, &mut figures).await?;
-
-    // 9. Writes over HTTP against a server process of its own, beside pgbench's commits.
-    commands::run(
-        commands_url,
-        commands_pool,
-        &sizes.commands,
-        &mut figures,
-        &mut series,
-    )
-    .await?;
-
-    // 10. Routing decisions among many agents while many tickets are open.
-    // (A failure here is reported, not allowed to lose the figures above.)
-    if let Err(error) =
-        routing::decisions(routing_url, routing_pool, &sizes.routing, &mut figures).await
-    {
-        eprintln!("routing load failed: {error:#}");
-    }
-
-    for figure in &figures {
-        show(figure);
-    }
-    Ok(Report {
-        generated_at: Utc::now(),
-        mode: if args.quick { "quick" } else { "full" }.to_string(),
-        cores,
-        postgres,
-        events: written,
-        tickets: sizes.tickets,
-        figures,
-        series,
-    })
+    Ok(written)
 }
 
 type Running = (
