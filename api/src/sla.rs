@@ -34,9 +34,28 @@ use docket_projections::sla_config::{self, CATALOG_TYPES};
 type CatalogSignature = (i64, i64);
 
 /// The catalog, cached against the signature of the configuration events.
-#[derive(Default)]
 pub struct CatalogCache {
     cached: RwLock<Option<(CatalogSignature, Arc<SlaCatalog>)>>,
+    /// The signature's query, with the types written in as literals: asked before every new
+    /// ticket, it is a prepared statement, and PostgreSQL's generic plan for `= ANY($1)`
+    /// cannot see which types it is given (0.4–0.7 ms a call under load instead of 0.02).
+    signature_sql: String,
+}
+
+impl Default for CatalogCache {
+    fn default() -> Self {
+        let types = CATALOG_TYPES
+            .iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Self {
+            cached: RwLock::default(),
+            signature_sql: format!(
+                "SELECT count(*), max(global_position) FROM events WHERE aggregate_type IN ({types})"
+            ),
+        }
+    }
 }
 
 impl CatalogCache {
@@ -45,18 +64,10 @@ impl CatalogCache {
     /// number of configuration events or the newest of them differs (the newest alone could
     /// miss an older transaction committing late).
     pub async fn current(&self, pool: &PgPool) -> Result<Arc<SlaCatalog>, ApiError> {
-        let (count, newest): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT count(*), max(global_position) FROM events WHERE aggregate_type = ANY($1)",
-        )
-        .bind(
-            CATALOG_TYPES
-                .iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .fetch_one(pool)
-        .await
-        .map_err(ApiError::database)?;
+        let (count, newest): (i64, Option<i64>) = sqlx::query_as(&self.signature_sql)
+            .fetch_one(pool)
+            .await
+            .map_err(ApiError::database)?;
         let signature = (count, newest.unwrap_or(0));
         if let Some((cached, catalog)) = self.cached.read().await.as_ref()
             && *cached == signature

@@ -64,6 +64,23 @@ pub struct StoredTicket {
     pub sla: Option<sqlx::types::Json<TicketSla>>,
 }
 
+impl StoredTicket {
+    /// A digest of the texts the search vector is made of: when it has not changed, neither
+    /// has the vector, and the write keeps the stored one instead of computing it again.
+    fn searchable_text_digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (
+            &self.row.subject,
+            &self.row.description,
+            &self.public_comments,
+            &self.internal_comments,
+        )
+            .hash(&mut hasher);
+        hasher.finish()
+    }
+}
+
 /// Separates comment texts on a ticket row.
 const COMMENT_SEPARATOR: &str = "\n\n";
 
@@ -271,7 +288,7 @@ impl Projection for TicketsProjection {
         conn: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> Result<(), ProjectionError> {
-        apply(conn, events, Vectors::Compute).await
+        apply(conn, events).await
     }
 
     async fn apply_rebuild_batch(
@@ -376,17 +393,17 @@ impl TicketsRebuild {
 }
 
 /// Whether an upsert computes the search vectors now or leaves them to the end of a rebuild.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Vectors {
     Compute,
+    /// Computed for the rows whose flag is set (one per row); the others keep the stored one.
+    /// Most events (status, assignment, SLA) do not touch the text, and `to_tsvector` is the
+    /// dearest part of a row's write.
+    WhereTextChanged(Vec<bool>),
     Defer,
 }
 
-async fn apply(
-    conn: &mut PgConnection,
-    events: &[RecordedEvent],
-    vectors: Vectors,
-) -> Result<(), ProjectionError> {
+async fn apply(conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
     let decoded = Decoded::<TicketEvent>::new(events)?;
     let existing: Vec<StoredTicket> = sqlx::query_as(&format!(
         "SELECT {TICKET_COLUMNS}, public_comments, internal_comments, sla
@@ -395,7 +412,17 @@ async fn apply(
     .bind(decoded.ids())
     .fetch_all(&mut *conn)
     .await?;
+    let digests: HashMap<Uuid, u64> = existing
+        .iter()
+        .map(|t| (t.row.id, t.searchable_text_digest()))
+        .collect();
     let (changed, comments) = fold_batch(existing, decoded, fold)?;
+    let vectors = Vectors::WhereTextChanged(
+        changed
+            .iter()
+            .map(|t| digests.get(&t.row.id) != Some(&t.searchable_text_digest()))
+            .collect(),
+    );
     upsert_tickets(conn, &changed, vectors).await?;
     insert_comments(conn, &comments).await?;
     Ok(())
@@ -443,13 +470,13 @@ async fn upsert_tickets(
     let sla_breached: Vec<bool> = rows().map(|r| r.sla_breached).collect();
     // The search vector comes from one SQL function (see migration 0006); a rebuild that has
     // to write rows before it is done leaves it NULL and fills it in at the end.
-    let vector = match vectors {
-        Vectors::Compute => {
-            "docket_ticket_vector(u.subject, u.description, u.public_comments, u.internal_comments)"
-        }
-        Vectors::Defer => "NULL::tsvector",
+    // A NULL vector in the new row keeps the stored one (see the conflict clause).
+    let text_changed: Vec<bool> = match vectors {
+        Vectors::Compute => vec![true; tickets.len()],
+        Vectors::WhereTextChanged(flags) => flags,
+        Vectors::Defer => vec![false; tickets.len()],
     };
-    sqlx::query(&format!(
+    sqlx::query(
         "INSERT INTO tickets_view (id, number, subject, description, priority, priority_rank,
                 status, category, tags, customer_id, assignee_id, escalation_level, comment_count,
                 created_at, updated_at, version, public_comments, internal_comments,
@@ -457,18 +484,21 @@ async fn upsert_tickets(
          SELECT u.id, u.number, u.subject, u.description, u.priority, u.priority_rank, u.status,
                 u.category, ARRAY(SELECT jsonb_array_elements_text(u.tags)), u.customer_id,
                 u.assignee_id, u.escalation_level, u.comment_count, u.created_at, u.updated_at,
-                u.version, u.public_comments, u.internal_comments, {vector}, u.sla, u.sla_state,
+                u.version, u.public_comments, u.internal_comments,
+                CASE WHEN u.text_changed THEN docket_ticket_vector(u.subject, u.description,
+                     u.public_comments, u.internal_comments) END,
+                u.sla, u.sla_state,
                 u.sla_due_at, u.sla_breached, u.team_id
            FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                        $6::smallint[], $7::text[], $8::text[], $9::jsonb[], $10::uuid[],
                        $11::uuid[], $12::int[], $13::int[], $14::timestamptz[],
                        $15::timestamptz[], $16::bigint[], $17::text[], $18::text[],
                        $19::jsonb[], $20::text[], $21::timestamptz[], $22::bool[],
-                       $23::uuid[])
+                       $23::uuid[], $24::bool[])
              AS u(id, number, subject, description, priority, priority_rank, status, category,
                   tags, customer_id, assignee_id, escalation_level, comment_count, created_at,
                   updated_at, version, public_comments, internal_comments, sla, sla_state,
-                  sla_due_at, sla_breached, team_id)
+                  sla_due_at, sla_breached, team_id, text_changed)
          ON CONFLICT (id) DO UPDATE SET
                 subject = EXCLUDED.subject, description = EXCLUDED.description,
                 priority = EXCLUDED.priority, priority_rank = EXCLUDED.priority_rank,
@@ -477,11 +507,12 @@ async fn upsert_tickets(
                 comment_count = EXCLUDED.comment_count, updated_at = EXCLUDED.updated_at,
                 version = EXCLUDED.version, public_comments = EXCLUDED.public_comments,
                 internal_comments = EXCLUDED.internal_comments,
-                search_vector = EXCLUDED.search_vector, sla = EXCLUDED.sla,
+                search_vector = COALESCE(EXCLUDED.search_vector, tickets_view.search_vector),
+                sla = EXCLUDED.sla,
                 sla_state = EXCLUDED.sla_state, sla_due_at = EXCLUDED.sla_due_at,
                 sla_breached = EXCLUDED.sla_breached, team_id = EXCLUDED.team_id
-          WHERE tickets_view.version < EXCLUDED.version"
-    ))
+          WHERE tickets_view.version < EXCLUDED.version",
+    )
     .bind(&ids)
     .bind(&numbers)
     .bind(&subjects)
@@ -505,6 +536,7 @@ async fn upsert_tickets(
     .bind(&sla_due)
     .bind(&sla_breached)
     .bind(&teams)
+    .bind(&text_changed)
     .execute(&mut *conn)
     .await?;
     let clocks: Vec<crate::sla::ClockRow> = tickets
