@@ -180,8 +180,10 @@ impl Application {
         let secret = settings.jwt_secret()?;
         let bootstrap = settings.bootstrap_admin()?;
         db::ensure_database(&settings.database_url).await?;
-        let pool = db::connect(
-            &settings.database_url,
+        // The server announces its own commits (see `notify`), so the trigger on `events`
+        // need not notify inside them.
+        let pool = db::connect_with(
+            notify::notifying_after_commit(settings.database_url.parse()?),
             settings.db_max_connections,
             settings.db_acquire_timeout(),
         )
@@ -200,16 +202,16 @@ impl Application {
         let live = LiveHub::start(pool.clone(), notifications.clone(), shutdown_rx.clone()).await?;
         let state = Arc::new(AppState {
             pool: pool.clone(),
-            tickets: CommandBus::new(pool.clone(), metrics.clone()),
-            users: CommandBus::new(pool.clone(), metrics.clone()),
-            saved_searches: CommandBus::new(pool.clone(), metrics.clone()),
-            sla_policies: CommandBus::new(pool.clone(), metrics.clone()),
-            sla_calendars: CommandBus::new(pool.clone(), metrics.clone()),
-            escalation_rules: CommandBus::new(pool.clone(), metrics.clone()),
-            skills: CommandBus::new(pool.clone(), metrics.clone()),
-            teams: CommandBus::new(pool.clone(), metrics.clone()),
-            agents: CommandBus::new(pool.clone(), metrics.clone()),
-            shifts: CommandBus::new(pool.clone(), metrics.clone()),
+            tickets: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
+            users: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
+            saved_searches: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
+            sla_policies: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
+            sla_calendars: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
+            escalation_rules: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
+            skills: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
+            teams: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
+            agents: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
+            shifts: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
             routing_weights: settings.routing_weights(),
             routable_agents: Default::default(),
             sla_catalog: Default::default(),

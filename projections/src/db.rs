@@ -29,7 +29,15 @@ pub async fn connect(
     max_connections: u32,
     acquire_timeout: Duration,
 ) -> Result<PgPool, sqlx::Error> {
-    let options: PgConnectOptions = url.parse()?;
+    connect_with(url.parse()?, max_connections, acquire_timeout).await
+}
+
+/// [`connect`] with options already parsed (and perhaps extended).
+pub async fn connect_with(
+    options: PgConnectOptions,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)

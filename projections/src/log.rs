@@ -315,23 +315,3 @@ pub async fn events_of_aggregate<'e, E: PgExecutor<'e>>(
         .fetch_all(executor)
         .await
 }
-
-/// The global position and transaction of an aggregate's event at `sequence`: what a command
-/// hands back so a reader can wait for projections to reach it.
-pub async fn position_of<'e, E: PgExecutor<'e>>(
-    executor: E,
-    aggregate_type: &str,
-    aggregate_id: &str,
-    sequence: i64,
-) -> Result<Option<Checkpoint>, sqlx::Error> {
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT transaction_id::text::bigint, global_position FROM events
-          WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence = $3",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .bind(sequence)
-    .fetch_optional(executor)
-    .await?;
-    Ok(row.map(|(txid, position)| Checkpoint { txid, position }))
-}

@@ -57,3 +57,81 @@ async fn every_event_has_a_unique_position_a_transaction_and_a_recording_time() 
     );
     assert!(rows.windows(2).all(|w| w[0].2 <= w[1].2));
 }
+
+/// A notifying transaction cannot share a disk flush with other commits (ADR 0008), so the
+/// server commits without notifying and announces its commits afterwards; every other writer
+/// is still announced by the trigger.
+#[tokio::test]
+async fn every_commit_is_announced_but_the_servers_own_not_from_inside_its_transaction() {
+    use docket_projections::notify::{EVENTS_CHANNEL, notifying_after_commit};
+    use sqlx::Connection;
+    use sqlx::postgres::{PgConnectOptions, PgListener};
+    use std::time::Duration;
+
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let mut listener = PgListener::connect(&app.database_url).await.unwrap();
+    listener.listen(EVENTS_CHANNEL).await.unwrap();
+    let insert = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                                      event_version, payload, metadata)
+                  VALUES ('probe', $1, 1, 'Probed', '1', '{}', '{}') RETURNING global_position";
+
+    // What the listener hears within `wait` that `wanted` accepts (other announcements, such
+    // as the server's for the customer just registered, may arrive in between).
+    async fn hear(
+        listener: &mut PgListener,
+        wait: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        tokio::time::timeout(wait, async {
+            loop {
+                let heard = listener.recv().await.unwrap();
+                if wanted(heard.payload()) {
+                    return heard.payload().to_string();
+                }
+            }
+        })
+        .await
+        .ok()
+    }
+    let is_position = |payload: &str| payload.parse::<i64>().is_ok();
+
+    // A writer outside the server: the trigger announces the event's position at its commit.
+    let mut outsider = sqlx::PgConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let position: i64 = sqlx::query_scalar(insert)
+        .bind("outsider")
+        .fetch_one(&mut outsider)
+        .await
+        .unwrap();
+    let heard = hear(&mut listener, Duration::from_secs(5), is_position).await;
+    assert_eq!(heard, Some(position.to_string()));
+
+    // A session set up as the server's: the trigger stays silent.
+    let options: PgConnectOptions = app.database_url.parse().unwrap();
+    let mut server_like = sqlx::PgConnection::connect_with(&notifying_after_commit(options))
+        .await
+        .unwrap();
+    sqlx::query_scalar::<_, i64>(insert)
+        .bind("server-like")
+        .fetch_one(&mut server_like)
+        .await
+        .unwrap();
+    let heard = hear(&mut listener, Duration::from_millis(500), is_position).await;
+    assert_eq!(
+        heard, None,
+        "the trigger notified inside a session that announces after commit"
+    );
+
+    // The server itself announces its commit to the other processes, after it.
+    app.ticket_for(&customer, "Announced").await;
+    let heard = hear(&mut listener, Duration::from_secs(5), |payload| {
+        payload.starts_with("docket-")
+    })
+    .await;
+    assert!(
+        heard.is_some(),
+        "the server announces its commits to other processes"
+    );
+}
