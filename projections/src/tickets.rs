@@ -397,8 +397,9 @@ impl TicketsRebuild {
 enum Vectors {
     Compute,
     /// Computed for the rows whose flag is set (one per row); the others keep the stored one.
-    /// Most events (status, assignment, SLA) do not touch the text, and `to_tsvector` is the
-    /// dearest part of a row's write.
+    /// Most events (status, assignment, SLA) do not touch the text, and `to_tsvector` over a
+    /// ticket's whole text grows with every comment. (A 64-bit digest decides "unchanged"; a
+    /// collision would keep a stale vector until the next text change or a rebuild.)
     WhereTextChanged(Vec<bool>),
     Defer,
 }
