@@ -185,6 +185,9 @@ pub async fn listen(
     })
 }
 
+/// How long one announcement (with its connection, if it needs a new one) may take.
+const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Tells other processes about this one's commits: one `pg_notify` statement per burst (what
 /// piles up while the previous statement is on its way is sent together), on a connection of
 /// its own whose commits do not wait for the disk.
@@ -209,7 +212,8 @@ async fn announce(
         if !events && !projections {
             continue;
         }
-        let sent = async {
+        // Bounded, so a connection that hangs rather than fails cannot stall the announcements.
+        let sent = tokio::time::timeout(ANNOUNCE_TIMEOUT, async {
             let mut conn = match connection.take() {
                 Some(conn) => conn,
                 None => PgConnection::connect_with(&options).await?,
@@ -226,8 +230,14 @@ async fn announce(
             .execute(&mut conn)
             .await?;
             Ok::<_, sqlx::Error>(conn)
-        }
-        .await;
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no answer within the announcement timeout",
+            )))
+        });
         match sent {
             Ok(conn) => connection = Some(conn),
             Err(error) => {
