@@ -310,18 +310,23 @@ async fn staff_see_who_comes_online() {
     let mut watcher = WsClient::connect_with_protocol(&app.address, &manager.token).await;
     watcher.until("welcome", WAIT).await.unwrap();
     let arriving = WsClient::connect_with_protocol(&app.address, &agent.token).await;
-    let presence = watcher.until("presence", WAIT).await.expect("presence");
-    let presence = if presence["user_id"] == json!(manager.user_id) {
-        watcher
-            .until("presence", WAIT)
-            .await
-            .expect("the agent's presence")
-    } else {
-        presence
-    };
-    assert_eq!(presence["user_id"], json!(agent.user_id));
+    // The watcher's own "online" is published after its welcome and may reach it before or
+    // after the agent's: only the agent's presence is the subject here.
+    async fn agents_presence(
+        watcher: &mut WsClient,
+        agent: &serde_json::Value,
+    ) -> serde_json::Value {
+        loop {
+            let presence = watcher.until("presence", WAIT).await.expect("presence");
+            if presence["user_id"] == *agent {
+                return presence;
+            }
+        }
+    }
+    let agent_id = json!(agent.user_id);
+    let presence = agents_presence(&mut watcher, &agent_id).await;
     assert_eq!(presence["status"], "online");
     drop(arriving);
-    let gone = watcher.until("presence", WAIT).await.expect("offline");
+    let gone = agents_presence(&mut watcher, &agent_id).await;
     assert_eq!(gone["status"], "offline");
 }
