@@ -175,12 +175,12 @@ async fn commit_batch<P: Projection>(
     events: &[RecordedEvent],
     next: Checkpoint,
 ) -> Result<BatchOutcome, ProjectionError> {
-    let mut tx = pool.begin().await?;
     // A projection is derived from events that are already durable, and its rows commit with
     // its checkpoint: if a crash loses this commit, the batch is simply applied again. So it
-    // need not wait for the disk, and does not hold up the commands' flushes.
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
+    // need not wait for the disk, and does not hold up the commands' flushes. (Said in the
+    // BEGIN's own round trip.)
+    let mut tx = pool
+        .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
         .await?;
     let stored = load_checkpoint(&mut tx, P::NAME, true).await?;
     if stored.checkpoint != read_after {
