@@ -11,14 +11,14 @@
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, EventStore};
 use docket_projections::log::{Checkpoint, EventMetadata};
 use docket_projections::notify::LogNotifications;
-use postgres_es::PostgresEventRepository;
 use rand::Rng;
+use serde_json::value::RawValue;
 use sqlx::PgPool;
+use sqlx::types::Json;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -57,7 +57,6 @@ pub enum CommandError<E> {
 const LOCK_STRIPES: usize = 1024;
 
 pub struct CommandBus<A: Aggregate> {
-    store: PersistedEventStore<PostgresEventRepository, A>,
     pool: PgPool,
     metrics: Metrics,
     notifications: LogNotifications,
@@ -80,9 +79,7 @@ where
     /// `pool` must be connected with [`docket_projections::notify::notifying_after_commit`]:
     /// the bus announces its commits itself, through `notifications`.
     pub fn new(pool: PgPool, metrics: Metrics, notifications: LogNotifications) -> Self {
-        let repository = PostgresEventRepository::new(pool.clone());
         Self {
-            store: PersistedEventStore::new_event_store(repository),
             pool,
             metrics,
             notifications,
@@ -94,13 +91,30 @@ where
     }
 
     /// The current state and version of an aggregate, straight from the log.
+    ///
+    /// The same rows and fold as postgres-es's `load_aggregate`, but each payload is decoded
+    /// from its JSON text straight into the event, not through a `serde_json::Value` per event
+    /// (a ticket with many comments is reloaded for every command on it).
     pub async fn load(&self, aggregate_id: &str) -> Result<(A, i64), ApiError> {
-        let context = self
-            .store
-            .load_aggregate(aggregate_id)
-            .await
-            .map_err(store_error::<A::Error>)?;
-        Ok((context.aggregate, context.current_sequence as i64))
+        let rows: Vec<(i64, Json<Box<RawValue>>)> = sqlx::query_as(
+            "SELECT sequence, payload FROM events
+              WHERE aggregate_type = $1 AND aggregate_id = $2
+              ORDER BY sequence",
+        )
+        .bind(A::TYPE)
+        .bind(aggregate_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|error| ApiError::from_database(&error))?;
+        let mut aggregate = A::default();
+        let mut version = 0;
+        for (sequence, Json(payload)) in rows {
+            let event: A::Event =
+                serde_json::from_str(payload.get()).map_err(ApiError::internal)?;
+            aggregate.apply(event);
+            version = sequence;
+        }
+        Ok((aggregate, version))
     }
 
     /// Decides and commits `command`, retrying lost races.
@@ -119,23 +133,18 @@ where
         let metadata = metadata.into_map();
         let _turn = self.stripes[stripe_of(aggregate_id)].lock().await;
         for attempt in 1..=MAX_ATTEMPTS {
-            let mut context = self
-                .store
-                .load_aggregate(aggregate_id)
-                .await
-                .map_err(|e| CommandError::Store(store_error(e)))?;
-            let current = context.current_sequence as i64;
+            let (mut aggregate, current) =
+                self.load(aggregate_id).await.map_err(CommandError::Store)?;
             if expected_version.is_some_and(|expected| expected != current) {
                 return Err(CommandError::VersionMismatch { current });
             }
             let sink: EventSink<A> = EventSink::default();
-            context
-                .aggregate
+            aggregate
                 .handle(command.clone(), &(), &sink)
                 .await
                 .map_err(CommandError::Rejected)?;
             let events = sink.collect().await;
-            let after = context.aggregate.clone();
+            let after = aggregate.clone();
             if events.is_empty() {
                 return Ok(Committed {
                     aggregate: after,
@@ -242,7 +251,7 @@ where
         if aggregate_ids.is_empty() {
             return Ok(BulkOutcome::default());
         }
-        let rows: Vec<(String, i64, serde_json::Value)> = sqlx::query_as(
+        let rows: Vec<(String, i64, Json<Box<RawValue>>)> = sqlx::query_as(
             "SELECT aggregate_id, sequence, payload FROM events
               WHERE aggregate_type = $1 AND aggregate_id = ANY($2)
               ORDER BY aggregate_id, sequence",
@@ -254,8 +263,9 @@ where
         .map_err(ApiError::database)?;
         let mut loaded: std::collections::HashMap<String, (A, i64)> =
             std::collections::HashMap::with_capacity(aggregate_ids.len());
-        for (aggregate_id, sequence, payload) in rows {
-            let event: A::Event = serde_json::from_value(payload).map_err(ApiError::internal)?;
+        for (aggregate_id, sequence, Json(payload)) in rows {
+            let event: A::Event =
+                serde_json::from_str(payload.get()).map_err(ApiError::internal)?;
             let (aggregate, version) = loaded.entry(aggregate_id).or_default();
             aggregate.apply(event);
             *version = sequence;
@@ -373,22 +383,5 @@ impl InsertRows {
         .bind(&self.event_versions)
         .bind(&self.payloads)
         .bind(&self.metadata)
-    }
-}
-
-/// A store failure as the HTTP edge sees it: an outage is a 503, anything else a logged 500.
-fn store_error<E: std::error::Error>(error: AggregateError<E>) -> ApiError {
-    match error {
-        AggregateError::DatabaseConnectionError(cause) => {
-            tracing::warn!(error = %cause, "event store unavailable");
-            ApiError::Unavailable
-        }
-        AggregateError::UnexpectedError(cause) => match cause.downcast_ref::<sqlx::Error>() {
-            Some(sql) => ApiError::from_database(sql),
-            None => ApiError::internal(cause),
-        },
-        AggregateError::AggregateConflict => ApiError::ConcurrentModification,
-        AggregateError::DeserializationError(cause) => ApiError::internal(cause),
-        AggregateError::UserError(cause) => ApiError::internal(cause),
     }
 }

@@ -269,7 +269,14 @@ impl LiveHub {
     async fn step(&self) -> Result<bool, sqlx::Error> {
         let cursor = self.watermark();
         let mut conn = self.pool.acquire().await?;
-        let batch = log::read_batch(&mut conn, cursor, STREAMED_TYPES, 1_000).await?;
+        let batch = log::read_batch(
+            &mut conn,
+            cursor,
+            STREAMED_TYPES,
+            log::Metadata::Skip,
+            1_000,
+        )
+        .await?;
         drop(conn);
         let mut messages = Vec::with_capacity(batch.events.len());
         for event in &batch.events {
@@ -300,7 +307,15 @@ impl LiveHub {
         let mut cursor = after;
         loop {
             let mut conn = self.pool.acquire().await?;
-            let events = log::read_range(&mut conn, cursor, until, STREAMED_TYPES, 1_000).await?;
+            let events = log::read_range(
+                &mut conn,
+                cursor,
+                until,
+                STREAMED_TYPES,
+                log::Metadata::Skip,
+                1_000,
+            )
+            .await?;
             drop(conn);
             for event in &events {
                 if let Some(message) = self.message_for(event).await {

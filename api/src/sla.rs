@@ -282,7 +282,8 @@ async fn config_changed(pool: &PgPool, seen: &mut Option<Checkpoint>) -> Result<
     let mut conn = pool.acquire().await?;
     let first = seen.is_none();
     let from = seen.unwrap_or(Checkpoint::START);
-    let batch = log::read_batch(&mut conn, from, CATALOG_TYPES, 10_000).await?;
+    let batch =
+        log::read_batch(&mut conn, from, CATALOG_TYPES, log::Metadata::Skip, 10_000).await?;
     *seen = Some(batch.next);
     Ok(first || !batch.events.is_empty())
 }

@@ -33,7 +33,7 @@ impl AuditEntry {
     /// The entry for one stored event. Pure: the metadata and payload say everything.
     pub fn from_event(event: &RecordedEvent) -> Self {
         let metadata = event.metadata();
-        let data = event.data().clone();
+        let data = event.data();
         let occurred_at = data
             .get("occurred_at")
             .and_then(|v| v.as_str())

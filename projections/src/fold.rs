@@ -19,7 +19,9 @@ pub fn decode<E: DeserializeOwned>(event: &RecordedEvent) -> Result<E, Projectio
             format!("unknown event_version {}", event.event_version),
         ));
     }
-    E::deserialize(&event.payload).map_err(|e| ProjectionError::unapplicable(event, e))
+    event
+        .decode()
+        .map_err(|e| ProjectionError::unapplicable(event, e))
 }
 
 /// The events of a batch with their aggregate ids, decoded.

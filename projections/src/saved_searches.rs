@@ -78,6 +78,7 @@ pub struct SavedSearchesProjection;
 
 impl Projection for SavedSearchesProjection {
     const NAME: &'static str = "saved_searches";
+    const METADATA: crate::log::Metadata = crate::log::Metadata::Skip;
     const AGGREGATE_TYPES: &'static [&'static str] = &["saved_search"];
     type Rebuild = ();
     const TABLES: &'static [&'static str] = &["saved_searches_view"];

@@ -30,6 +30,7 @@ fn json<T: Serialize>(
 
 impl Projection for SlaConfigProjection {
     const NAME: &'static str = "sla_config";
+    const METADATA: crate::log::Metadata = crate::log::Metadata::Skip;
     const AGGREGATE_TYPES: &'static [&'static str] =
         &["sla_policy", "sla_calendar", "escalation_rule"];
     const TABLES: &'static [&'static str] = &[

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use crate::fold::{self, Decoded, VersionedRow, fold_batch, fold_into};
 use crate::log::RecordedEvent;
+use crate::rebuild::Copies;
 use crate::runtime::{Projection, ProjectionError};
 
 /// One ticket as lists and detail pages show it.
@@ -278,10 +279,14 @@ const TICKET_COLUMNS: &str = "id, number, subject, description, priority, priori
 
 impl Projection for TicketsProjection {
     const NAME: &'static str = "tickets";
+    const METADATA: crate::log::Metadata = crate::log::Metadata::Skip;
     const AGGREGATE_TYPES: &'static [&'static str] = &["ticket"];
     const TABLES: &'static [&'static str] =
         &["tickets_view", "ticket_comments_view", "sla_clocks_view"];
     type Rebuild = TicketsRebuild;
+    // Comments are appended by COPY; tickets and their clocks are held to the end (or written
+    // once when memory runs short, then updated once more: still far fewer than per batch).
+    const WRITTEN_ONCE_IN_REBUILD: &'static [&'static str] = Self::TABLES;
 
     async fn apply_batch(
         &self,
@@ -321,12 +326,25 @@ impl Projection for TicketsProjection {
         let (_, comments) = fold_into(&mut state.rows, decoded, fold)?;
         // Each event is applied once in the build, into an empty table: no conflict to handle,
         // so the comments stream in with COPY (about three times the rows per second of an
-        // INSERT from arrays).
-        copy_comments(conn, &comments).await?;
+        // INSERT from arrays), on a connection of their own while the next batch is folded.
+        match &state.comments {
+            Some(writer) if !comments.is_empty() => {
+                writer.send(comments_as_copy_text(&comments)).await?;
+            }
+            Some(_) => {}
+            None => copy_comments(conn, &comments).await?,
+        }
         if state.rows.len() >= TicketsRebuild::MAX_ROWS {
             state.flush_early(conn).await?;
         }
         Ok(())
+    }
+
+    fn start_rebuild(&self, copies: Copies) -> TicketsRebuild {
+        TicketsRebuild {
+            comments: Some(CommentWriter::start(copies)),
+            ..TicketsRebuild::default()
+        }
     }
 
     async fn finish_rebuild(
@@ -334,8 +352,12 @@ impl Projection for TicketsProjection {
         writers: &mut [PgConnection],
         mut state: TicketsRebuild,
     ) -> Result<(), ProjectionError> {
-        // Computing the search vectors is most of the work (to_tsvector is ~70 µs a ticket):
-        // the rows are written in as many parts as there are writers, at the same time.
+        if let Some(writer) = state.comments.take() {
+            writer.finish().await?;
+        }
+        // Computing the search vectors is most of the work (to_tsvector is ~45 µs a ticket,
+        // nearly all of it PostgreSQL's text parser): the rows are written in as many parts as
+        // there are writers, at the same time.
         let rows: Vec<StoredTicket> = state.rows.drain().filter_map(|(_, row)| row).collect();
         let part = rows.len().div_ceil(writers.len().max(1)).max(1);
         futures::future::try_join_all(writers.iter_mut().zip(rows.chunks(part)).map(
@@ -369,6 +391,9 @@ impl Projection for TicketsProjection {
 #[derive(Debug, Default)]
 pub struct TicketsRebuild {
     rows: HashMap<Uuid, Option<StoredTicket>>,
+    /// Streams the comments into their copy beside the replay (`None`: on the batch's own
+    /// connection, as in the catch-up).
+    comments: Option<CommentWriter>,
     /// Rows have been written out and may have to be read back.
     flushed: bool,
     /// Some rows were written without their vectors.
@@ -389,6 +414,52 @@ impl TicketsRebuild {
         self.flushed_early |= !rows.is_empty();
         self.flushed = true;
         Ok(())
+    }
+}
+
+/// COPYs comments into the rebuild's copy on a connection and task of its own, so PostgreSQL
+/// stores one batch's comments while the rebuild decodes and folds the next. At most two
+/// batches wait in the channel, which bounds the memory and slows the replay if it falls behind.
+#[derive(Debug)]
+struct CommentWriter {
+    batches: tokio::sync::mpsc::Sender<String>,
+    task: tokio::task::JoinHandle<Result<(), sqlx::Error>>,
+}
+
+impl CommentWriter {
+    fn start(copies: Copies) -> Self {
+        let (batches, mut received) = tokio::sync::mpsc::channel::<String>(2);
+        let task = tokio::spawn(async move {
+            let mut conn = copies.connect().await?;
+            while let Some(text) = received.recv().await {
+                copy_text(&mut conn, text).await?;
+            }
+            let _ = sqlx::Connection::close(conn).await;
+            Ok(())
+        });
+        Self { batches, task }
+    }
+
+    /// Queues one batch's comments (COPY text).
+    async fn send(&self, text: String) -> Result<(), ProjectionError> {
+        if self.batches.send(text).await.is_err() {
+            // The task stopped: it failed, and says why when joined.
+            return Err(ProjectionError::Database(sqlx::Error::Io(
+                std::io::Error::other("the comment writer stopped"),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits until every queued comment is stored.
+    async fn finish(self) -> Result<(), ProjectionError> {
+        drop(self.batches);
+        match self.task.await {
+            Ok(written) => Ok(written?),
+            Err(join) => Err(ProjectionError::Database(sqlx::Error::Io(
+                std::io::Error::other(join),
+            ))),
+        }
     }
 }
 
@@ -633,6 +704,10 @@ async fn copy_comments(conn: &mut PgConnection, rows: &[CommentRow]) -> Result<(
     if rows.is_empty() {
         return Ok(());
     }
+    copy_text(conn, comments_as_copy_text(rows)).await
+}
+
+async fn copy_text(conn: &mut PgConnection, text: String) -> Result<(), sqlx::Error> {
     let mut copy = conn
         .copy_in_raw(
             "COPY ticket_comments_view
@@ -640,7 +715,7 @@ async fn copy_comments(conn: &mut PgConnection, rows: &[CommentRow]) -> Result<(
              FROM STDIN (FORMAT text)",
         )
         .await?;
-    if let Err(error) = copy.send(comments_as_copy_text(rows).into_bytes()).await {
+    if let Err(error) = copy.send(text.into_bytes()).await {
         let _ = copy.abort("sending the comments failed").await;
         return Err(error);
     }

@@ -104,6 +104,7 @@ const USER_COLUMNS: &str = "id, email, full_name, role, active, created_at, upda
 
 impl Projection for UsersProjection {
     const NAME: &'static str = "users";
+    const METADATA: crate::log::Metadata = crate::log::Metadata::Skip;
     const AGGREGATE_TYPES: &'static [&'static str] = &["user"];
     type Rebuild = ();
     const TABLES: &'static [&'static str] = &["users_view"];

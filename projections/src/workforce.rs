@@ -519,6 +519,7 @@ async fn touch_agent(conn: &mut PgConnection, agent_id: Uuid) -> Result<(), sqlx
 
 impl Projection for WorkforceProjection {
     const NAME: &'static str = "workforce";
+    const METADATA: crate::log::Metadata = crate::log::Metadata::Skip;
     const AGGREGATE_TYPES: &'static [&'static str] = &["skill", "team", "agent", "shift", "ticket"];
     const TABLES: &'static [&'static str] = &[
         "skills_view",

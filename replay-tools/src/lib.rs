@@ -253,7 +253,7 @@ async fn history(
     )?;
     for event in &events {
         let (_, actor_role) = actor_of(event);
-        let mut details = event.data().clone();
+        let mut details = event.data();
         if let Some(object) = details.as_object_mut() {
             for noise in [
                 "occurred_at",

@@ -1186,7 +1186,7 @@ impl TicketsApi {
                         id: Some(actor.user_id.0),
                         role: Some(actor.role.into()),
                     },
-                    data: event.data().clone(),
+                    data: event.data(),
                 }
             })
             .collect();

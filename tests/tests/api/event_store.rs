@@ -1,6 +1,11 @@
 //! The log itself: append-only, totally ordered, with transaction ids for safe readers.
 
+use cqrs_es::EventStore;
+use cqrs_es::persist::PersistedEventStore;
+use docket_domain::ticket::Ticket;
 use docket_tests::{OPENED_VERSION, spawn_app};
+use postgres_es::PostgresEventRepository;
+use serde_json::json;
 
 #[tokio::test]
 async fn the_log_refuses_updates_deletes_and_truncation() {
@@ -134,4 +139,38 @@ async fn every_commit_is_announced_but_the_servers_own_not_from_inside_its_trans
         heard.is_some(),
         "the server announces its commits to other processes"
     );
+}
+
+/// The server writes and loads the log itself (ADR 0001, 0008), but the rows stay postgres-es's:
+/// its repository loads what the server wrote to the same state and version the API reports.
+#[tokio::test]
+async fn postgres_es_loads_what_the_server_wrote() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let ticket = app.ticket_for(&customer, "Written by Docket").await;
+    let id = ticket["id"].as_str().unwrap().to_string();
+    let commented = app
+        .post(
+            &format!("/api/tickets/{id}/comments"),
+            &customer.token,
+            json!({"body": "Read by postgres-es"}),
+        )
+        .await
+        .expect(201);
+    // The new version travels in the ETag: `"<version>"`.
+    let version: i64 = commented
+        .header("etag")
+        .unwrap()
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    assert_eq!(version, OPENED_VERSION + 1);
+
+    let store: PersistedEventStore<PostgresEventRepository, Ticket> =
+        PersistedEventStore::new_event_store(PostgresEventRepository::new(app.pool.clone()));
+    let loaded = store.load_aggregate(&id).await.unwrap();
+    assert_eq!(loaded.current_sequence as i64, version);
+    let state = loaded.aggregate.state().unwrap();
+    assert_eq!(state.subject.as_str(), "Written by Docket");
+    assert_eq!(state.comment_count, 1);
 }
