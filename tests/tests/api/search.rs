@@ -108,6 +108,27 @@ async fn full_text_search_ranks_highlights_and_respects_who_is_asking() {
     );
     let top = &staff["items"][0];
     assert!(top["rank"].as_f64().unwrap() > staff["items"][1]["rank"].as_f64().unwrap());
+    // Pages keep the total and the rank order; a page past the last match is empty but still
+    // says how many there are.
+    for (page, subject) in [
+        (1, Some("VPN drops every hour")),
+        (2, Some("VPN refuses my password")),
+        (3, None),
+    ] {
+        let paged = get_consistent(
+            &app,
+            &format!("/api/search?q=vpn&page_size=1&page={page}"),
+            &agent.token,
+            &token,
+        )
+        .await;
+        assert_eq!(paged["total"], 2, "page {page}: {paged}");
+        assert_eq!(
+            subjects(&paged).first().map(String::as_str),
+            subject,
+            "page {page}"
+        );
+    }
     assert_eq!(top["matched_in"], "ticket");
     assert_eq!(
         top["subject_highlight"],
