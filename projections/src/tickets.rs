@@ -1040,15 +1040,18 @@ pub async fn search(pool: &sqlx::PgPool, filter: &TicketFilter) -> Result<Search
         .push(", ")
         .push_bind(text)
         .push(") AS q), ");
+    // The rank is computed below the window (`OFFSET 0` keeps the subquery apart): above it,
+    // the window would have to hold every match's search vector to rank it afterwards, and a
+    // broad query's spilled to temporary files.
     query.push(format!(
-        "page AS (SELECT t.id, t.created_at,
-                         ts_rank({weights}, t.search_vector, query.q) AS rank,
-                         count(*) OVER () AS total
-                    FROM tickets_view t, query"
+        "page AS (SELECT m.id, m.created_at, m.rank, count(*) OVER () AS total
+                    FROM (SELECT t.id, t.created_at,
+                                 ts_rank({weights}, t.search_vector, query.q) AS rank
+                            FROM tickets_view t, query"
     ));
     push_filters(&mut query, filter);
     query
-        .push(" ORDER BY rank DESC, t.created_at DESC, t.id LIMIT ")
+        .push(" OFFSET 0) m ORDER BY m.rank DESC, m.created_at DESC, m.id LIMIT ")
         .push_bind(filter.page_size)
         .push(" OFFSET ")
         .push_bind((filter.page.max(1) - 1).saturating_mul(filter.page_size));
