@@ -182,16 +182,12 @@ impl Shadow {
         })
     }
 
-    /// A connection of its own that names the copies unqualified.
-    async fn connect(&self, pool: &PgPool) -> Result<PgConnection, sqlx::Error> {
-        let mut conn = dedicated_connection(pool).await?;
-        sqlx::query(&format!(
-            "SET search_path TO {}, public",
-            quote(&self.schema)
-        ))
-        .execute(&mut conn)
-        .await?;
-        Ok(conn)
+    /// Opens connections that name the copies unqualified.
+    fn copies(&self, pool: &PgPool) -> Copies {
+        Copies {
+            pool: pool.clone(),
+            schema: self.schema.clone(),
+        }
     }
 
     /// Compacts the copies, makes them durable, recreates the live tables' other indexes and
@@ -502,10 +498,8 @@ async fn build<P: Projection>(
     let mut cursor = Checkpoint::START;
     let target = live_target(conn, P::NAME).await?;
     let built = async {
-        let mut state = projection.start_rebuild(Copies {
-            pool: reader.clone(),
-            schema: shadow.schema.clone(),
-        });
+        let copies = shadow.copies(reader);
+        let mut state = projection.start_rebuild(copies.clone());
         replay(
             projection,
             conn,
@@ -521,7 +515,7 @@ async fn build<P: Projection>(
         tracing::info!(projector = P::NAME, events = tracker.progress.applied, elapsed = ?tracker.started.elapsed(), "rebuild: replayed");
         let mut writers = Vec::with_capacity(settings.writers.max(1));
         for _ in 0..settings.writers.max(1) {
-            writers.push(shadow.connect(reader).await?);
+            writers.push(copies.connect().await?);
         }
         let finished = projection.finish_rebuild(&mut writers, state).await;
         for writer in writers {

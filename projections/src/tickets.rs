@@ -327,9 +327,13 @@ impl Projection for TicketsProjection {
         // Each event is applied once in the build, into an empty table: no conflict to handle,
         // so the comments stream in with COPY (about three times the rows per second of an
         // INSERT from arrays), on a connection of their own while the next batch is folded.
-        match &state.comments {
+        match &mut state.comments {
             Some(writer) if !comments.is_empty() => {
-                writer.send(comments_as_copy_text(&comments)).await?;
+                if let Err(error) = writer.send(comments_as_copy_text(&comments)).await {
+                    // Its task has been joined: nothing is left to wait for.
+                    state.comments = None;
+                    return Err(error);
+                }
             }
             Some(_) => {}
             None => copy_comments(conn, &comments).await?,
@@ -440,13 +444,13 @@ impl CommentWriter {
         Self { batches, task }
     }
 
-    /// Queues one batch's comments (COPY text).
-    async fn send(&self, text: String) -> Result<(), ProjectionError> {
+    /// Queues one batch's comments (COPY text). If the task has stopped, it failed: its own
+    /// error is returned.
+    async fn send(&mut self, text: String) -> Result<(), ProjectionError> {
         if self.batches.send(text).await.is_err() {
-            // The task stopped: it failed, and says why when joined.
-            return Err(ProjectionError::Database(sqlx::Error::Io(
-                std::io::Error::other("the comment writer stopped"),
-            )));
+            return Err(Self::outcome((&mut self.task).await)
+                .err()
+                .unwrap_or_else(|| Self::stopped("the comment writer stopped early")));
         }
         Ok(())
     }
@@ -454,12 +458,20 @@ impl CommentWriter {
     /// Waits until every queued comment is stored.
     async fn finish(self) -> Result<(), ProjectionError> {
         drop(self.batches);
-        match self.task.await {
+        Self::outcome(self.task.await)
+    }
+
+    fn outcome(
+        joined: Result<Result<(), sqlx::Error>, tokio::task::JoinError>,
+    ) -> Result<(), ProjectionError> {
+        match joined {
             Ok(written) => Ok(written?),
-            Err(join) => Err(ProjectionError::Database(sqlx::Error::Io(
-                std::io::Error::other(join),
-            ))),
+            Err(join) => Err(Self::stopped(join)),
         }
+    }
+
+    fn stopped(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ProjectionError {
+        ProjectionError::Database(sqlx::Error::Io(std::io::Error::other(cause)))
     }
 }
 
