@@ -125,18 +125,29 @@ fn committed_view(committed: &Committed<User>) -> Result<UserView, ApiError> {
         .ok_or_else(|| ApiError::internal("user command left no user"))
 }
 
-/// The account as it is now, from the log itself rather than the read model: sign-in, the
-/// check on every request and the people a command names must see a deactivation or a role
-/// change the moment it is committed. A user has a handful of events, so this is one indexed
-/// read, as cheap as the read model.
+/// The account as it is now, from the log itself rather than the read model: sign-in, account
+/// changes and reads of one account see a deactivation or a role change the moment it is
+/// committed. A user has a handful of events, so this is one indexed read.
 pub async fn find_user(state: &AppState, id: UserId) -> Result<Option<UserView>, ApiError> {
     let (user, version) = state.users.load(&id.to_string()).await?;
     Ok(user.state().map(|s| UserView::from_state(s, version)))
 }
 
+/// The account as this process last read it from the log, if that was less than
+/// `account_freshness` ago (changes made through this process are seen at once); otherwise as
+/// [`find_user`]. What every request's token check and the people commands name use: read
+/// afresh each time, the account was a read of the log on every request.
+pub async fn recent_user(state: &AppState, id: UserId) -> Result<Option<UserView>, ApiError> {
+    let (user, version) = state
+        .users
+        .load_recent(&id.to_string(), state.account_freshness)
+        .await?;
+    Ok(user.state().map(|s| UserView::from_state(s, version)))
+}
+
 /// A person referenced by a request (a customer, an assignee), for the domain to judge.
 pub async fn standing(state: &AppState, id: UserId) -> Result<Option<UserStanding>, ApiError> {
-    Ok(find_user(state, id).await?.map(|u| u.standing()))
+    Ok(recent_user(state, id).await?.map(|u| u.standing()))
 }
 
 pub struct NewAccount {

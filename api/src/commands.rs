@@ -9,7 +9,8 @@
 //! gets 412 instead of a silent retry on state it has not seen.
 
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
@@ -61,7 +62,84 @@ pub struct CommandBus<A: Aggregate> {
     metrics: Metrics,
     notifications: LogNotifications,
     stripes: Vec<tokio::sync::Mutex<()>>,
+    remembered: Remembered<A>,
     _aggregate: PhantomData<A>,
+}
+
+/// Aggregates this process has recently loaded or written, with their versions: the most
+/// recently used `capacity` of them.
+///
+/// A command decided on a remembered state cannot lose an update: its events are written after
+/// the remembered version, and if anyone (another process, a tool) has written since, the
+/// primary key refuses the write and the command is decided again on the state loaded from the
+/// log. What the log is not asked for is the state itself, which for a ticket with a long
+/// history was most of a command's reading (its every event, on every command). A state that
+/// makes the domain refuse the command, or makes it a no-op, or contradicts `If-Match`, is
+/// loaded again before that answer is given, since only the log can say it is current.
+///
+/// Readers that need no write to validate them ([`CommandBus::load_recent`]) say how old a
+/// remembered state they accept.
+struct Remembered<A> {
+    entries: Mutex<hashlink::LruCache<String, Entry<A>>>,
+    capacity: usize,
+}
+
+#[derive(Clone)]
+struct Entry<A> {
+    aggregate: A,
+    version: i64,
+    /// When the log last confirmed this was the aggregate's state (a load or our own write).
+    confirmed_at: Instant,
+}
+
+impl<A> Remembered<A> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(hashlink::LruCache::new(capacity.max(1))),
+            capacity,
+        }
+    }
+}
+
+impl<A: Clone> Remembered<A> {
+    fn get(&self, aggregate_id: &str) -> Option<Entry<A>> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let mut entries = self.entries.lock().ok()?;
+        entries.get(aggregate_id).cloned()
+    }
+
+    fn put(&self, aggregate_id: &str, aggregate: A, version: i64, confirmed_at: Instant) {
+        // An aggregate with no events is not remembered: it is about to be created, perhaps
+        // by another process.
+        if self.capacity == 0 || version == 0 {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            // A load that began before this process wrote a newer version must not replace it.
+            if entries
+                .get(aggregate_id)
+                .is_some_and(|known| known.version > version)
+            {
+                return;
+            }
+            entries.insert(
+                aggregate_id.to_string(),
+                Entry {
+                    aggregate,
+                    version,
+                    confirmed_at,
+                },
+            );
+        }
+    }
+
+    fn forget(&self, aggregate_id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(aggregate_id);
+        }
+    }
 }
 
 fn stripe_of(aggregate_id: &str) -> usize {
@@ -71,31 +149,59 @@ fn stripe_of(aggregate_id: &str) -> usize {
     (hasher.finish() % LOCK_STRIPES as u64) as usize
 }
 
+/// What every bus of a process is made with.
+#[derive(Clone)]
+pub struct BusParts {
+    /// Must be connected with [`docket_projections::notify::notifying_after_commit`]: a bus
+    /// announces its commits itself, through `notifications`.
+    pub pool: PgPool,
+    pub metrics: Metrics,
+    pub notifications: LogNotifications,
+    /// How many aggregates each bus remembers (0: none; every command loads).
+    pub remembered: usize,
+}
+
+impl BusParts {
+    pub fn bus<A: Aggregate>(&self) -> CommandBus<A> {
+        CommandBus {
+            pool: self.pool.clone(),
+            metrics: self.metrics.clone(),
+            notifications: self.notifications.clone(),
+            stripes: (0..LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            remembered: Remembered::new(self.remembered),
+            _aggregate: PhantomData,
+        }
+    }
+}
+
 impl<A> CommandBus<A>
 where
     A: Aggregate<Services = ()> + Clone,
     A::Command: Clone,
 {
-    /// `pool` must be connected with [`docket_projections::notify::notifying_after_commit`]:
-    /// the bus announces its commits itself, through `notifications`.
-    pub fn new(pool: PgPool, metrics: Metrics, notifications: LogNotifications) -> Self {
-        Self {
-            pool,
-            metrics,
-            notifications,
-            stripes: (0..LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
-            _aggregate: PhantomData,
+    /// The aggregate's state as this process last saw it, if the log confirmed it less than
+    /// `max_age` ago; otherwise as the log has it now.
+    pub async fn load_recent(
+        &self,
+        aggregate_id: &str,
+        max_age: Duration,
+    ) -> Result<(A, i64), ApiError> {
+        if let Some(entry) = self.remembered.get(aggregate_id)
+            && entry.confirmed_at.elapsed() < max_age
+        {
+            return Ok((entry.aggregate, entry.version));
         }
+        self.load(aggregate_id).await
     }
 
     /// The current state and version of an aggregate, straight from the log.
     ///
     /// The same rows and fold as postgres-es's `load_aggregate`, but each payload is decoded
-    /// from its JSON text straight into the event, not through a `serde_json::Value` per event
-    /// (a ticket with many comments is reloaded for every command on it).
+    /// from its JSON text straight into the event, not through a `serde_json::Value` per event.
     pub async fn load(&self, aggregate_id: &str) -> Result<(A, i64), ApiError> {
+        let asked_at = Instant::now();
         let rows: Vec<(i64, Json<Box<RawValue>>)> = sqlx::query_as(
             "SELECT sequence, payload FROM events
               WHERE aggregate_type = $1 AND aggregate_id = $2
@@ -114,6 +220,8 @@ where
             aggregate.apply(event);
             version = sequence;
         }
+        self.remembered
+            .put(aggregate_id, aggregate.clone(), version, asked_at);
         Ok((aggregate, version))
     }
 
@@ -132,20 +240,39 @@ where
         tracing::Span::current().record("aggregate_id", aggregate_id);
         let metadata = metadata.into_map();
         let _turn = self.stripes[stripe_of(aggregate_id)].lock().await;
+        // The first attempt may decide on the remembered state; any answer that state alone
+        // cannot justify is decided again on the state loaded from the log.
+        let mut may_remember = true;
         for attempt in 1..=MAX_ATTEMPTS {
-            let (mut aggregate, current) =
-                self.load(aggregate_id).await.map_err(CommandError::Store)?;
+            let remembered = may_remember
+                .then(|| self.remembered.get(aggregate_id))
+                .flatten();
+            may_remember = false;
+            let from_memory = remembered.is_some();
+            let (mut aggregate, current) = match remembered {
+                Some(entry) => (entry.aggregate, entry.version),
+                None => self.load(aggregate_id).await.map_err(CommandError::Store)?,
+            };
             if expected_version.is_some_and(|expected| expected != current) {
+                if from_memory {
+                    continue;
+                }
                 return Err(CommandError::VersionMismatch { current });
             }
             let sink: EventSink<A> = EventSink::default();
-            aggregate
-                .handle(command.clone(), &(), &sink)
-                .await
-                .map_err(CommandError::Rejected)?;
+            let decided = aggregate.handle(command.clone(), &(), &sink).await;
+            if let Err(rejection) = decided {
+                if from_memory {
+                    continue;
+                }
+                return Err(CommandError::Rejected(rejection));
+            }
             let events = sink.collect().await;
             let after = aggregate.clone();
             if events.is_empty() {
+                if from_memory {
+                    continue;
+                }
                 return Ok(Committed {
                     aggregate: after,
                     version: current,
@@ -153,26 +280,40 @@ where
                     events,
                 });
             }
+            let written_at = Instant::now();
             match self.append(aggregate_id, current, &events, &metadata).await {
                 Ok(Appended::Committed(position)) => {
-                    self.notifications.events_committed();
+                    self.notifications.events_committed(A::TYPE);
                     self.metrics.command_committed(A::TYPE);
                     tracing::Span::current().record("attempts", attempt);
+                    let version = current + events.len() as i64;
+                    self.remembered
+                        .put(aggregate_id, after.clone(), version, written_at);
                     return Ok(Committed {
                         aggregate: after,
-                        version: current + events.len() as i64,
+                        version,
                         position: Some(position),
                         events,
                     });
                 }
                 Ok(Appended::Conflict) => {
+                    self.remembered.forget(aggregate_id);
                     self.metrics.command_conflicted(A::TYPE);
+                    if from_memory {
+                        // Someone else wrote since this process last looked: load and decide
+                        // again at once; there is no race to back off from.
+                        continue;
+                    }
                     // Back off a little, with jitter, so racing writers spread out.
                     let ceiling = 2u64.saturating_pow(attempt.min(6)).max(2);
                     let pause = rand::thread_rng().gen_range(1..=ceiling);
                     tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
-                Err(error) => return Err(CommandError::Store(error)),
+                Err(error) => {
+                    // The write may or may not have happened: trust only the log next time.
+                    self.remembered.forget(aggregate_id);
+                    return Err(CommandError::Store(error));
+                }
             }
         }
         self.metrics.command_gave_up(A::TYPE);
@@ -297,7 +438,10 @@ where
         let written = insert.insert(A::TYPE).fetch_all(&self.pool).await;
         match written {
             Ok(_) => {
-                self.notifications.events_committed();
+                self.notifications.events_committed(A::TYPE);
+                for aggregate_id in aggregate_ids {
+                    self.remembered.forget(aggregate_id);
+                }
                 for _ in 0..outcome.changed {
                     self.metrics.command_committed(A::TYPE);
                 }

@@ -150,6 +150,18 @@ pub struct Settings {
     #[arg(long, env = "DOCKET_ROUTING_WEIGHT_PROFICIENCY", default_value_t = 5.0)]
     pub routing_weight_proficiency: f64,
 
+    /// How many aggregates of each type a process keeps in memory to decide commands on
+    /// without reading their history again (the log still confirms every write); 0: none.
+    #[arg(long, env = "DOCKET_REMEMBERED_AGGREGATES", default_value_t = 10_000)]
+    pub remembered_aggregates: usize,
+
+    /// How long, in milliseconds, a process may rely on what it last read of an account (its
+    /// role, whether it is active) when checking a token or a person a command names, before
+    /// reading it again. Changes made through the same process apply at once; through another
+    /// process, within this time.
+    #[arg(long, env = "DOCKET_ACCOUNT_FRESHNESS_MS", default_value_t = 1_000)]
+    pub account_freshness_ms: u64,
+
     /// Log format on stderr.
     #[arg(long, env = "DOCKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -223,6 +235,10 @@ impl Settings {
 
     pub fn consistency_wait(&self) -> Duration {
         Duration::from_millis(self.consistency_wait_ms)
+    }
+
+    pub fn account_freshness(&self) -> Duration {
+        Duration::from_millis(self.account_freshness_ms)
     }
 }
 

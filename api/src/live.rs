@@ -182,6 +182,8 @@ async fn lookup_owner(pool: &PgPool, ticket: Uuid) -> Option<Uuid> {
 #[derive(Clone)]
 pub struct LiveHub {
     pool: PgPool,
+    /// Connections that read the log (see `log::reader_pool`): the follower's and replays'.
+    reader: PgPool,
     broadcast: broadcast::Sender<Arc<LiveMessage>>,
     /// Everything at or before this has been broadcast (it is raised *before* a batch goes out).
     watermark: Arc<Mutex<Checkpoint>>,
@@ -202,6 +204,7 @@ impl LiveHub {
                 .await?;
         let (broadcast, _) = broadcast::channel(8_192);
         let hub = Self {
+            reader: log::reader_pool(&pool, 2),
             pool,
             broadcast,
             watermark: Arc::new(Mutex::new(Checkpoint {
@@ -268,7 +271,7 @@ impl LiveHub {
     /// Reads and broadcasts one batch; says whether events are held back by an open transaction.
     async fn step(&self) -> Result<bool, sqlx::Error> {
         let cursor = self.watermark();
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader.acquire().await?;
         let batch = log::read_batch(
             &mut conn,
             cursor,
@@ -306,7 +309,7 @@ impl LiveHub {
         let mut messages = Vec::new();
         let mut cursor = after;
         loop {
-            let mut conn = self.pool.acquire().await?;
+            let mut conn = self.reader.acquire().await?;
             let events = log::read_range(
                 &mut conn,
                 cursor,

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::tokens::TokenService;
 use crate::clock::{Clock, SystemClock};
-use crate::commands::CommandBus;
+use crate::commands::BusParts;
 use crate::config::Settings;
 use crate::context::{RequestContext, TrustForwardedFor, request_context};
 use crate::json::BodyLimit;
@@ -183,7 +183,7 @@ impl Application {
         // The server announces its own commits (see `notify`), so the trigger on `events`
         // need not notify inside them.
         let pool = db::connect_with(
-            notify::notifying_after_commit(settings.database_url.parse()?),
+            notify::notifying_after_commit(db::connect_options(&settings.database_url)?),
             settings.db_max_connections,
             settings.db_acquire_timeout(),
         )
@@ -200,18 +200,24 @@ impl Application {
             chrono::Duration::seconds(i64::try_from(settings.refresh_token_ttl_secs)?),
         );
         let live = LiveHub::start(pool.clone(), notifications.clone(), shutdown_rx.clone()).await?;
+        let buses = BusParts {
+            pool: pool.clone(),
+            metrics: metrics.clone(),
+            notifications: notifications.clone(),
+            remembered: settings.remembered_aggregates,
+        };
         let state = Arc::new(AppState {
             pool: pool.clone(),
-            tickets: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
-            users: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
-            saved_searches: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
-            sla_policies: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
-            sla_calendars: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
-            escalation_rules: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
-            skills: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
-            teams: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
-            agents: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
-            shifts: CommandBus::new(pool.clone(), metrics.clone(), notifications.clone()),
+            tickets: buses.bus(),
+            users: buses.bus(),
+            saved_searches: buses.bus(),
+            sla_policies: buses.bus(),
+            sla_calendars: buses.bus(),
+            escalation_rules: buses.bus(),
+            skills: buses.bus(),
+            teams: buses.bus(),
+            agents: buses.bus(),
+            shifts: buses.bus(),
             routing_weights: settings.routing_weights(),
             routable_agents: Default::default(),
             sla_catalog: Default::default(),
@@ -221,6 +227,7 @@ impl Application {
             notifications: notifications.clone(),
             metrics,
             consistency_wait: settings.consistency_wait(),
+            account_freshness: settings.account_freshness(),
         });
 
         let background = spawn_background(&state, notifications, shutdown_rx);

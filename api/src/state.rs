@@ -47,6 +47,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// How long a read asking for read-your-writes may wait for the projections.
     pub consistency_wait: Duration,
+    /// How old a remembered account may be when a token or a named person is checked.
+    pub account_freshness: Duration,
 }
 
 pub type SharedState = Arc<AppState>;

@@ -500,10 +500,11 @@ async fn build<P: Projection>(
     let built = async {
         let copies = shadow.copies(reader);
         let mut state = projection.start_rebuild(copies.clone());
+        let log_reader = log::reader_pool(reader, 2);
         replay(
             projection,
             conn,
-            Some(reader),
+            Some(&log_reader),
             &mut cursor,
             target,
             settings,

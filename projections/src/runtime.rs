@@ -197,9 +197,29 @@ async fn commit_batch<P: Projection>(
     let mut tx = pool
         .begin_with("BEGIN; SET LOCAL synchronous_commit = off")
         .await?;
-    let stored = load_checkpoint(&mut tx, P::NAME, true).await?;
-    if stored.checkpoint != read_after {
+    // Moving the checkpoint first, on condition that it is still where the batch was read
+    // from, locks it for the rest of the batch (a runner in another process waits here, then
+    // finds it moved) and saves a round trip over reading it FOR UPDATE and writing it last.
+    let moved = sqlx::query(
+        "UPDATE projector_checkpoints
+            SET last_txid = $2::text::xid8, last_position = $3,
+                events_applied = events_applied + $4, updated_at = now(),
+                failed_position = NULL, failure = NULL
+          WHERE projector = $1
+            AND last_txid = $5::text::xid8 AND last_position = $6",
+    )
+    .bind(P::NAME)
+    .bind(next.txid.to_string())
+    .bind(next.position)
+    .bind(events.len() as i64)
+    .bind(read_after.txid.to_string())
+    .bind(read_after.position)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if moved == 0 {
         tx.rollback().await?;
+        let stored = load_checkpoint(&mut *pool.acquire().await?, P::NAME, false).await?;
         return Ok(BatchOutcome::Superseded(stored.checkpoint));
     }
     if !events.is_empty() {
@@ -212,19 +232,6 @@ async fn commit_batch<P: Projection>(
             }
         }
     }
-    sqlx::query(
-        "UPDATE projector_checkpoints
-            SET last_txid = $2::text::xid8, last_position = $3,
-                events_applied = events_applied + $4, updated_at = now(),
-                failed_position = NULL, failure = NULL
-          WHERE projector = $1",
-    )
-    .bind(P::NAME)
-    .bind(next.txid.to_string())
-    .bind(next.position)
-    .bind(events.len() as i64)
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
     Ok(BatchOutcome::Committed(next))
 }
@@ -269,8 +276,9 @@ pub async fn catch_up<P: Projection>(
         });
     }
     let mut cursor = stored.checkpoint;
+    let reader = log::reader_pool(pool, 1);
     loop {
-        let mut conn = pool.acquire().await?;
+        let mut conn = reader.acquire().await?;
         let batch = log::read_batch(
             &mut conn,
             cursor,
@@ -356,7 +364,7 @@ pub async fn run<P: Projection>(
     settings: RunnerSettings,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut wake = notifications.events();
+    let mut wake = notifications.events_of(P::AGGREGATE_TYPES);
     let mut released = notifications.projections();
     let mut retry_delay = Duration::from_millis(100);
     // `cursor` is the checkpoint as stored (a batch commits only if it still is); `read_from`
@@ -366,6 +374,7 @@ pub async fn run<P: Projection>(
     let mut cursor: Option<Checkpoint> = None;
     let mut read_from: Option<Checkpoint> = None;
     let mut held_back_delay = Duration::from_millis(2);
+    let reader = log::reader_pool(&pool, 1);
     loop {
         if *shutdown.borrow() {
             return;
@@ -385,7 +394,7 @@ pub async fn run<P: Projection>(
             };
             let read_after = read_from.map_or(from, |read| read.max(from));
             let batch = log::read_batch(
-                &mut *pool.acquire().await?,
+                &mut *reader.acquire().await?,
                 read_after,
                 P::AGGREGATE_TYPES,
                 P::METADATA,

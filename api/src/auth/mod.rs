@@ -14,7 +14,8 @@ use crate::error::ApiError;
 use crate::state::SharedState;
 
 /// The signed-in caller, as their account is now (not as it was when the token was issued: a
-/// role change or deactivation takes effect on the next request).
+/// role change or deactivation takes effect on the next request through the process that made
+/// it, and within `DOCKET_ACCOUNT_FRESHNESS_MS` on every other).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: UserId,
@@ -82,7 +83,7 @@ pub async fn authenticate_with(state: &SharedState, token: &str) -> Result<AuthU
         .tokens
         .verify_access(token)
         .map_err(|reason| ApiError::Unauthenticated(reason.to_string()))?;
-    let user = accounts::find_user(state, claims.user_id)
+    let user = accounts::recent_user(state, claims.user_id)
         .await?
         .ok_or_else(|| ApiError::Unauthenticated("the account no longer exists".into()))?;
     if !user.active {

@@ -1,4 +1,6 @@
-use docket_tests::{ADMIN_EMAIL, Session, TEST_JWT_SECRET, spawn_app};
+use docket_tests::{
+    ADMIN_EMAIL, Session, TEST_JWT_SECRET, fresh_database, spawn_app, spawn_with, test_settings,
+};
 use reqwest::Method;
 use serde_json::json;
 
@@ -288,4 +290,50 @@ async fn a_deactivated_account_loses_its_token_and_cannot_sign_in() {
     )
     .await
     .expect_problem(401, "unauthenticated");
+}
+
+/// Every process remembers the accounts behind the tokens it checks for a short time
+/// (`DOCKET_ACCOUNT_FRESHNESS_MS`): the process that deactivates an account refuses its token
+/// at once, every other one within that time.
+#[tokio::test]
+async fn a_deactivation_reaches_every_process_within_the_freshness_window() {
+    let (_, url) = fresh_database().await;
+    let mut settings = test_settings(&url);
+    settings.account_freshness_ms = 300;
+    let first = spawn_with(settings.clone()).await;
+    let second = spawn_with(settings).await;
+    let admin = first.admin().await;
+    let agent = first.user("agent").await;
+    // Both have checked the token, so both remember the account.
+    first.get("/api/auth/me", &agent.token).await.expect(200);
+    second.get("/api/auth/me", &agent.token).await.expect(200);
+
+    first
+        .request(
+            Method::PATCH,
+            &format!("/api/users/{}", agent.user_id),
+            Some(&admin.token),
+            Some(json!({"active": false})),
+            &[],
+        )
+        .await
+        .expect(200);
+    first
+        .get("/api/auth/me", &agent.token)
+        .await
+        .expect_problem(401, "unauthenticated");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let answer = second.get("/api/auth/me", &agent.token).await;
+        if answer.status == 401 {
+            break;
+        }
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other process still accepts the token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    second.stop().await;
 }

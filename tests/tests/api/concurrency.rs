@@ -1,6 +1,6 @@
 //! Concurrent writers never lose an update; retries by clients are safe.
 
-use docket_tests::{OPENED_VERSION, spawn_app};
+use docket_tests::{OPENED_VERSION, spawn_app, spawn_app_on};
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::json;
@@ -131,4 +131,73 @@ async fn idempotent_requests_racing_each_other_act_once() {
             .await
             .unwrap();
     assert_eq!(created, 1);
+}
+
+/// A process decides commands on the ticket as it last saw it (the log still confirms every
+/// write). A write made through another process in between must be neither lost nor
+/// overwritten, and `If-Match` is judged against the log, not against that memory.
+#[tokio::test]
+async fn a_process_that_remembers_a_ticket_still_sees_writes_made_elsewhere() {
+    let first = spawn_app().await;
+    let second = spawn_app_on(&first.database_url).await;
+    let customer = first.customer().await;
+    let agent = first.user("agent").await;
+    let ticket = first.ticket_for(&customer, "Written from two places").await;
+    let id = ticket["id"].as_str().unwrap().to_string();
+    let comments = format!("/api/tickets/{id}/comments");
+
+    // The first process remembers the ticket as of its own write.
+    first
+        .post(
+            &comments,
+            &agent.token,
+            json!({"body": "one", "internal": true}),
+        )
+        .await
+        .expect(201);
+    // The second writes; the first does not know.
+    let elsewhere = second
+        .post(
+            &comments,
+            &agent.token,
+            json!({"body": "two", "internal": true}),
+        )
+        .await
+        .expect(201);
+    let current = elsewhere.header("etag").unwrap();
+
+    // A client that has seen the second write may name its version through the first.
+    let edited = first
+        .request(
+            Method::PATCH,
+            &format!("/api/tickets/{id}"),
+            Some(&agent.token),
+            Some(json!({"priority": "critical"})),
+            &[("if-match", current.as_str())],
+        )
+        .await
+        .expect(200);
+    // And an unconditional write through the first lands after both.
+    let last = first
+        .post(
+            &comments,
+            &agent.token,
+            json!({"body": "three", "internal": true}),
+        )
+        .await
+        .expect(201);
+
+    let (events, bodies): (i64, Vec<String>) = sqlx::query_as(
+        "SELECT count(*), array_agg(payload -> 'CommentAdded' ->> 'body' ORDER BY sequence)
+                          FILTER (WHERE event_type = 'CommentAdded')
+           FROM events WHERE aggregate_type = 'ticket' AND aggregate_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&first.pool)
+    .await
+    .unwrap();
+    assert_eq!(bodies, ["one", "two", "three"]);
+    assert_eq!(edited.body["priority"], "critical");
+    assert_eq!(last.header("etag"), Some(format!("\"{events}\"")));
+    second.stop().await;
 }

@@ -1023,3 +1023,48 @@ async fn violations_metrics_and_list_filters_show_what_is_late() {
         .await
         .expect_problem(403, "forbidden");
 }
+
+/// The catalog's signature is kept by a trigger beside the log (migration 0013); it must count
+/// exactly the events the catalog is folded from, or a saved policy would not reach new tickets.
+#[tokio::test]
+async fn the_catalog_signature_counts_exactly_the_catalogs_events() {
+    let app = spawn_app().await;
+    let manager = app.user("manager").await;
+    let customer = app.customer().await;
+    let week = json!([{"start": "09:00", "end": "17:00"}]);
+    app.post(
+        "/api/sla/calendars",
+        &manager.token,
+        json!({"name": "Office", "timezone": "Europe/Berlin", "hours": {"monday": week}}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        "/api/sla/policies",
+        &manager.token,
+        fast_policy("Counted", targets(60, 600, 900), 50),
+    )
+    .await
+    .expect(201);
+    open_high(&app, &customer, "Not configuration").await;
+    let types: Vec<String> = docket_projections::sla_config::CATALOG_TYPES
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    let from_log: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT aggregate_type, count(*), max(global_position) FROM events
+          WHERE aggregate_type = ANY($1) GROUP BY 1 ORDER BY 1",
+    )
+    .bind(&types)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let kept: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT aggregate_type, events, newest_position FROM catalog_signature ORDER BY 1",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(from_log.len(), types.len(), "both types were written");
+    assert_eq!(kept, from_log);
+}
