@@ -68,6 +68,17 @@ pub struct StoredTicket {
 impl StoredTicket {
     /// A digest of the texts the search vector is made of: when it has not changed, neither
     /// has the vector, and the write keeps the stored one instead of computing it again.
+    /// A digest of the SLA state as it is stored: unchanged, it is not written again (nor are
+    /// its clocks).
+    fn sla_digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        serde_json::to_string(&self.sla)
+            .unwrap_or_default()
+            .hash(&mut hasher);
+        hasher.finish()
+    }
+
     fn searchable_text_digest(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -367,7 +378,7 @@ impl Projection for TicketsProjection {
         futures::future::try_join_all(writers.iter_mut().zip(rows.chunks(part)).map(
             |(conn, part)| async move {
                 for chunk in part.chunks(10_000) {
-                    upsert_tickets(conn, chunk, Vectors::Compute).await?;
+                    upsert_tickets(conn, chunk, Vectors::Compute, Slas::All).await?;
                 }
                 Ok::<_, sqlx::Error>(())
             },
@@ -413,7 +424,7 @@ impl TicketsRebuild {
     async fn flush_early(&mut self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         let rows: Vec<StoredTicket> = self.rows.drain().filter_map(|(_, row)| row).collect();
         for chunk in rows.chunks(10_000) {
-            upsert_tickets(conn, chunk, Vectors::Defer).await?;
+            upsert_tickets(conn, chunk, Vectors::Defer, Slas::All).await?;
         }
         self.flushed_early |= !rows.is_empty();
         self.flushed = true;
@@ -475,14 +486,27 @@ impl CommentWriter {
     }
 }
 
+/// Which rows' SLA state (and clocks) an upsert writes. Most events (comments, assignments,
+/// edits) leave it as it was, and writing it anyway was much of a row's write: about 1.7 KB of
+/// JSON sent, parsed into `jsonb` and compressed again per row per batch, and three clock rows
+/// rewritten. Left out (sent as NULL), the stored state is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slas {
+    All,
+    /// One flag per row.
+    WhereChanged(Vec<bool>),
+}
+
 /// Whether an upsert computes the search vectors now or leaves them to the end of a rebuild.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Vectors {
     Compute,
     /// Computed for the rows whose flag is set (one per row); the others keep the stored one.
     /// Most events (status, assignment, SLA) do not touch the text, and `to_tsvector` over a
-    /// ticket's whole text grows with every comment. (A 64-bit digest decides "unchanged"; a
-    /// collision would keep a stale vector until the next text change or a rebuild.)
+    /// ticket's whole text grows with every comment. The comment texts are sent, and written,
+    /// only with a new vector; otherwise the stored ones stay. (A 64-bit digest decides
+    /// "unchanged"; a collision would keep a stale text and vector until the next text change
+    /// or a rebuild.)
     WhereTextChanged(Vec<bool>),
     Defer,
 }
@@ -496,18 +520,25 @@ async fn apply(conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), 
     .bind(decoded.ids())
     .fetch_all(&mut *conn)
     .await?;
-    let digests: HashMap<Uuid, u64> = existing
+    let before: HashMap<Uuid, (u64, u64)> = existing
         .iter()
-        .map(|t| (t.row.id, t.searchable_text_digest()))
+        .map(|t| (t.row.id, (t.searchable_text_digest(), t.sla_digest())))
         .collect();
     let (changed, comments) = fold_batch(existing, decoded, fold)?;
-    let vectors = Vectors::WhereTextChanged(
-        changed
-            .iter()
-            .map(|t| digests.get(&t.row.id) != Some(&t.searchable_text_digest()))
-            .collect(),
-    );
-    upsert_tickets(conn, &changed, vectors).await?;
+    let (texts, slas) = changed
+        .iter()
+        .map(|t| match before.get(&t.row.id) {
+            Some((text, sla)) => (*text != t.searchable_text_digest(), *sla != t.sla_digest()),
+            None => (true, true),
+        })
+        .unzip();
+    upsert_tickets(
+        conn,
+        &changed,
+        Vectors::WhereTextChanged(texts),
+        Slas::WhereChanged(slas),
+    )
+    .await?;
     insert_comments(conn, &comments).await?;
     Ok(())
 }
@@ -518,6 +549,7 @@ async fn upsert_tickets(
     conn: &mut PgConnection,
     tickets: &[StoredTicket],
     vectors: Vectors,
+    slas: Slas,
 ) -> Result<(), sqlx::Error> {
     if tickets.is_empty() {
         return Ok(());
@@ -542,24 +574,37 @@ async fn upsert_tickets(
     let created: Vec<DateTime<Utc>> = rows().map(|r| r.created_at).collect();
     let updated: Vec<DateTime<Utc>> = rows().map(|r| r.updated_at).collect();
     let versions: Vec<i64> = rows().map(|r| r.version).collect();
-    let public: Vec<&str> = tickets.iter().map(|t| t.public_comments.as_str()).collect();
-    let internal: Vec<&str> = tickets
+    // The search vector comes from one SQL function (see migration 0006); a rebuild that has
+    // to write rows before it is done leaves it NULL and fills it in at the end. A NULL vector,
+    // comment text or SLA state in the new row keeps the stored one (see the conflict clause;
+    // a ticket's SLA state, once it has one, never goes back to none).
+    let (text_changed, write_text): (Vec<bool>, Vec<bool>) = match vectors {
+        Vectors::Compute => (vec![true; tickets.len()], vec![true; tickets.len()]),
+        Vectors::WhereTextChanged(flags) => (flags.clone(), flags),
+        Vectors::Defer => (vec![false; tickets.len()], vec![true; tickets.len()]),
+    };
+    let write_sla = match slas {
+        Slas::All => vec![true; tickets.len()],
+        Slas::WhereChanged(flags) => flags,
+    };
+    let public: Vec<Option<&str>> = tickets
         .iter()
-        .map(|t| t.internal_comments.as_str())
+        .zip(&write_text)
+        .map(|(t, write)| write.then_some(t.public_comments.as_str()))
         .collect();
-    let slas: Vec<Option<&sqlx::types::Json<TicketSla>>> =
-        tickets.iter().map(|t| t.sla.as_ref()).collect();
+    let internal: Vec<Option<&str>> = tickets
+        .iter()
+        .zip(&write_text)
+        .map(|(t, write)| write.then_some(t.internal_comments.as_str()))
+        .collect();
+    let slas: Vec<Option<&sqlx::types::Json<TicketSla>>> = tickets
+        .iter()
+        .zip(&write_sla)
+        .map(|(t, write)| t.sla.as_ref().filter(|_| *write))
+        .collect();
     let sla_states: Vec<Option<&str>> = rows().map(|r| r.sla_state.as_deref()).collect();
     let sla_due: Vec<Option<DateTime<Utc>>> = rows().map(|r| r.sla_due_at).collect();
     let sla_breached: Vec<bool> = rows().map(|r| r.sla_breached).collect();
-    // The search vector comes from one SQL function (see migration 0006); a rebuild that has
-    // to write rows before it is done leaves it NULL and fills it in at the end.
-    // A NULL vector in the new row keeps the stored one (see the conflict clause).
-    let text_changed: Vec<bool> = match vectors {
-        Vectors::Compute => vec![true; tickets.len()],
-        Vectors::WhereTextChanged(flags) => flags,
-        Vectors::Defer => vec![false; tickets.len()],
-    };
     sqlx::query(
         "INSERT INTO tickets_view (id, number, subject, description, priority, priority_rank,
                 status, category, tags, customer_id, assignee_id, escalation_level, comment_count,
@@ -589,10 +634,12 @@ async fn upsert_tickets(
                 status = EXCLUDED.status, category = EXCLUDED.category, tags = EXCLUDED.tags,
                 assignee_id = EXCLUDED.assignee_id, escalation_level = EXCLUDED.escalation_level,
                 comment_count = EXCLUDED.comment_count, updated_at = EXCLUDED.updated_at,
-                version = EXCLUDED.version, public_comments = EXCLUDED.public_comments,
-                internal_comments = EXCLUDED.internal_comments,
+                version = EXCLUDED.version,
+                public_comments = COALESCE(EXCLUDED.public_comments, tickets_view.public_comments),
+                internal_comments = COALESCE(EXCLUDED.internal_comments,
+                                             tickets_view.internal_comments),
                 search_vector = COALESCE(EXCLUDED.search_vector, tickets_view.search_vector),
-                sla = EXCLUDED.sla,
+                sla = COALESCE(EXCLUDED.sla, tickets_view.sla),
                 sla_state = EXCLUDED.sla_state, sla_due_at = EXCLUDED.sla_due_at,
                 sla_breached = EXCLUDED.sla_breached, team_id = EXCLUDED.team_id
           WHERE tickets_view.version < EXCLUDED.version",
@@ -625,7 +672,9 @@ async fn upsert_tickets(
     .await?;
     let clocks: Vec<crate::sla::ClockRow> = tickets
         .iter()
-        .filter_map(|t| {
+        .zip(&write_sla)
+        .filter(|(_, write)| **write)
+        .filter_map(|(t, _)| {
             t.sla
                 .as_ref()
                 .map(|sla| crate::sla::clock_rows(t.row.id, sla))
