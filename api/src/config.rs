@@ -162,6 +162,17 @@ pub struct Settings {
     #[arg(long, env = "DOCKET_ACCOUNT_FRESHNESS_MS", default_value_t = 1_000)]
     pub account_freshness_ms: u64,
 
+    /// A staff search by its text alone that matches at least this many tickets has its matches
+    /// ranked ahead of time, so its later searches read a page instead of ranking every match;
+    /// 0: never.
+    #[arg(long, env = "DOCKET_SEARCH_RANK_AHEAD_FROM", default_value_t = 1_000)]
+    pub search_rank_ahead_from: i64,
+
+    /// At most this many searches are ranked ahead of time (each costs an entry per matching
+    /// ticket, and a test of every ticket whose text changes).
+    #[arg(long, env = "DOCKET_SEARCH_RANKED_MAX", default_value_t = 200)]
+    pub search_ranked_max: i64,
+
     /// Log format on stderr.
     #[arg(long, env = "DOCKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,

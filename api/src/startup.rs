@@ -228,6 +228,10 @@ impl Application {
             metrics,
             consistency_wait: settings.consistency_wait(),
             account_freshness: settings.account_freshness(),
+            ranked_searches: crate::routes::search::RankedSearches::new(
+                settings.search_rank_ahead_from,
+                settings.search_ranked_max,
+            ),
         });
 
         let background = spawn_background(&state, notifications, shutdown_rx);

@@ -49,6 +49,8 @@ pub struct AppState {
     pub consistency_wait: Duration,
     /// How old a remembered account may be when a token or a named person is checked.
     pub account_freshness: Duration,
+    /// Which broad one-word searches get their matches ranked ahead of time.
+    pub ranked_searches: crate::routes::search::RankedSearches,
 }
 
 pub type SharedState = Arc<AppState>;

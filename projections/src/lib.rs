@@ -15,6 +15,7 @@ pub mod notify;
 pub mod rebuild;
 pub mod runtime;
 pub mod saved_searches;
+pub mod search_terms;
 pub mod sla;
 pub mod sla_config;
 pub mod tickets;

@@ -113,6 +113,8 @@ struct Shadow {
     tables: Vec<String>,
     /// The copies that are made durable before the swap.
     unlogged: Vec<String>,
+    /// Constraints added after the load (`ALTER TABLE … ADD CONSTRAINT …`), with the indexes.
+    deferred: Vec<(String, String)>,
 }
 
 fn quote(identifier: &str) -> String {
@@ -127,6 +129,7 @@ impl Shadow {
         name: &str,
         tables: &[&str],
         written_once: &[&str],
+        appended: &[&str],
     ) -> Result<Self, sqlx::Error> {
         let schema = format!(
             "docket_rebuild_{}_{}",
@@ -137,6 +140,7 @@ impl Shadow {
             .execute(&mut *conn)
             .await?;
         let mut unlogged = Vec::new();
+        let mut deferred = Vec::new();
         for table in tables {
             // Unlogged while it is built, unless each row is written once: the many
             // intermediate versions of each row are never written to the WAL; the finished
@@ -162,14 +166,17 @@ impl Shadow {
             .fetch_all(&mut *conn)
             .await?;
             for (constraint, definition) in constraints {
-                sqlx::query(&format!(
+                let statement = format!(
                     "ALTER TABLE {}.{} ADD CONSTRAINT {} {definition}",
                     quote(&schema),
                     quote(table),
                     quote(&constraint)
-                ))
-                .execute(&mut *conn)
-                .await?;
+                );
+                if appended.contains(table) {
+                    deferred.push((table.to_string(), statement));
+                } else {
+                    sqlx::query(&statement).execute(&mut *conn).await?;
+                }
             }
         }
         sqlx::query(&format!("SET search_path TO {}, public", quote(&schema)))
@@ -179,6 +186,7 @@ impl Shadow {
             schema,
             tables: tables.iter().map(|t| t.to_string()).collect(),
             unlogged,
+            deferred,
         })
     }
 
@@ -212,6 +220,9 @@ impl Shadow {
                     .await?;
                 for definition in self.index_definitions(conn, table).await? {
                     definitions.push((definition, size));
+                }
+                for (_, constraint) in self.deferred.iter().filter(|(t, _)| t == table) {
+                    definitions.push((constraint.clone(), size));
                 }
             }
         }
@@ -492,7 +503,14 @@ async fn build<P: Projection>(
     settings: RebuildSettings,
     tracker: &mut Tracker<'_>,
 ) -> Result<(Shadow, Checkpoint), RebuildError> {
-    let shadow = Shadow::create(conn, P::NAME, P::TABLES, P::WRITTEN_ONCE_IN_REBUILD).await?;
+    let shadow = Shadow::create(
+        conn,
+        P::NAME,
+        P::TABLES,
+        P::WRITTEN_ONCE_IN_REBUILD,
+        P::APPENDED_IN_REBUILD,
+    )
+    .await?;
     tracker.progress.total = count_events(conn, P::AGGREGATE_TYPES).await?;
     tracker.advance(0);
     let mut cursor = Checkpoint::START;
@@ -611,6 +629,7 @@ pub async fn rebuild<P: Projection>(
             .execute(&mut *tx)
             .await?;
         }
+        projection.swapped(&mut tx).await?;
         sqlx::query(
             "UPDATE projector_checkpoints
                 SET last_txid = $2::text::xid8, last_position = $3, events_applied = $4,

@@ -75,6 +75,11 @@ pub trait Projection: Send + Sync + 'static {
     /// the many intermediate versions of their rows never reach the WAL.
     const WRITTEN_ONCE_IN_REBUILD: &'static [&'static str] = &[];
 
+    /// Tables a rebuild only ever appends to (COPY, plain INSERT), never upserts into: their
+    /// copies get their primary key and unique constraints after the load, built by a sort
+    /// with the other indexes instead of maintained row by row.
+    const APPENDED_IN_REBUILD: &'static [&'static str] = &[];
+
     /// What a rebuild may keep between batches, such as rows held in memory so each is written
     /// once instead of once per batch that touches it. `()` for projections that keep nothing.
     type Rebuild: Default + Send;
@@ -94,6 +99,16 @@ pub trait Projection: Send + Sync + 'static {
         _state: &mut Self::Rebuild,
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send {
         self.apply_batch(conn, events)
+    }
+
+    /// Runs in the transaction that swaps rebuilt tables in, after the swap: for what is
+    /// derived from the projection's tables without being one of them (a cache), which the
+    /// rebuild does not build and must not leave describing the old tables.
+    fn swapped(
+        &self,
+        _conn: &mut PgConnection,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send {
+        async { Ok(()) }
     }
 
     /// Completes what [`Projection::apply_rebuild_batch`] left in `state`, on the fresh tables.

@@ -298,6 +298,8 @@ impl Projection for TicketsProjection {
     // Comments are appended by COPY; tickets and their clocks are held to the end (or written
     // once when memory runs short, then updated once more: still far fewer than per batch).
     const WRITTEN_ONCE_IN_REBUILD: &'static [&'static str] = Self::TABLES;
+    // Comments arrive by COPY, in the build and in the catch-up alike.
+    const APPENDED_IN_REBUILD: &'static [&'static str] = &["ticket_comments_view"];
 
     async fn apply_batch(
         &self,
@@ -360,6 +362,11 @@ impl Projection for TicketsProjection {
             comments: Some(CommentWriter::start(copies)),
             ..TicketsRebuild::default()
         }
+    }
+
+    async fn swapped(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        // The ranked entries of registered searches describe the old vectors.
+        crate::search_terms::forget_all(conn).await
     }
 
     async fn finish_rebuild(
@@ -525,13 +532,19 @@ async fn apply(conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), 
         .map(|t| (t.row.id, (t.searchable_text_digest(), t.sla_digest())))
         .collect();
     let (changed, comments) = fold_batch(existing, decoded, fold)?;
-    let (texts, slas) = changed
+    let (texts, slas): (Vec<bool>, Vec<bool>) = changed
         .iter()
         .map(|t| match before.get(&t.row.id) {
             Some((text, sla)) => (*text != t.searchable_text_digest(), *sla != t.sla_digest()),
             None => (true, true),
         })
         .unzip();
+    let retexted: Vec<Uuid> = changed
+        .iter()
+        .zip(&texts)
+        .filter(|(_, changed)| **changed)
+        .map(|(t, _)| t.row.id)
+        .collect();
     upsert_tickets(
         conn,
         &changed,
@@ -539,6 +552,7 @@ async fn apply(conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), 
         Slas::WhereChanged(slas),
     )
     .await?;
+    crate::search_terms::maintain(conn, &retexted).await?;
     insert_comments(conn, &comments).await?;
     Ok(())
 }
@@ -914,6 +928,46 @@ pub struct TicketFilter {
     pub page_size: i64,
 }
 
+impl TicketFilter {
+    /// Nothing but the text (and the page) narrows the search.
+    pub fn is_text_only(&self) -> bool {
+        // Every field named, so that a new filter must say whether it narrows.
+        let TicketFilter {
+            statuses,
+            priorities,
+            assignee_id,
+            team_id,
+            customer_id,
+            category,
+            tag,
+            tags_any,
+            text: _,
+            include_internal: _,
+            subject_contains,
+            sla_states,
+            sla_breached,
+            created_from,
+            created_to,
+            sort: _,
+            page: _,
+            page_size: _,
+        } = self;
+        statuses.is_empty()
+            && priorities.is_empty()
+            && assignee_id.is_none()
+            && team_id.is_none()
+            && customer_id.is_none()
+            && category.is_none()
+            && tag.is_none()
+            && tags_any.is_empty()
+            && subject_contains.is_none()
+            && sla_states.is_empty()
+            && sla_breached.is_none()
+            && created_from.is_none()
+            && created_to.is_none()
+    }
+}
+
 pub struct TicketPage {
     pub items: Vec<TicketRow>,
     pub total: i64,
@@ -1067,6 +1121,9 @@ pub struct SearchHit {
 pub struct SearchPage {
     pub hits: Vec<SearchHit>,
     pub total: i64,
+    /// The search was by staff, by its text alone, and its query is not registered: if it
+    /// matched many tickets, registering it would make it quick.
+    pub worth_registering: bool,
 }
 
 /// HTML-escapes a column inside SQL, before `ts_headline` adds its own markup.
@@ -1082,6 +1139,42 @@ const HEADLINE_OPTIONS: &str = "'StartSel=<mark>, StopSel=</mark>, MaxWords=30, 
 /// the time of a broad search); the page's rows are then fetched by key, and snippets made for
 /// them only.
 pub async fn search(pool: &sqlx::PgPool, filter: &TicketFilter) -> Result<SearchPage, sqlx::Error> {
+    let text = filter.text.clone().unwrap_or_default();
+    // A staff search by its text alone may find its matches ranked ahead of time.
+    let term = if filter.include_internal && filter.is_text_only() {
+        crate::search_terms::lookup(pool, &text).await?
+    } else {
+        crate::search_terms::Term::Empty
+    };
+    if let crate::search_terms::Term::Registered { term, tickets } = &term {
+        let hits = search_page(pool, filter, Some((term, *tickets))).await?;
+        return Ok(SearchPage {
+            hits,
+            total: *tickets,
+            worth_registering: false,
+        });
+    }
+    let hits = search_page(pool, filter, None).await?;
+    let total = match hits.first() {
+        Some(hit) => hit.total,
+        // A page past the last match has no row to carry the count.
+        None if filter.page > 1 => count_matching(pool, filter).await?,
+        None => 0,
+    };
+    Ok(SearchPage {
+        hits,
+        total,
+        worth_registering: term == crate::search_terms::Term::Unregistered,
+    })
+}
+
+/// One page of a search: ranked over every match, or read in rank order from the entries of a
+/// registered query (`registered`: the query and its count).
+async fn search_page(
+    pool: &sqlx::PgPool,
+    filter: &TicketFilter,
+    registered: Option<(&String, i64)>,
+) -> Result<Vec<SearchHit>, sqlx::Error> {
     let text = filter.text.clone().unwrap_or_default();
     let weights = rank_weights(filter);
     let comments = if filter.include_internal {
@@ -1101,18 +1194,32 @@ pub async fn search(pool: &sqlx::PgPool, filter: &TicketFilter) -> Result<Search
         .push(", ")
         .push_bind(text)
         .push(") AS q), ");
-    // The rank is computed below the window (`OFFSET 0` keeps the subquery apart): above it,
-    // the window would have to hold every match's search vector to rank it afterwards, and a
-    // broad query's spilled to temporary files.
-    query.push(format!(
-        "page AS (SELECT m.id, m.created_at, m.rank, count(*) OVER () AS total
-                    FROM (SELECT t.id, t.created_at,
-                                 ts_rank({weights}, t.search_vector, query.q) AS rank
-                            FROM tickets_view t, query"
-    ));
-    push_filters(&mut query, filter);
+    match registered {
+        // The page straight from the query's entries, in the index's order (the same order as
+        // below, and the same ranks: `ts_rank` of the same vectors with the same weights).
+        Some((term, tickets)) => {
+            query
+                .push("page AS (SELECT e.ticket_id AS id, e.created_at, e.rank, ")
+                .push_bind(tickets)
+                .push("::bigint AS total FROM ticket_terms e WHERE e.term = ")
+                .push_bind(term.clone())
+                .push(" ORDER BY e.rank DESC, e.created_at DESC, e.ticket_id LIMIT ");
+        }
+        None => {
+            // The rank is computed below the window (`OFFSET 0` keeps the subquery apart):
+            // above it, the window would have to hold every match's search vector to rank it
+            // afterwards, and a broad query's spilled to temporary files.
+            query.push(format!(
+                "page AS (SELECT m.id, m.created_at, m.rank, count(*) OVER () AS total
+                            FROM (SELECT t.id, t.created_at,
+                                         ts_rank({weights}, t.search_vector, query.q) AS rank
+                                    FROM tickets_view t, query"
+            ));
+            push_filters(&mut query, filter);
+            query.push(" OFFSET 0) m ORDER BY m.rank DESC, m.created_at DESC, m.id LIMIT ");
+        }
+    }
     query
-        .push(" OFFSET 0) m ORDER BY m.rank DESC, m.created_at DESC, m.id LIMIT ")
         .push_bind(filter.page_size)
         .push(" OFFSET ")
         .push_bind((filter.page.max(1) - 1).saturating_mul(filter.page_size));
@@ -1135,14 +1242,7 @@ pub async fn search(pool: &sqlx::PgPool, filter: &TicketFilter) -> Result<Search
         description = escaped("t.description"),
         comment_text = escaped(&format!("left({comments}, 20000)")),
     ));
-    let hits: Vec<SearchHit> = query.build_query_as().fetch_all(pool).await?;
-    let total = match hits.first() {
-        Some(hit) => hit.total,
-        // A page past the last match has no row to carry the count.
-        None if filter.page > 1 => count_matching(pool, filter).await?,
-        None => 0,
-    };
-    Ok(SearchPage { hits, total })
+    query.build_query_as().fetch_all(pool).await
 }
 
 /// Up to `limit` subjects starting with `prefix` (case-insensitively), most recently active

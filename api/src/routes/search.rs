@@ -5,8 +5,8 @@ use docket_domain::saved_search::{
     SavedSearchCommand, SavedSearchError, SavedSearchId, SearchName,
 };
 use docket_domain::{Priority, TicketStatus};
-use docket_projections::saved_searches;
 use docket_projections::tickets::{self, TicketFilter, TicketSort};
+use docket_projections::{saved_searches, search_terms};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -187,11 +187,67 @@ fn restrict_to_viewer(user: &AuthUser, filter: &mut TicketFilter) {
     }
 }
 
+/// Ranks the matches of broad searches ahead of time (see `docket_projections::search_terms`):
+/// a staff search by its text alone that matched at least `from` tickets registers its query
+/// in the background, so the next search for it reads one page instead of ranking every match.
+pub struct RankedSearches {
+    from: i64,
+    max: i64,
+    /// Queries being registered by this process, so a burst of searches registers each once.
+    registering: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+impl RankedSearches {
+    pub fn new(from: i64, max: i64) -> Self {
+        Self {
+            from,
+            max,
+            registering: Default::default(),
+        }
+    }
+
+    fn consider(&self, pool: &sqlx::PgPool, text: &str, matched: i64) {
+        if self.from <= 0 || matched < self.from {
+            return;
+        }
+        let Ok(mut registering) = self.registering.lock() else {
+            return;
+        };
+        if !registering.insert(text.to_string()) {
+            return;
+        }
+        drop(registering);
+        let (pool, text, max, registering) = (
+            pool.clone(),
+            text.to_string(),
+            self.max,
+            self.registering.clone(),
+        );
+        tokio::spawn(async move {
+            match search_terms::register(&pool, &text, max).await {
+                Ok(true) => tracing::info!(query = %text, matched, "search ranked ahead"),
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%error, query = %text, "could not rank a search ahead")
+                }
+            }
+            if let Ok(mut registering) = registering.lock() {
+                registering.remove(&text);
+            }
+        });
+    }
+}
+
 async fn run(state: &AppState, filter: &TicketFilter) -> Result<SearchResults, ApiError> {
-    let (items, total) = if filter.text.is_some() {
+    let (items, total) = if let Some(text) = &filter.text {
         let found = tickets::search(&state.pool, filter)
             .await
             .map_err(ApiError::database)?;
+        if found.worth_registering {
+            state
+                .ranked_searches
+                .consider(&state.pool, text, found.total);
+        }
         let items = found
             .hits
             .into_iter()

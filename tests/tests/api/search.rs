@@ -1,6 +1,10 @@
 //! Search, suggestions, saved searches, the audit trail and the status timeline.
 
-use docket_tests::{OPENED_VERSION, Session, TestApp, spawn_app};
+use docket_projections::rebuild::{self, RebuildSettings};
+use docket_projections::tickets::TicketsProjection;
+use docket_tests::{
+    OPENED_VERSION, Session, TestApp, fresh_database, spawn_app, spawn_with, test_settings,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -553,4 +557,202 @@ async fn the_timeline_says_how_long_each_status_lasted() {
     app.get(&format!("/api/tickets/{id}/timeline"), &other.token)
         .await
         .expect_problem(404, "not-found");
+}
+
+/// The items and total of a search, for comparing two ways of answering it.
+fn answer(results: &Value) -> (Value, Value) {
+    (results["items"].clone(), results["total"].clone())
+}
+
+/// A broad search by staff (by its text alone) has its matches ranked ahead of time; from then
+/// on its pages come from those entries, and they must be exactly what ranking every match
+/// gives (the same tickets, ranks, order, snippets and total), kept current as tickets change,
+/// and forgotten when the tickets projection is rebuilt.
+#[tokio::test]
+async fn a_broad_search_ranked_ahead_answers_as_ranking_every_match_would() {
+    let (_, url) = fresh_database().await;
+    let mut settings = test_settings(&url);
+    settings.search_rank_ahead_from = 3;
+    let app = spawn_with(settings).await;
+    let customer = app.customer().await;
+    let agent = app.user("agent").await;
+    let (offline, _) = open(
+        &app,
+        &customer,
+        "Printer offline",
+        "The printer on floor two",
+        "high",
+        &[],
+    )
+    .await;
+    let (jam, _) = open(
+        &app,
+        &customer,
+        "Paper jam",
+        "The printer eats paper",
+        "low",
+        &[],
+    )
+    .await;
+    let (scanner, _) = open(
+        &app,
+        &customer,
+        "Scanner broken",
+        "Nothing scans",
+        "medium",
+        &[],
+    )
+    .await;
+    let (toner, _) = open(&app, &customer, "Toner empty", "Out of toner", "low", &[]).await;
+    let comment = |id: &str, body: &str, internal: bool| {
+        let (app, path, token) = (
+            &app,
+            format!("/api/tickets/{id}/comments"),
+            agent.token.clone(),
+        );
+        let body = json!({"body": body, "internal": internal});
+        async move {
+            app.post(&path, &token, body)
+                .await
+                .expect(201)
+                .consistency_token()
+                .unwrap()
+        }
+    };
+    comment(&scanner, "Same printer model as on floor two", true).await;
+    let written = comment(
+        &toner,
+        "Which printer is it? The printer by the door?",
+        false,
+    )
+    .await;
+
+    // Ranking every match: a filter that admits every ticket keeps a search off the entries.
+    let statuses = json!([
+        "new",
+        "open",
+        "in_progress",
+        "pending",
+        "resolved",
+        "closed"
+    ]);
+    let every_match = |q: &'static str, consistency: String| {
+        let (app, token, statuses) = (&app, agent.token.clone(), statuses.clone());
+        async move {
+            let found = app
+                .request(
+                    Method::POST,
+                    "/api/search/advanced",
+                    Some(&token),
+                    Some(json!({"q": q, "status": statuses})),
+                    &[("X-Consistency-Token", consistency.as_str())],
+                )
+                .await
+                .expect(200);
+            answer(&found.body)
+        }
+    };
+    let registered = |term: &'static str| {
+        let pool = app.pool.clone();
+        async move {
+            for _ in 0..100 {
+                let count: Option<i64> =
+                    sqlx::query_scalar("SELECT tickets FROM search_terms WHERE term = $1")
+                        .bind(term)
+                        .fetch_optional(&pool)
+                        .await
+                        .unwrap();
+                if count.is_some() {
+                    return count;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            None
+        }
+    };
+    // One word, and a query with an operator (three tickets mention printers but not toner).
+    let word = "/api/search?q=printer";
+    let excluding = "/api/search?q=printer%20-toner";
+    let before = get_consistent(&app, word, &agent.token, &written).await;
+    assert_eq!(before["total"], 4, "{before}");
+    assert_eq!(
+        answer(&before),
+        every_match("printer", written.clone()).await
+    );
+    let before_excluding = get_consistent(&app, excluding, &agent.token, &written).await;
+    assert_eq!(before_excluding["total"], 3, "{before_excluding}");
+
+    // Both reach the threshold of three: they are registered in the background.
+    assert_eq!(registered("'printer'").await, Some(4));
+    assert_eq!(registered("'printer' & !'toner'").await, Some(3));
+    let ranked = get_consistent(&app, word, &agent.token, &written).await;
+    assert_eq!(answer(&ranked), answer(&before));
+    let ranked_excluding = get_consistent(&app, excluding, &agent.token, &written).await;
+    assert_eq!(answer(&ranked_excluding), answer(&before_excluding));
+
+    // Changes follow the queries: a new match, another mention (a new rank), a lost match.
+    let (queue, _) = open(
+        &app,
+        &customer,
+        "Printer queue stuck",
+        "Jobs wait",
+        "critical",
+        &[],
+    )
+    .await;
+    comment(&scanner, "Reset the printer, printer works", false).await;
+    let edited = app
+        .patch(
+            &format!("/api/tickets/{offline}"),
+            &agent.token,
+            json!({"subject": "Offline on floor two", "description": "Nothing comes out"}),
+        )
+        .await
+        .expect(200)
+        .consistency_token()
+        .unwrap();
+    let after = get_consistent(&app, word, &agent.token, &edited).await;
+    assert_eq!(answer(&after), every_match("printer", edited.clone()).await);
+    let after_excluding = get_consistent(&app, excluding, &agent.token, &edited).await;
+    assert_eq!(
+        answer(&after_excluding),
+        every_match("printer -toner", edited.clone()).await
+    );
+    let found: Vec<&str> = after["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["ticket"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(found.len(), 4, "{after}");
+    assert!(!found.contains(&offline.as_str()));
+    for id in [&jam, &scanner, &toner, &queue] {
+        assert!(found.contains(&id.as_str()), "{id} missing from {after}");
+    }
+    assert_ne!(answer(&after), answer(&ranked), "the ranks moved");
+    // Page two of two pages of two, from the entries.
+    let second = format!("{word}&page=2&page_size=2");
+    let second = get_consistent(&app, &second, &agent.token, &edited).await;
+    assert_eq!(second["total"], 4);
+    assert_eq!(
+        second["items"],
+        json!(after["items"].as_array().unwrap()[2..4])
+    );
+
+    // A rebuild forgets registered queries; searches answer the same, ranking every match.
+    rebuild::rebuild(
+        &TicketsProjection,
+        &app.pool,
+        RebuildSettings::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let queries: i64 = sqlx::query_scalar("SELECT count(*) FROM search_terms")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(queries, 0);
+    let rebuilt = get_consistent(&app, word, &agent.token, &edited).await;
+    assert_eq!(answer(&rebuilt), answer(&after));
 }
