@@ -59,6 +59,7 @@ const LOCK_STRIPES: usize = 1024;
 
 pub struct CommandBus<A: Aggregate> {
     pool: PgPool,
+    appenders: std::sync::Arc<crate::appenders::Appenders>,
     metrics: Metrics,
     notifications: LogNotifications,
     stripes: Vec<tokio::sync::Mutex<()>>,
@@ -159,12 +160,15 @@ pub struct BusParts {
     pub notifications: LogNotifications,
     /// How many aggregates each bus remembers (0: none; every command loads).
     pub remembered: usize,
+    /// The connections every bus appends events on.
+    pub appenders: std::sync::Arc<crate::appenders::Appenders>,
 }
 
 impl BusParts {
     pub fn bus<A: Aggregate>(&self) -> CommandBus<A> {
         CommandBus {
             pool: self.pool.clone(),
+            appenders: self.appenders.clone(),
             metrics: self.metrics.clone(),
             notifications: self.notifications.clone(),
             stripes: (0..LOCK_STRIPES)
@@ -347,7 +351,15 @@ where
         let stored_metadata = serde_json::to_value(metadata).map_err(ApiError::internal)?;
         let mut rows = InsertRows::default();
         rows.push_all(aggregate_id, current, events, &stored_metadata)?;
-        match rows.insert(A::TYPE).fetch_all(&self.pool).await {
+        // On a connection of the appenders', which is not pinged on its way back.
+        let mut lease = self.appenders.lease().await.map_err(ApiError::database)?;
+        let written = rows
+            .insert(A::TYPE)
+            .fetch_all(lease.conn().map_err(ApiError::database)?)
+            .await;
+        lease.answered(&written);
+        drop(lease);
+        match written {
             Ok(written) => written
                 .into_iter()
                 .map(|(txid, position)| Checkpoint { txid, position })

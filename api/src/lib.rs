@@ -6,6 +6,7 @@
 //! HTTP once, in [`error`].
 
 pub mod accounts;
+pub mod appenders;
 pub mod auth;
 pub mod clock;
 pub mod commands;

@@ -205,6 +205,11 @@ impl Application {
             metrics: metrics.clone(),
             notifications: notifications.clone(),
             remembered: settings.remembered_aggregates,
+            appenders: Arc::new(crate::appenders::Appenders::new(
+                (*pool.connect_options()).clone(),
+                settings.db_max_connections as usize / 2,
+                settings.db_acquire_timeout(),
+            )),
         };
         let state = Arc::new(AppState {
             pool: pool.clone(),

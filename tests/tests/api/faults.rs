@@ -313,3 +313,57 @@ async fn a_database_outage_gets_quick_503s_and_the_server_recovers_on_its_own() 
     assert_eq!(list["total"], json!(2), "{list}");
     app.stop().await;
 }
+
+/// Appends run on connections the server keeps itself (sqlx's pool pings each returned
+/// connection). One that PostgreSQL answered, even with a refusal, is kept; one that broke on
+/// the way is dropped, never lent again; the next append connects afresh.
+#[tokio::test]
+async fn an_append_connection_that_broke_is_never_lent_again() {
+    use docket_api::appenders::Appenders;
+    let (_, url) = fresh_database().await;
+    docket_projections::db::ensure_database(&url).await.unwrap();
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let appenders = Appenders::new(url.parse().unwrap(), 2, Duration::from_secs(2));
+    async fn pid(appenders: &Appenders) -> i32 {
+        let mut lease = appenders.lease().await.unwrap();
+        let pid: Result<i32, sqlx::Error> = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(lease.conn().unwrap())
+            .await;
+        lease.answered(&pid);
+        pid.unwrap()
+    }
+    let first = pid(&appenders).await;
+    assert_eq!(appenders.idle(), 1);
+    // A refusal is an answer: the connection stays.
+    {
+        let mut lease = appenders.lease().await.unwrap();
+        let refused = sqlx::query("SELECT 1 / 0")
+            .execute(lease.conn().unwrap())
+            .await;
+        assert!(matches!(refused, Err(sqlx::Error::Database(_))));
+        lease.answered(&refused);
+    }
+    assert_eq!(appenders.idle(), 1);
+    assert_eq!(pid(&appenders).await, first, "the same connection again");
+
+    // The server end goes away: the next statement fails on the way, and the connection is gone.
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(first)
+        .execute(&admin)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    {
+        let mut lease = appenders.lease().await.unwrap();
+        let broken = sqlx::query("SELECT 1").execute(lease.conn().unwrap()).await;
+        // PostgreSQL's last word is a FATAL 57P01, or the socket is simply closed.
+        assert!(broken.is_err());
+        lease.answered(&broken);
+    }
+    assert_eq!(appenders.idle(), 0);
+    let next = pid(&appenders).await;
+    assert_ne!(next, first);
+    // A lease abandoned before its statement's answer (a request dropped mid-way) keeps nothing.
+    drop(appenders.lease().await.unwrap());
+    assert_eq!(appenders.idle(), 0);
+}
