@@ -303,7 +303,17 @@ pub async fn catch_up<P: Projection>(
         )
         .await?;
         drop(conn);
-        if batch.events.is_empty() && batch.next == cursor {
+        if batch.events.is_empty() && batch.held_back {
+            // Committed events wait behind an older transaction still open (of any database:
+            // transaction ids are the cluster's): they are part of what to catch up on.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        }
+        // Nothing left to read: the checkpoint moves past the horizon once more and the catch-up
+        // ends. Waiting for the horizon to stand still never ended on an idle cluster: this
+        // loop's own commits (the checkpoint, the announcement) move it on every round.
+        let exhausted = batch.events.is_empty();
+        if exhausted && batch.next == cursor {
             return Ok(cursor);
         }
         match step(projection, pool, cursor, batch.events, batch.next).await? {
@@ -313,6 +323,9 @@ pub async fn catch_up<P: Projection>(
             }
             StepOutcome::Superseded(next) => cursor = next,
             StepOutcome::Stopped(error) => return Err(error),
+        }
+        if exhausted {
+            return Ok(cursor);
         }
     }
 }
