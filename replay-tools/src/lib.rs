@@ -12,6 +12,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, Utc};
@@ -141,7 +142,8 @@ fn projector_types(name: &str) -> &'static [&'static str] {
 }
 
 pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let pool = PgPool::connect(&cli.database_url)
+    // As the server connects: no TLS to a server on this host unless the URL asks for it.
+    let pool = docket_projections::db::connect(&cli.database_url, 10, Duration::from_secs(30))
         .await
         .with_context(|| "cannot connect to the database (DATABASE_URL)")?;
     if let Command::WhatIfSla(args) = cli.command {
