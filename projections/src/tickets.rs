@@ -540,10 +540,12 @@ impl TicketsRebuild {
         }
         // The settled writer may still be writing an older version of these: its write then
         // finds a newer row and changes nothing.
-        sqlx::query("UPDATE tickets_view SET search_vector = NULL WHERE id = ANY($1)")
-            .bind(&stale)
-            .execute(&mut *conn)
-            .await?;
+        if !stale.is_empty() {
+            sqlx::query("UPDATE tickets_view SET search_vector = NULL WHERE id = ANY($1)")
+                .bind(&stale)
+                .execute(&mut *conn)
+                .await?;
+        }
         self.flushed_early |= !rows.is_empty();
         self.flushed = true;
         Ok(())
