@@ -292,8 +292,12 @@ impl Projection for TicketsProjection {
     const NAME: &'static str = "tickets";
     const METADATA: crate::log::Metadata = crate::log::Metadata::Skip;
     const AGGREGATE_TYPES: &'static [&'static str] = &["ticket"];
-    const TABLES: &'static [&'static str] =
-        &["tickets_view", "ticket_comments_view", "sla_clocks_view"];
+    const TABLES: &'static [&'static str] = &[
+        "tickets_view",
+        "ticket_comments_view",
+        "sla_clocks_view",
+        "ticket_counts",
+    ];
     type Rebuild = TicketsRebuild;
     // Comments are appended by COPY; tickets and their clocks are held to the end (or written
     // once when memory runs short, then updated once more: still far fewer than per batch).
@@ -412,10 +416,10 @@ impl Projection for TicketsProjection {
                 }),
         )
         .await?;
+        let Some(conn) = writers.first_mut() else {
+            return Ok(());
+        };
         if state.flushed_early {
-            let Some(conn) = writers.first_mut() else {
-                return Ok(());
-            };
             sqlx::query(
                 "UPDATE tickets_view
                     SET search_vector = docket_ticket_vector(subject, description,
@@ -425,6 +429,13 @@ impl Projection for TicketsProjection {
             .execute(&mut *conn)
             .await?;
         }
+        // Counted once from the finished rows; the catch-up then adds its batches' changes.
+        sqlx::query(
+            "INSERT INTO ticket_counts (status, priority, tickets)
+             SELECT status, priority, count(*) FROM tickets_view GROUP BY status, priority",
+        )
+        .execute(&mut *conn)
+        .await?;
         Ok(())
     }
 }
@@ -683,16 +694,29 @@ async fn apply(conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), 
     .bind(decoded.ids())
     .fetch_all(&mut *conn)
     .await?;
-    let before: HashMap<Uuid, (u64, u64)> = existing
+    let mut before: HashMap<Uuid, (u64, u64, CountedAs)> = existing
         .iter()
-        .map(|t| (t.row.id, (t.searchable_text_digest(), t.sla_digest())))
+        .map(|t| {
+            let counted = CountedAs::of(&t.row);
+            (
+                t.row.id,
+                (t.searchable_text_digest(), t.sla_digest(), counted),
+            )
+        })
         .collect();
     let (changed, comments) = fold_batch(existing, decoded, fold)?;
+    let mut counts = CountChanges::default();
     let (texts, slas): (Vec<bool>, Vec<bool>) = changed
         .iter()
-        .map(|t| match before.get(&t.row.id) {
-            Some((text, sla)) => (*text != t.searchable_text_digest(), *sla != t.sla_digest()),
-            None => (true, true),
+        .map(|t| {
+            counts.add(CountedAs::of(&t.row));
+            match before.remove(&t.row.id) {
+                Some((text, sla, counted)) => {
+                    counts.remove(counted);
+                    (text != t.searchable_text_digest(), sla != t.sla_digest())
+                }
+                None => (true, true),
+            }
         })
         .unzip();
     let retexted: Vec<Uuid> = changed
@@ -710,7 +734,83 @@ async fn apply(conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), 
     .await?;
     crate::search_terms::maintain(conn, &retexted).await?;
     insert_comments(conn, &comments).await?;
+    counts.write(conn).await?;
     Ok(())
+}
+
+/// The status and priority pair a ticket is counted under in `ticket_counts`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CountedAs {
+    status: String,
+    priority: String,
+}
+
+impl CountedAs {
+    fn of(ticket: &TicketRow) -> Self {
+        Self {
+            status: ticket.status.clone(),
+            priority: ticket.priority.clone(),
+        }
+    }
+}
+
+/// How a batch moved the number of tickets of each status and priority (`ticket_counts`): every
+/// ticket it changed is taken out of the pair it had (if it existed) and put into its new one,
+/// so a ticket that kept both cancels out.
+#[derive(Debug, Default)]
+struct CountChanges(HashMap<CountedAs, i64>);
+
+impl CountChanges {
+    fn remove(&mut self, pair: CountedAs) {
+        *self.0.entry(pair).or_default() -= 1;
+    }
+
+    fn add(&mut self, pair: CountedAs) {
+        *self.0.entry(pair).or_default() += 1;
+    }
+
+    /// One statement: a pair that drops to no ticket loses its row (as a rebuild would never
+    /// write it), the others are added to. A count driven below zero (or a new pair's count
+    /// that is not positive) breaks the row's check and stops the projector there, rather than
+    /// showing a wrong total.
+    async fn write(self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let (pairs, changes): (Vec<CountedAs>, Vec<i64>) =
+            self.0.into_iter().filter(|(_, by)| *by != 0).unzip();
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let (statuses, priorities): (Vec<String>, Vec<String>) = pairs
+            .into_iter()
+            .map(|pair| (pair.status, pair.priority))
+            .unzip();
+        sqlx::query(
+            // A CHECK is tested on the row an INSERT proposes, before ON CONFLICT could turn
+            // it into an update: pairs that have a row are updated (or deleted), only new ones
+            // inserted. The batch holds the projector's checkpoint row, so no other batch
+            // inserts a pair meanwhile.
+            "WITH change AS (
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+                     AS c(status, priority, tickets)),
+             updated AS (
+                 UPDATE ticket_counts t SET tickets = t.tickets + c.tickets FROM change c
+                  WHERE t.status = c.status AND t.priority = c.priority
+                    AND t.tickets + c.tickets <> 0),
+             emptied AS (
+                 DELETE FROM ticket_counts t USING change c
+                  WHERE t.status = c.status AND t.priority = c.priority
+                    AND t.tickets + c.tickets = 0)
+             INSERT INTO ticket_counts (status, priority, tickets)
+             SELECT c.status, c.priority, c.tickets FROM change c
+              WHERE NOT EXISTS (SELECT 1 FROM ticket_counts t
+                                 WHERE t.status = c.status AND t.priority = c.priority)",
+        )
+        .bind(&statuses)
+        .bind(&priorities)
+        .bind(&changes)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
 }
 
 /// One statement for the whole batch: arrays unnested server-side, so the statement has 18
@@ -1079,10 +1179,21 @@ pub struct TicketFilter {
 impl TicketFilter {
     /// Nothing but the text (and the page) narrows the search.
     pub fn is_text_only(&self) -> bool {
+        self.statuses.is_empty() && self.priorities.is_empty() && !self.narrows_otherwise()
+    }
+
+    /// Nothing but statuses and priorities (or nothing at all) narrows the list: its total is
+    /// kept in `ticket_counts`.
+    fn is_counted_ahead(&self) -> bool {
+        self.text.is_none() && !self.narrows_otherwise()
+    }
+
+    /// Something other than the text, statuses and priorities narrows.
+    fn narrows_otherwise(&self) -> bool {
         // Every field named, so that a new filter must say whether it narrows.
         let TicketFilter {
-            statuses,
-            priorities,
+            statuses: _,
+            priorities: _,
             assignee_id,
             team_id,
             customer_id,
@@ -1100,19 +1211,17 @@ impl TicketFilter {
             page: _,
             page_size: _,
         } = self;
-        statuses.is_empty()
-            && priorities.is_empty()
-            && assignee_id.is_none()
-            && team_id.is_none()
-            && customer_id.is_none()
-            && category.is_none()
-            && tag.is_none()
-            && tags_any.is_empty()
-            && subject_contains.is_none()
-            && sla_states.is_empty()
-            && sla_breached.is_none()
-            && created_from.is_none()
-            && created_to.is_none()
+        assignee_id.is_some()
+            || team_id.is_some()
+            || customer_id.is_some()
+            || category.is_some()
+            || tag.is_some()
+            || !tags_any.is_empty()
+            || subject_contains.is_some()
+            || !sla_states.is_empty()
+            || sla_breached.is_some()
+            || created_from.is_some()
+            || created_to.is_some()
     }
 }
 
@@ -1224,9 +1333,18 @@ fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &TicketFilter) {
 
 /// How many tickets match the filter.
 async fn count_matching(pool: &sqlx::PgPool, filter: &TicketFilter) -> Result<i64, sqlx::Error> {
-    let mut count: QueryBuilder<Postgres> =
-        QueryBuilder::new("SELECT count(*) FROM tickets_view t");
-    push_filters(&mut count, filter);
+    let mut count: QueryBuilder<Postgres> = if filter.is_counted_ahead() {
+        let mut sum = QueryBuilder::new(
+            "SELECT coalesce(sum(t.tickets), 0)::bigint FROM ticket_counts t WHERE TRUE",
+        );
+        push_one_of(&mut sum, "t.status", &filter.statuses);
+        push_one_of(&mut sum, "t.priority", &filter.priorities);
+        sum
+    } else {
+        let mut count = QueryBuilder::new("SELECT count(*) FROM tickets_view t");
+        push_filters(&mut count, filter);
+        count
+    };
     count.build_query_scalar().fetch_one(pool).await
 }
 

@@ -338,6 +338,114 @@ async fn the_list_filters_sorts_and_pages() {
     }
 }
 
+/// A list narrowed by status and priority alone takes its total from counts the projection keeps
+/// (`ticket_counts`): they must follow every new ticket, priority change and status change, and
+/// lose the pair a last ticket leaves.
+#[tokio::test]
+async fn list_totals_by_status_and_priority_follow_every_change() {
+    let desk = desk().await;
+    let app = &desk.app;
+    let mut ids = Vec::new();
+    for priority in ["low", "low", "medium", "high", "high", "critical"] {
+        let created = app
+            .post(
+                "/api/tickets",
+                &desk.customer.token,
+                json!({"subject": format!("{priority} one"), "description": "d", "priority": priority}),
+            )
+            .await
+            .expect(201);
+        ids.push(id_of(&created.body));
+    }
+    // low, low, medium, high, high, critical → critical, low, medium, high, high, low.
+    app.patch(
+        &format!("/api/tickets/{}", ids[0]),
+        &desk.agent.token,
+        json!({"priority": "critical"}),
+    )
+    .await
+    .expect(200);
+    app.patch(
+        &format!("/api/tickets/{}", ids[5]),
+        &desk.agent.token,
+        json!({"priority": "low"}),
+    )
+    .await
+    .expect(200);
+    for (n, status) in [(1, "open"), (3, "open"), (3, "pending"), (4, "resolved")] {
+        app.patch(
+            &format!("/api/tickets/{}/status", ids[n]),
+            &desk.agent.token,
+            json!({"status": status}),
+        )
+        .await
+        .expect(200);
+    }
+    let token = app
+        .patch(
+            &format!("/api/tickets/{}/status", ids[2]),
+            &desk.agent.token,
+            json!({"status": "open"}),
+        )
+        .await
+        .expect(200)
+        .consistency_token()
+        .unwrap();
+    // Now: 0 new/critical, 1 open/low, 2 open/medium, 3 pending/high, 4 resolved/high,
+    // 5 new/low.
+    let expected = [
+        ("", 6),
+        ("status=new", 2),
+        ("status=open", 2),
+        ("status=open,pending", 3),
+        ("priority=high", 2),
+        ("priority=low,critical", 3),
+        ("status=new&priority=critical", 1),
+        ("status=new&priority=low", 1),
+        ("status=new,open&priority=low", 2),
+        ("status=resolved&priority=high", 1),
+        ("status=pending&priority=low", 0),
+        ("status=closed", 0),
+    ];
+    for (query, total) in expected {
+        let body = app
+            .request(
+                Method::GET,
+                &format!("/api/tickets?page_size=100&{query}"),
+                Some(&desk.agent.token),
+                None,
+                &[("X-Consistency-Token", &token)],
+            )
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(body["total"], total, "{query}: {body}");
+        assert_eq!(
+            body["items"].as_array().unwrap().len(),
+            total,
+            "{query}: {body}"
+        );
+    }
+    // A pair no ticket holds any more has no row (as a rebuild would leave it).
+    let pairs: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT status, priority, tickets FROM ticket_counts ORDER BY 1, 2")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let pair = |s: &str, p: &str, n: i64| (s.to_string(), p.to_string(), n);
+    assert_eq!(
+        pairs,
+        [
+            pair("new", "critical", 1),
+            pair("new", "low", 1),
+            pair("open", "low", 1),
+            pair("open", "medium", 1),
+            pair("pending", "high", 1),
+            pair("resolved", "high", 1),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn agents_edit_details_and_if_match_guards_against_stale_writes() {
     let desk = desk().await;
