@@ -128,6 +128,48 @@ async fn a_customer_receives_only_their_own_tickets_and_never_internal_notes() {
     assert!(ann_stream.next(QUIET).await.is_none());
 }
 
+/// A process that starts after the tickets were opened has never seen whose they are: it learns
+/// the owners of a batch's tickets from the log (in one read), and authorises by them.
+#[tokio::test]
+async fn a_process_started_after_the_tickets_were_opened_still_sends_customers_only_their_own() {
+    let before = spawn_app().await;
+    let ann = before.customer().await;
+    let bob = before.customer().await;
+    let agent = before.user("agent").await;
+    let mut tickets = Vec::new();
+    for n in 0..3 {
+        for customer in [&ann, &bob] {
+            let ticket = before.ticket_for(customer, &format!("Opened before {n}")).await;
+            tickets.push(ticket["id"].as_str().unwrap().to_string());
+        }
+    }
+    let url = before.database_url.clone();
+    before.stop().await;
+
+    let app = spawn_app_on(&url).await;
+    let mut ann_stream = SseClient::connect(&app.address, &ann.token, None, "").await;
+    let mut staff_stream = SseClient::connect(&app.address, &agent.token, None, "").await;
+    for id in &tickets {
+        app.post(
+            &format!("/api/tickets/{id}/comments"),
+            &agent.token,
+            json!({"body": format!("on {id}")}),
+        )
+        .await
+        .expect(201);
+    }
+    // Ann's tickets are the even ones.
+    for id in tickets.iter().step_by(2) {
+        let message = ann_stream.until("new_comment", WAIT).await.unwrap();
+        assert_eq!(message.data["ticket_id"], json!(id));
+    }
+    assert!(ann_stream.next(QUIET).await.is_none());
+    for id in &tickets {
+        let message = staff_stream.until("new_comment", WAIT).await.unwrap();
+        assert_eq!(message.data["ticket_id"], json!(id));
+    }
+}
+
 #[tokio::test]
 async fn a_client_that_reconnects_with_last_event_id_misses_nothing_and_gets_nothing_twice() {
     let app = spawn_app().await;
