@@ -158,10 +158,12 @@ pub struct Turn {
 impl Turn {
     /// Waits for the turn (bounded by the pool's acquire timeout and the consistency wait).
     pub async fn begin(state: &AppState) -> Result<Self, ApiError> {
-        let mut tx = state.pool.begin().await.map_err(ApiError::database)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(ROUTING_LOCK)
-            .execute(&mut *tx)
+        // The lock is taken in the BEGIN's own round trip.
+        let tx = state
+            .pool
+            .begin_with(format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({ROUTING_LOCK})"
+            ))
             .await
             .map_err(ApiError::database)?;
         // Everything committed before the turn (shift starts, status changes, assignments by
@@ -245,8 +247,13 @@ impl Turn {
 /// projector records no progress past events of other aggregates until it applies one of its
 /// own.)
 pub async fn wait_for_workforce(state: &AppState, types: &[&str]) -> Result<(), ApiError> {
-    let head: Option<(String, i64)> = sqlx::query_as(
-        "SELECT newest.transaction_id::text, newest.global_position
+    // Whether the projector is there already is asked in the same statement: it nearly always
+    // is, and then a turn needs no second round trip to find out.
+    let head: Option<(String, i64, bool)> = sqlx::query_as(
+        "SELECT newest.transaction_id::text, newest.global_position,
+                COALESCE((SELECT (c.last_txid, c.last_position)
+                                 >= (newest.transaction_id, newest.global_position)
+                            FROM projector_checkpoints c WHERE c.projector = 'workforce'), false)
            FROM unnest($1::text[]) AS wanted(aggregate_type)
            CROSS JOIN LATERAL (
                 SELECT transaction_id, global_position FROM events e
@@ -258,7 +265,7 @@ pub async fn wait_for_workforce(state: &AppState, types: &[&str]) -> Result<(), 
     .fetch_optional(&state.pool)
     .await
     .map_err(ApiError::database)?;
-    if let Some((txid, position)) = head {
+    if let Some((txid, position, false)) = head {
         let txid = txid
             .parse()
             .map_err(|_| ApiError::internal("a transaction id that is not a number"))?;

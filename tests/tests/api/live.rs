@@ -139,7 +139,9 @@ async fn a_process_started_after_the_tickets_were_opened_still_sends_customers_o
     let mut tickets = Vec::new();
     for n in 0..3 {
         for customer in [&ann, &bob] {
-            let ticket = before.ticket_for(customer, &format!("Opened before {n}")).await;
+            let ticket = before
+                .ticket_for(customer, &format!("Opened before {n}"))
+                .await;
             tickets.push(ticket["id"].as_str().unwrap().to_string());
         }
     }
