@@ -426,10 +426,17 @@ impl LiveHub {
             let Ok(owners) = self.owners.lock() else {
                 return Ok(());
             };
+            // A ticket opened in this batch is learnt from its first event, which comes first.
+            let opened: HashSet<&str> = events
+                .iter()
+                .filter(|event| event.aggregate_type == "ticket" && event.sequence == 1)
+                .map(|event| event.aggregate_id.as_str())
+                .collect();
             let mut unknown: Vec<&str> = events
                 .iter()
                 .filter(|event| event.aggregate_type == "ticket" && event.sequence > 1)
                 .map(|event| event.aggregate_id.as_str())
+                .filter(|id| !opened.contains(id))
                 .filter(|id| {
                     Uuid::parse_str(id).is_ok_and(|ticket| !owners.known.contains_key(&ticket))
                 })
@@ -441,9 +448,19 @@ impl LiveHub {
         if unknown.is_empty() {
             return Ok(());
         }
+        // One primary-key probe per ticket, whatever the statistics say: the `LIMIT` keeps the
+        // lookup a subquery run per ticket. Written as a join (or `aggregate_id = ANY($1)`), a
+        // young log whose statistics predate most of its rows (autovacuum off, or not yet
+        // run) was planned as a walk over every ticket's first event: 300-550 ms for a
+        // thousand tickets at 100,000, against 5-10 ms by key.
         let found: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT aggregate_id, payload -> 'TicketCreated' ->> 'customer_id' FROM events
-              WHERE aggregate_type = 'ticket' AND aggregate_id = ANY($1) AND sequence = 1",
+            "SELECT e.aggregate_id, e.payload -> 'TicketCreated' ->> 'customer_id'
+               FROM unnest($1::text[]) AS wanted(id)
+               CROSS JOIN LATERAL (
+                    SELECT aggregate_id, payload FROM events
+                     WHERE aggregate_type = 'ticket' AND aggregate_id = wanted.id
+                       AND sequence = 1
+                     LIMIT 1) e",
         )
         .bind(&unknown)
         .fetch_all(&mut *conn)
