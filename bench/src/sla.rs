@@ -363,14 +363,20 @@ pub async fn deadline_storm(
 
     let give_up = window_start + chrono::Duration::seconds(60 + 300);
     loop {
-        let breached: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = 'SlaBreached'")
-                .fetch_one(pool)
-                .await?;
+        // Asked of the clocks' projection through its index, not of the log: counting the
+        // log's breaches by type is a parallel scan of every event (2 s at 800,000 events), and
+        // polled every half second it took cores from the storm it measured (p99 lateness
+        // 38 ms to 3.2 s from run to run). The figures below still come from the log.
+        let breached: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sla_clocks_view
+              WHERE state = 'breached' AND metric = 'first_response'",
+        )
+        .fetch_one(pool)
+        .await?;
         if breached > sizes.tickets || Utc::now() > give_up {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let rows: Vec<(i64, f64, f64)> = sqlx::query_as(
         "SELECT (payload -> 'SlaBreached' ->> 'due_at' IS NOT NULL)::int::bigint,
