@@ -117,6 +117,55 @@ struct Shadow {
     deferred: Vec<(String, String)>,
 }
 
+/// The advisory-lock space of rebuilds (the first key of the two-key form, which never meets
+/// the one-key locks such as routing's): the second key is the hash of the copies' schema name.
+/// A rebuild holds its schema's lock on its own connection for as long as it runs, so the lock
+/// ends with it, however it ends.
+const REBUILD_LOCK_SPACE: i32 = 0x646b_7262; // "dkrb"
+
+/// The prefix of every rebuild's scratch schema (and, after `_retired`, of the old tables it
+/// swapped out).
+const SCHEMA_PREFIX: &str = "docket_rebuild_";
+
+/// Drops the scratch schemas of rebuilds that ended without cleaning up (their process was
+/// killed, or lost its connection): those whose lock nobody holds. A running rebuild's copies
+/// are left alone. Returns the schemas dropped.
+pub async fn drop_abandoned_copies(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1) ORDER BY 1",
+    )
+    .bind(SCHEMA_PREFIX)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut dropped = Vec::new();
+    for schema in schemas {
+        let owner = schema.strip_suffix("_retired").unwrap_or(&schema);
+        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
+            .bind(REBUILD_LOCK_SPACE)
+            .bind(owner)
+            .fetch_one(&mut *conn)
+            .await?;
+        if !free {
+            continue;
+        }
+        let outcome = sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(&schema)))
+            .execute(&mut *conn)
+            .await;
+        sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+            .bind(REBUILD_LOCK_SPACE)
+            .bind(owner)
+            .execute(&mut *conn)
+            .await?;
+        outcome?;
+        tracing::warn!(
+            schema,
+            "dropped the copies of a rebuild that did not finish"
+        );
+        dropped.push(schema);
+    }
+    Ok(dropped)
+}
+
 fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
 }
@@ -132,10 +181,16 @@ impl Shadow {
         appended: &[&str],
     ) -> Result<Self, sqlx::Error> {
         let schema = format!(
-            "docket_rebuild_{}_{}",
+            "{SCHEMA_PREFIX}{}_{}",
             name,
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
+        // Held until this connection ends: while it is, nobody takes the copies for abandoned.
+        sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
+            .bind(REBUILD_LOCK_SPACE)
+            .bind(&schema)
+            .execute(&mut *conn)
+            .await?;
         sqlx::query(&format!("CREATE SCHEMA {}", quote(&schema)))
             .execute(&mut *conn)
             .await?;
@@ -317,6 +372,11 @@ impl Shadow {
         ))
         .execute(&mut *conn)
         .await?;
+        sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
+            .bind(REBUILD_LOCK_SPACE)
+            .bind(&self.schema)
+            .execute(&mut *conn)
+            .await?;
         Ok(())
     }
 }
@@ -503,6 +563,7 @@ async fn build<P: Projection>(
     settings: RebuildSettings,
     tracker: &mut Tracker<'_>,
 ) -> Result<(Shadow, Checkpoint), RebuildError> {
+    drop_abandoned_copies(conn).await?;
     let shadow = Shadow::create(
         conn,
         P::NAME,

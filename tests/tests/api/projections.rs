@@ -433,3 +433,52 @@ async fn a_rebuild_under_live_traffic_swaps_in_an_identical_projection() {
         .unwrap();
     assert_eq!(total, 1_505);
 }
+
+/// A rebuild whose process was killed leaves its scratch schema (a copy of every table) behind.
+/// The next rebuild drops those whose rebuild no longer runs — it held the schema's advisory
+/// lock on its own connection, which ended with it — and leaves a running one's alone.
+#[tokio::test]
+async fn a_rebuild_drops_the_copies_of_rebuilds_that_did_not_finish_and_no_others() {
+    let (pool, _) = synthetic_log_without_projector(50, 1).await;
+    for statement in [
+        "CREATE SCHEMA docket_rebuild_tickets_0badc0de",
+        "CREATE TABLE docket_rebuild_tickets_0badc0de.tickets_view (LIKE public.tickets_view)",
+        "CREATE SCHEMA docket_rebuild_tickets_0badc0de_retired",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    // A rebuild still running elsewhere: its lock (space "dkrb") held by its own connection.
+    let mut running = PgConnection::connect_with(&pool.connect_options())
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_lock(1684763234, hashtext('docket_rebuild_audit_00c0ffee'))")
+        .execute(&mut running)
+        .await
+        .unwrap();
+    sqlx::query("CREATE SCHEMA docket_rebuild_audit_00c0ffee")
+        .execute(&mut running)
+        .await
+        .unwrap();
+
+    let report = rebuild::rebuild(
+        &TicketsProjection,
+        &pool,
+        RebuildSettings::default(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.events, 50 * 3);
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'docket\\_rebuild\\_%' ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(left, ["docket_rebuild_audit_00c0ffee"]);
+    let tickets: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets_view")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(tickets, 50);
+}
