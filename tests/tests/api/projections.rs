@@ -440,6 +440,15 @@ async fn a_rebuild_under_live_traffic_swaps_in_an_identical_projection() {
 #[tokio::test]
 async fn a_rebuild_drops_the_copies_of_rebuilds_that_did_not_finish_and_no_others() {
     let (pool, _) = synthetic_log_without_projector(50, 1).await;
+    // The rebuild then goes to the live checkpoint: all of the log, even while another test's
+    // open transaction holds the horizon back.
+    let settings = RunnerSettings {
+        batch_size: 500,
+        idle_poll: Duration::from_millis(50),
+    };
+    runtime::catch_up(&TicketsProjection, &pool, settings)
+        .await
+        .unwrap();
     for statement in [
         "CREATE SCHEMA docket_rebuild_tickets_0badc0de",
         "CREATE TABLE docket_rebuild_tickets_0badc0de.tickets_view (LIKE public.tickets_view)",
