@@ -11,7 +11,7 @@
 //! up to the hub's watermark and then from the broadcast beyond it, so it misses nothing and gets
 //! nothing twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -164,18 +164,39 @@ impl Owners {
     }
 }
 
-/// The customer of a ticket, from its first event.
-async fn lookup_owner(pool: &PgPool, ticket: Uuid) -> Option<Uuid> {
-    let owner: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT payload -> 'TicketCreated' ->> 'customer_id' FROM events
-          WHERE aggregate_type = 'ticket' AND aggregate_id = $1 AND sequence = 1",
+/// The customers of `tickets` (ids as the log spells them), from each one's first event; tickets
+/// the log does not know are left out.
+///
+/// One primary-key probe per ticket, whatever the statistics say: the `LIMIT` keeps the lookup a
+/// subquery run per ticket. Written as a join (or `aggregate_id = ANY($1)`), a young log whose
+/// statistics predate most of its rows (autovacuum off, or not yet run) was planned as a walk
+/// over every ticket's first event: 300-550 ms for a thousand tickets at 100,000, against
+/// 5-10 ms by key.
+async fn owners_in_log<'e, E: sqlx::PgExecutor<'e>>(
+    executor: E,
+    tickets: &[String],
+) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    let found: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT e.aggregate_id, e.payload -> 'TicketCreated' ->> 'customer_id'
+           FROM unnest($1::text[]) AS wanted(id)
+           CROSS JOIN LATERAL (
+                SELECT aggregate_id, payload FROM events
+                 WHERE aggregate_type = 'ticket' AND aggregate_id = wanted.id
+                   AND sequence = 1
+                 LIMIT 1) e",
     )
-    .bind(ticket.to_string())
-    .fetch_optional(pool)
-    .await
-    .ok()
-    .flatten();
-    owner.flatten().and_then(|o| Uuid::parse_str(&o).ok())
+    .bind(tickets)
+    .fetch_all(executor)
+    .await?;
+    Ok(found
+        .into_iter()
+        .filter_map(|(ticket, owner)| {
+            Some((
+                Uuid::parse_str(&ticket).ok()?,
+                Uuid::parse_str(&owner?).ok()?,
+            ))
+        })
+        .collect())
 }
 
 /// The hub: one per process.
@@ -426,53 +447,32 @@ impl LiveHub {
             let Ok(owners) = self.owners.lock() else {
                 return Ok(());
             };
-            // A ticket opened in this batch is learnt from its first event, which comes first.
-            let opened: HashSet<&str> = events
+            let tickets = events
                 .iter()
-                .filter(|event| event.aggregate_type == "ticket" && event.sequence == 1)
+                .filter(|event| event.aggregate_type == "ticket");
+            // A ticket opened in this batch is learnt from its first event, which comes first.
+            let opened: HashSet<&str> = tickets
+                .clone()
+                .filter(|event| event.sequence == 1)
                 .map(|event| event.aggregate_id.as_str())
                 .collect();
-            let mut unknown: Vec<&str> = events
-                .iter()
-                .filter(|event| event.aggregate_type == "ticket" && event.sequence > 1)
+            let unknown: BTreeSet<&str> = tickets
                 .map(|event| event.aggregate_id.as_str())
-                .filter(|id| !opened.contains(id))
                 .filter(|id| {
-                    Uuid::parse_str(id).is_ok_and(|ticket| !owners.known.contains_key(&ticket))
+                    !opened.contains(id)
+                        && Uuid::parse_str(id)
+                            .is_ok_and(|ticket| !owners.known.contains_key(&ticket))
                 })
                 .collect();
-            unknown.sort_unstable();
-            unknown.dedup();
             unknown.into_iter().map(str::to_string).collect()
         };
         if unknown.is_empty() {
             return Ok(());
         }
-        // One primary-key probe per ticket, whatever the statistics say: the `LIMIT` keeps the
-        // lookup a subquery run per ticket. Written as a join (or `aggregate_id = ANY($1)`), a
-        // young log whose statistics predate most of its rows (autovacuum off, or not yet
-        // run) was planned as a walk over every ticket's first event: 300-550 ms for a
-        // thousand tickets at 100,000, against 5-10 ms by key.
-        let found: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT e.aggregate_id, e.payload -> 'TicketCreated' ->> 'customer_id'
-               FROM unnest($1::text[]) AS wanted(id)
-               CROSS JOIN LATERAL (
-                    SELECT aggregate_id, payload FROM events
-                     WHERE aggregate_type = 'ticket' AND aggregate_id = wanted.id
-                       AND sequence = 1
-                     LIMIT 1) e",
-        )
-        .bind(&unknown)
-        .fetch_all(&mut *conn)
-        .await?;
+        let found = owners_in_log(&mut *conn, &unknown).await?;
         if let Ok(mut owners) = self.owners.lock() {
             for (ticket, owner) in found {
-                if let (Ok(ticket), Some(Ok(owner))) = (
-                    Uuid::parse_str(&ticket),
-                    owner.as_deref().map(Uuid::parse_str),
-                ) {
-                    owners.remember(ticket, owner);
-                }
+                owners.remember(ticket, owner);
             }
         }
         Ok(())
@@ -488,7 +488,10 @@ impl LiveHub {
         if cached.is_some() {
             return cached;
         }
-        let owner = lookup_owner(&self.pool, ticket).await?;
+        let (_, owner) = owners_in_log(&self.pool, &[ticket.to_string()])
+            .await
+            .ok()?
+            .pop()?;
         if let Ok(mut owners) = self.owners.lock() {
             owners.remember(ticket, owner);
         }
