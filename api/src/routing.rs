@@ -253,7 +253,7 @@ pub async fn wait_for_workforce(state: &AppState, types: &[&str]) -> Result<(), 
         "SELECT newest.transaction_id::text, newest.global_position,
                 COALESCE((SELECT (c.last_txid, c.last_position)
                                  >= (newest.transaction_id, newest.global_position)
-                            FROM projector_checkpoints c WHERE c.projector = 'workforce'), false)
+                            FROM projector_checkpoints c WHERE c.projector = $2), false)
            FROM unnest($1::text[]) AS wanted(aggregate_type)
            CROSS JOIN LATERAL (
                 SELECT transaction_id, global_position FROM events e
@@ -262,6 +262,7 @@ pub async fn wait_for_workforce(state: &AppState, types: &[&str]) -> Result<(), 
           ORDER BY newest.transaction_id DESC, newest.global_position DESC LIMIT 1",
     )
     .bind(types.iter().map(|t| t.to_string()).collect::<Vec<_>>())
+    .bind(WorkforceProjection::NAME)
     .fetch_optional(&state.pool)
     .await
     .map_err(ApiError::database)?;
@@ -269,8 +270,12 @@ pub async fn wait_for_workforce(state: &AppState, types: &[&str]) -> Result<(), 
         let txid = txid
             .parse()
             .map_err(|_| ApiError::internal("a transaction id that is not a number"))?;
-        crate::routes::wait_for_projector(state, "workforce", Checkpoint { txid, position })
-            .await?;
+        crate::routes::wait_for_projector(
+            state,
+            WorkforceProjection::NAME,
+            Checkpoint { txid, position },
+        )
+        .await?;
     }
     Ok(())
 }

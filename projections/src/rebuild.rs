@@ -140,22 +140,13 @@ pub async fn drop_abandoned_copies(conn: &mut PgConnection) -> Result<Vec<String
     let mut dropped = Vec::new();
     for schema in schemas {
         let owner = schema.strip_suffix("_retired").unwrap_or(&schema);
-        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
-            .bind(REBUILD_LOCK_SPACE)
-            .bind(owner)
-            .fetch_one(&mut *conn)
-            .await?;
-        if !free {
+        if !schema_lock(conn, TRY_SCHEMA_LOCK, owner).await? {
             continue;
         }
         let outcome = sqlx::query(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quote(&schema)))
             .execute(&mut *conn)
             .await;
-        sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
-            .bind(REBUILD_LOCK_SPACE)
-            .bind(owner)
-            .execute(&mut *conn)
-            .await?;
+        schema_lock(conn, RELEASE_SCHEMA_LOCK, owner).await?;
         outcome?;
         tracing::warn!(
             schema,
@@ -164,6 +155,24 @@ pub async fn drop_abandoned_copies(conn: &mut PgConnection) -> Result<Vec<String
         dropped.push(schema);
     }
     Ok(dropped)
+}
+
+/// Statements on a scratch schema's lock (`$1` the space, `$2` the schema), each answering a
+/// boolean: whether the lock is now held (taking waits, so it always is), or was released.
+const TAKE_SCHEMA_LOCK: &str = "SELECT true FROM (SELECT pg_advisory_lock($1, hashtext($2))) taken";
+const TRY_SCHEMA_LOCK: &str = "SELECT pg_try_advisory_lock($1, hashtext($2))";
+const RELEASE_SCHEMA_LOCK: &str = "SELECT pg_advisory_unlock($1, hashtext($2))";
+
+async fn schema_lock(
+    conn: &mut PgConnection,
+    statement: &'static str,
+    schema: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(statement)
+        .bind(REBUILD_LOCK_SPACE)
+        .bind(schema)
+        .fetch_one(&mut *conn)
+        .await
 }
 
 fn quote(identifier: &str) -> String {
@@ -186,11 +195,7 @@ impl Shadow {
             &uuid::Uuid::new_v4().simple().to_string()[..8]
         );
         // Held until this connection ends: while it is, nobody takes the copies for abandoned.
-        sqlx::query("SELECT pg_advisory_lock($1, hashtext($2))")
-            .bind(REBUILD_LOCK_SPACE)
-            .bind(&schema)
-            .execute(&mut *conn)
-            .await?;
+        schema_lock(conn, TAKE_SCHEMA_LOCK, &schema).await?;
         sqlx::query(&format!("CREATE SCHEMA {}", quote(&schema)))
             .execute(&mut *conn)
             .await?;
@@ -372,11 +377,7 @@ impl Shadow {
         ))
         .execute(&mut *conn)
         .await?;
-        sqlx::query("SELECT pg_advisory_unlock($1, hashtext($2))")
-            .bind(REBUILD_LOCK_SPACE)
-            .bind(&self.schema)
-            .execute(&mut *conn)
-            .await?;
+        schema_lock(conn, RELEASE_SCHEMA_LOCK, &self.schema).await?;
         Ok(())
     }
 }
