@@ -138,6 +138,17 @@ async fn an_event_committed_late_with_an_earlier_position_is_applied_once() {
     assert!(differences.is_empty(), "{differences:?}");
 }
 
+/// Runs the tickets projector until it has applied everything in the log.
+async fn catch_up_tickets(pool: &PgPool) {
+    let settings = RunnerSettings {
+        batch_size: 500,
+        idle_poll: Duration::from_millis(50),
+    };
+    runtime::catch_up(&TicketsProjection, pool, settings)
+        .await
+        .unwrap();
+}
+
 /// A migrated database whose log holds a synthetic one of `tickets` tickets with `comments`
 /// comments each, which no tickets projector has read yet; and the events written.
 async fn synthetic_log_without_projector(tickets: i64, comments: i64) -> (PgPool, i64) {
@@ -219,13 +230,7 @@ async fn a_projector_killed_again_and_again_ends_equal_to_a_fresh_rebuild() {
 #[tokio::test]
 async fn a_rebuild_that_writes_quiet_tickets_early_still_equals_the_live_projection() {
     let (pool, _) = synthetic_log_without_projector(300, 12).await;
-    let settings = RunnerSettings {
-        batch_size: 500,
-        idle_poll: Duration::from_millis(50),
-    };
-    runtime::catch_up(&TicketsProjection, &pool, settings)
-        .await
-        .unwrap();
+    catch_up_tickets(&pool).await;
     // 300 events a comment round; 25 a batch: a ticket is quiet for 12 batches between rounds.
     let small_batches = RebuildSettings {
         batch_size: 25,
@@ -442,13 +447,7 @@ async fn a_rebuild_drops_the_copies_of_rebuilds_that_did_not_finish_and_no_other
     let (pool, _) = synthetic_log_without_projector(50, 1).await;
     // The rebuild then goes to the live checkpoint: all of the log, even while another test's
     // open transaction holds the horizon back.
-    let settings = RunnerSettings {
-        batch_size: 500,
-        idle_poll: Duration::from_millis(50),
-    };
-    runtime::catch_up(&TicketsProjection, &pool, settings)
-        .await
-        .unwrap();
+    catch_up_tickets(&pool).await;
     for statement in [
         "CREATE SCHEMA docket_rebuild_tickets_0badc0de",
         "CREATE TABLE docket_rebuild_tickets_0badc0de.tickets_view (LIKE public.tickets_view)",

@@ -1,9 +1,20 @@
-use docket_tests::{OPENED_VERSION, Session, TestApp, spawn_app};
+use docket_tests::{OPENED_VERSION, Session, TestApp, TestResponse, spawn_app};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 fn id_of(ticket: &Value) -> String {
     ticket["id"].as_str().unwrap().to_string()
+}
+
+/// Moves ticket `id` to `status` as `token`; the answer must be 200.
+async fn set_status(app: &TestApp, token: &str, id: &str, status: &str) -> TestResponse {
+    app.patch(
+        &format!("/api/tickets/{id}/status"),
+        token,
+        json!({"status": status}),
+    )
+    .await
+    .expect(200)
 }
 
 struct Desk {
@@ -231,21 +242,9 @@ async fn the_list_filters_sorts_and_pages() {
         )
         .await
         .expect(200);
-    app.patch(
-        &format!("/api/tickets/{}/status", ids[0]),
-        &desk.agent.token,
-        json!({"status": "pending"}),
-    )
-    .await
-    .expect(200);
-    let status_token = app
-        .patch(
-            &format!("/api/tickets/{}/status", ids[1]),
-            &desk.agent.token,
-            json!({"status": "open"}),
-        )
+    set_status(app, &desk.agent.token, &ids[0], "pending").await;
+    let status_token = set_status(app, &desk.agent.token, &ids[1], "open")
         .await
-        .expect(200)
         .consistency_token()
         .unwrap();
     assert!(assigned.consistency_token().is_some());
@@ -373,22 +372,10 @@ async fn list_totals_by_status_and_priority_follow_every_change() {
     .await
     .expect(200);
     for (n, status) in [(1, "open"), (3, "open"), (3, "pending"), (4, "resolved")] {
-        app.patch(
-            &format!("/api/tickets/{}/status", ids[n]),
-            &desk.agent.token,
-            json!({"status": status}),
-        )
-        .await
-        .expect(200);
+        set_status(app, &desk.agent.token, &ids[n], status).await;
     }
-    let token = app
-        .patch(
-            &format!("/api/tickets/{}/status", ids[2]),
-            &desk.agent.token,
-            json!({"status": "open"}),
-        )
+    let token = set_status(app, &desk.agent.token, &ids[2], "open")
         .await
-        .expect(200)
         .consistency_token()
         .unwrap();
     // Now: 0 new/critical, 1 open/low, 2 open/medium, 3 pending/high, 4 resolved/high,
