@@ -21,6 +21,7 @@ use serde_json::value::RawValue;
 use sqlx::PgPool;
 use sqlx::types::Json;
 
+use crate::appenders::{Appended, EventRows, insert_events};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -325,21 +326,12 @@ where
     }
 }
 
-/// How an append went.
-enum Appended {
-    /// Written; where the last event sits in the log.
-    Committed(Checkpoint),
-    /// Another writer took one of the sequence numbers first.
-    Conflict,
-}
-
 impl<A> CommandBus<A>
 where
     A: Aggregate,
 {
     /// Writes a command's events after version `current`, in one statement (atomic without a
-    /// transaction around it) that also returns where they landed: one round trip instead of
-    /// BEGIN, an INSERT per event, COMMIT and a read of the position. The primary key on
+    /// transaction around it) that also returns where they landed. The primary key on
     /// `(aggregate_type, aggregate_id, sequence)` refuses the write if the aggregate moved.
     async fn append(
         &self,
@@ -349,28 +341,14 @@ where
         metadata: &std::collections::HashMap<String, String>,
     ) -> Result<Appended, ApiError> {
         let stored_metadata = serde_json::to_value(metadata).map_err(ApiError::internal)?;
-        let mut rows = InsertRows::default();
-        rows.push_all(aggregate_id, current, events, &stored_metadata)?;
-        // On a connection of the appenders', which is not pinged on its way back.
-        let mut lease = self.appenders.lease().await.map_err(ApiError::database)?;
-        let written = rows
-            .insert(A::TYPE)
-            .fetch_all(lease.conn().map_err(ApiError::database)?)
-            .await;
-        lease.answered(&written);
-        drop(lease);
-        match written {
-            Ok(written) => written
-                .into_iter()
-                .map(|(txid, position)| Checkpoint { txid, position })
-                .max_by_key(|checkpoint| checkpoint.position)
-                .map(Appended::Committed)
-                .ok_or_else(|| ApiError::internal("an append wrote no events")),
-            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("23505") => {
-                Ok(Appended::Conflict)
-            }
-            Err(error) => Err(ApiError::from_database(&error)),
-        }
+        let rows = EventRows::new(A::TYPE, aggregate_id, current, events, stored_metadata)
+            .map_err(ApiError::internal)?;
+        // On a connection of the appenders', which is not pinged on its way back, together
+        // with whatever other commands are waiting for one.
+        self.appenders
+            .append(rows)
+            .await
+            .map_err(|failure| ApiError::from_database(&failure))
     }
 }
 
@@ -425,7 +403,7 @@ where
         }
         let stored_metadata =
             serde_json::to_value(metadata.clone().into_map()).map_err(ApiError::internal)?;
-        let mut insert = InsertRows::default();
+        let mut commands: Vec<EventRows> = Vec::new();
         let mut outcome = BulkOutcome::default();
         for aggregate_id in aggregate_ids {
             let Some((aggregate, version)) = loaded.get(aggregate_id) else {
@@ -441,13 +419,24 @@ where
                 continue;
             }
             outcome.changed += 1;
-            insert.push_all(aggregate_id, *version, &events, &stored_metadata)?;
+            outcome.events += events.len();
+            commands.push(
+                EventRows::new(
+                    A::TYPE,
+                    aggregate_id,
+                    *version,
+                    &events,
+                    stored_metadata.clone(),
+                )
+                .map_err(ApiError::internal)?,
+            );
         }
-        outcome.events = insert.len();
         if outcome.events == 0 {
             return Ok(outcome);
         }
-        let written = insert.insert(A::TYPE).fetch_all(&self.pool).await;
+        let mut conn = self.pool.acquire().await.map_err(ApiError::database)?;
+        let written = insert_events(&mut conn, commands.iter()).await;
+        drop(conn);
         match written {
             Ok(_) => {
                 self.notifications.events_committed(A::TYPE);
@@ -481,63 +470,5 @@ where
             }
             Err(error) => Err(ApiError::database(error)),
         }
-    }
-}
-
-/// Columns of a multi-row insert into `events`.
-#[derive(Default)]
-struct InsertRows {
-    aggregate_ids: Vec<String>,
-    sequences: Vec<i64>,
-    event_types: Vec<String>,
-    event_versions: Vec<String>,
-    payloads: Vec<serde_json::Value>,
-    metadata: Vec<serde_json::Value>,
-}
-
-impl InsertRows {
-    /// One aggregate's new events, numbered on from its version `after`.
-    fn push_all<E: cqrs_es::DomainEvent>(
-        &mut self,
-        aggregate_id: &str,
-        after: i64,
-        events: &[E],
-        metadata: &serde_json::Value,
-    ) -> Result<(), ApiError> {
-        for (offset, event) in events.iter().enumerate() {
-            self.aggregate_ids.push(aggregate_id.to_string());
-            self.sequences.push(after + offset as i64 + 1);
-            self.event_types.push(event.event_type());
-            self.event_versions.push(event.event_version());
-            self.payloads
-                .push(serde_json::to_value(event).map_err(ApiError::internal)?);
-            self.metadata.push(metadata.clone());
-        }
-        Ok(())
-    }
-
-    fn len(&self) -> usize {
-        self.sequences.len()
-    }
-
-    /// The statement that writes the rows, returning each one's transaction and position.
-    fn insert(
-        &self,
-        aggregate_type: &'static str,
-    ) -> sqlx::query::QueryAs<'_, sqlx::Postgres, (i64, i64), sqlx::postgres::PgArguments> {
-        sqlx::query_as(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
-                                 payload, metadata)
-             SELECT $1, * FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::text[],
-                                      $6::jsonb[], $7::jsonb[])
-             RETURNING transaction_id::text::bigint, global_position",
-        )
-        .bind(aggregate_type)
-        .bind(&self.aggregate_ids)
-        .bind(&self.sequences)
-        .bind(&self.event_types)
-        .bind(&self.event_versions)
-        .bind(&self.payloads)
-        .bind(&self.metadata)
     }
 }

@@ -102,6 +102,12 @@ pub struct Settings {
     #[arg(long, env = "DOCKET_DB_MAX_CONNECTIONS", default_value_t = 32)]
     pub db_max_connections: u32,
 
+    /// Connections that append commands' events. Commands waiting for one at the same time
+    /// are written together in one commit, so a few connections carry any load; more only
+    /// add commits.
+    #[arg(long, env = "DOCKET_APPEND_CONNECTIONS", default_value_t = 4)]
+    pub append_connections: usize,
+
     /// How long a request waits for a database connection before answering 503.
     #[arg(long, env = "DOCKET_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000)]
     pub db_acquire_timeout_ms: u64,

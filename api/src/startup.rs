@@ -233,7 +233,7 @@ impl Application {
             remembered: settings.remembered_aggregates,
             appenders: Arc::new(crate::appenders::Appenders::new(
                 (*pool.connect_options()).clone(),
-                settings.db_max_connections as usize / 2,
+                settings.append_connections,
                 settings.db_acquire_timeout(),
             )),
         };

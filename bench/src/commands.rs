@@ -179,6 +179,9 @@ enum Kind {
     Comment,
     Status,
     Assign,
+    /// A comment with no text: the server refuses it (422) before any database work, so it
+    /// measures the HTTP path alone — client, connection, routing, token, body, error.
+    BlankComment,
 }
 
 const MIX: [(Kind, u64); 4] = [
@@ -347,6 +350,9 @@ async fn send(
         (Kind::Status, Some(id)) => client
             .patch(format!("{address}/api/tickets/{id}/status"))
             .json(&json!({"status": STATUSES[random.below(STATUSES.len())]})),
+        (Kind::BlankComment, Some(id)) => client
+            .post(format!("{address}/api/tickets/{id}/comments"))
+            .json(&json!({"body": "   ", "internal": false})),
         (Kind::Assign, Some(id)) => client
             .post(format!("{address}/api/tickets/{id}/assign"))
             .json(&json!({"agent_id": actors.agents[random.below(actors.agents.len())]})),
@@ -756,6 +762,38 @@ pub async fn run(
         &hot_run.latencies,
     ));
 
+    eprintln!(
+        "ceiling: the HTTP path alone for {} s…",
+        sizes.baseline.as_secs()
+    );
+    let Run {
+        outcomes: floor,
+        seconds,
+        ..
+    } = target
+        .run(
+            &tickets,
+            Stop {
+                after: sizes.baseline,
+                limit: None,
+            },
+            |_| Kind::BlankComment,
+        )
+        .await?;
+    let http_alone = floor.refused as f64 / seconds;
+    figures.push(
+        Figure::new(
+            &format!(
+                "ceiling: a comment refused before any database work (422), {} connections",
+                sizes.connections
+            ),
+            "requests/s",
+            http_alone,
+            "requests/s",
+        )
+        .baseline("pgbench one-row INSERT commits, same clients", inserts.tps),
+    );
+
     let peak = server.peak_rss_mib()?;
     figures.push(Figure::new(
         "server process during the command loads",
@@ -764,5 +802,43 @@ pub async fn run(
         "MiB",
     ));
     server.stop().await;
+
+    eprintln!(
+        "ceiling: pgbench appending one event to a copy of the log's table at {} clients…",
+        sizes.connections
+    );
+    // The log's columns, defaults, checks and indexes, without its triggers (the server's own
+    // commits skip the notifying one too), and a comment's payload and metadata as the server
+    // writes them. pgbench reads `:word` as a variable, hence the space after every colon.
+    sqlx::query("CREATE TABLE bench_events (LIKE events INCLUDING ALL)")
+        .execute(pool)
+        .await?;
+    let appends = pgbench(
+        url,
+        "append",
+        r#"INSERT INTO bench_events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('ticket', gen_random_uuid()::text, 1, 'CommentAdded', '1.0', '{"CommentAdded": {"comment_id": "0193b9a0-0000-7000-8000-000000000000", "body": "Restarted it; still offline.", "internal": false, "automated": false, "author": {"id": "0193b9a0-0000-7000-8000-000000000001", "role": "agent"}, "occurred_at": "2026-12-02T10.00.00Z"}}', '{"actor_id": "0193b9a0-0000-7000-8000-000000000001", "actor_role": "agent", "ip": "127.0.0.1", "user_agent": "docket-bench", "correlation_id": "0193b9a0-0000-7000-8000-000000000002"}');
+"#,
+        sizes.connections,
+        sizes.baseline,
+    )
+    .await?;
+    sqlx::query("DROP TABLE bench_events").execute(pool).await?;
+    figures.push(
+        Figure::new(
+            &format!(
+                "ceiling: pgbench appending one event row (the log's indexes and checks), {} clients",
+                sizes.connections
+            ),
+            "commits/s",
+            appends.tps,
+            "commits/s",
+        )
+        .baseline("pgbench one-row INSERT commits, same clients", inserts.tps),
+    );
+    charts.push(Series::new(
+        Chart::Commands,
+        "pgbench: append one event",
+        &appends.latencies,
+    ));
     Ok(())
 }

@@ -323,8 +323,12 @@ async fn an_append_connection_that_broke_is_never_lent_again() {
     let (_, url) = fresh_database().await;
     docket_projections::db::ensure_database(&url).await.unwrap();
     let admin = sqlx::PgPool::connect(&url).await.unwrap();
-    let appenders = Appenders::new(url.parse().unwrap(), 2, Duration::from_secs(2));
-    async fn pid(appenders: &Appenders) -> i32 {
+    let appenders = std::sync::Arc::new(Appenders::new(
+        url.parse().unwrap(),
+        2,
+        Duration::from_secs(2),
+    ));
+    async fn pid(appenders: &std::sync::Arc<Appenders>) -> i32 {
         let mut lease = appenders.lease().await.unwrap();
         let pid: Result<i32, sqlx::Error> = sqlx::query_scalar("SELECT pg_backend_pid()")
             .fetch_one(lease.conn().unwrap())
@@ -366,4 +370,126 @@ async fn an_append_connection_that_broke_is_never_lent_again() {
     // A lease abandoned before its statement's answer (a request dropped mid-way) keeps nothing.
     drop(appenders.lease().await.unwrap());
     assert_eq!(appenders.idle(), 0);
+}
+
+/// Commands that wait for an append connection together are written in one commit; a batch in
+/// which one command lost its race writes each of the others once, on its own, and tells only
+/// the loser. Every command stays whole: all its events or none.
+#[tokio::test]
+async fn commands_waiting_together_commit_together_and_a_lost_race_refuses_only_its_own() {
+    use docket_api::appenders::{Appended, Appenders, EventRows};
+    use docket_domain::ticket::TicketEvent;
+    use docket_domain::{Actor, Priority};
+    let (_, url) = fresh_database().await;
+    docket_projections::db::ensure_database(&url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    docket_projections::db::migrate(&pool).await.unwrap();
+    let appenders = std::sync::Arc::new(Appenders::new(
+        url.parse().unwrap(),
+        1,
+        Duration::from_secs(5),
+    ));
+    let events = |n: usize| -> Vec<TicketEvent> {
+        (0..n)
+            .map(|i| TicketEvent::TicketPriorityChanged {
+                from: Priority::Low,
+                to: if i % 2 == 0 {
+                    Priority::High
+                } else {
+                    Priority::Low
+                },
+                changed_by: Actor::system(),
+                occurred_at: chrono::Utc::now(),
+            })
+            .collect()
+    };
+    let rows = |id: &str, after: i64, n: usize| {
+        EventRows::new("ticket", id, after, &events(n), json!({"test": true})).unwrap()
+    };
+    // Holds the only connection until every command below is queued behind it.
+    async fn queued_behind_one_lease(
+        appenders: &std::sync::Arc<Appenders>,
+        commands: Vec<EventRows>,
+    ) -> Vec<Appended> {
+        let held = appenders.lease().await.unwrap();
+        let count = commands.len();
+        let waiting: Vec<_> = commands
+            .into_iter()
+            .map(|rows| {
+                let appenders = appenders.clone();
+                tokio::spawn(async move { appenders.append(rows).await })
+            })
+            .collect();
+        while appenders.queued() < count {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(held);
+        let mut answers = Vec::new();
+        for waiter in waiting {
+            answers.push(waiter.await.unwrap().unwrap());
+        }
+        answers
+    }
+
+    let first: Vec<String> = (0..10).map(|i| format!("first-{i}")).collect();
+    let answers =
+        queued_behind_one_lease(&appenders, first.iter().map(|id| rows(id, 0, 2)).collect()).await;
+    assert!(answers.iter().all(|a| matches!(a, Appended::Committed(_))));
+    let (transactions, events_written): (i64, i64) = sqlx::query_as(
+        "SELECT count(DISTINCT transaction_id), count(*) FROM events WHERE aggregate_id LIKE 'first-%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (transactions, events_written),
+        (1, 20),
+        "one commit for the ten"
+    );
+    // Each answer is where that command's own last event landed.
+    for (id, answer) in first.iter().zip(&answers) {
+        let last: i64 =
+            sqlx::query_scalar("SELECT max(global_position) FROM events WHERE aggregate_id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            *answer,
+            Appended::Committed(docket_projections::log::Checkpoint {
+                txid: match answer {
+                    Appended::Committed(at) => at.txid,
+                    Appended::Conflict => unreachable!(),
+                },
+                position: last,
+            })
+        );
+    }
+
+    // first-3 is at version 2: a command decided on version 1 lost its race.
+    let mut second: Vec<EventRows> = (0..6).map(|i| rows(&format!("second-{i}"), 0, 3)).collect();
+    second.insert(3, rows("first-3", 1, 2));
+    let answers = queued_behind_one_lease(&appenders, second).await;
+    assert_eq!(answers[3], Appended::Conflict);
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|a| matches!(a, Appended::Committed(_)))
+            .count(),
+        6
+    );
+    let per_aggregate: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, count(*) FROM events
+          WHERE aggregate_id LIKE 'second-%' OR aggregate_id = 'first-3'
+          GROUP BY aggregate_id ORDER BY aggregate_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut expected = vec![("first-3".to_string(), 2)];
+    expected.extend((0..6).map(|i| (format!("second-{i}"), 3)));
+    assert_eq!(
+        per_aggregate, expected,
+        "the loser wrote nothing, the others all theirs"
+    );
 }
