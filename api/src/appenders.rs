@@ -46,10 +46,7 @@ impl Appenders {
 
     /// Commands waiting for a connection.
     pub fn queued(&self) -> usize {
-        self.queue
-            .lock()
-            .map(|queue| queue.pending.len())
-            .unwrap_or_default()
+        self.queue().pending.len()
     }
 
     /// Connections waiting for a statement.
@@ -166,7 +163,7 @@ impl EventRows {
         })
     }
 
-    pub(crate) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.sequences.len()
     }
 }
@@ -225,20 +222,20 @@ impl Appenders {
         loop {
             tokio::select! {
                 biased;
-                answered = &mut answer => return answered.unwrap_or_else(|_| Err(abandoned())),
+                answered = &mut answer => return settled(answered),
                 permit = self.permit() => {
                     // No turn in time: if this command is still queued, no statement will
                     // write it and it can answer so; if it is not, one has taken it.
                     let permit = match permit {
                         Ok(permit) => permit,
                         Err(error) if self.withdraw(ticket) => return Err(Arc::new(error)),
-                        Err(_) => return answer.await.unwrap_or_else(|_| Err(abandoned())),
+                        Err(_) => return settled(answer.await),
                     };
                     let batch = self.take_batch();
                     if batch.is_empty() {
                         // Another command's turn took this one's rows.
                         drop(permit);
-                        return answer.await.unwrap_or_else(|_| Err(abandoned()));
+                        return settled(answer.await);
                     }
                     match self.connect(permit).await {
                         Ok(lease) => {
@@ -258,11 +255,15 @@ impl Appenders {
         }
     }
 
-    fn enqueue(&self, rows: EventRows, reply: Reply) -> u64 {
-        let mut queue = self
-            .queue
+    /// The queue, even if a thread panicked holding it: its entries stay whole either way.
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn enqueue(&self, rows: EventRows, reply: Reply) -> u64 {
+        let mut queue = self.queue();
         let ticket = queue.next_ticket;
         queue.next_ticket += 1;
         queue.pending.push(Pending {
@@ -275,10 +276,7 @@ impl Appenders {
 
     /// Takes a command out of the queue; false if a statement has already taken it.
     fn withdraw(&self, ticket: u64) -> bool {
-        let mut queue = self
-            .queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut queue = self.queue();
         let before = queue.pending.len();
         queue.pending.retain(|pending| pending.ticket != ticket);
         queue.pending.len() < before
@@ -286,10 +284,7 @@ impl Appenders {
 
     /// The oldest queued commands, up to [`BATCH_ROWS`] rows (at least one command).
     fn take_batch(&self) -> Vec<Pending> {
-        let mut queue = self
-            .queue
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut queue = self.queue();
         let mut rows = 0;
         let count = queue
             .pending
@@ -316,8 +311,11 @@ impl Drop for WithdrawOnDrop<'_> {
     }
 }
 
-fn abandoned() -> AppendFailure {
-    Arc::new(sqlx::Error::WorkerCrashed)
+/// A command's answer; a reply dropped unsent (its statement's task died) is a failure.
+fn settled(
+    answered: Result<Result<Appended, AppendFailure>, oneshot::error::RecvError>,
+) -> Result<Appended, AppendFailure> {
+    answered.unwrap_or_else(|_| Err(Arc::new(sqlx::Error::WorkerCrashed)))
 }
 
 async fn write_batch(mut lease: Lease, batch: Vec<Pending>) {
@@ -330,7 +328,7 @@ async fn write_batch(mut lease: Lease, batch: Vec<Pending>) {
         Ok(mut positions) => {
             for pending in batch {
                 let key = (
-                    pending.rows.aggregate_type,
+                    pending.rows.aggregate_type.to_string(),
                     pending.rows.aggregate_id.clone(),
                 );
                 let _ = pending.reply.send(outcome(Ok(positions.remove(&key))));
@@ -380,7 +378,7 @@ fn outcome(written: Result<Option<Checkpoint>, AppendFailure>) -> Result<Appende
 pub(crate) async fn insert_events<'r>(
     conn: &mut PgConnection,
     commands: impl Iterator<Item = &'r EventRows>,
-) -> Result<HashMap<(&'static str, String), Checkpoint>, sqlx::Error> {
+) -> Result<HashMap<(String, String), Checkpoint>, sqlx::Error> {
     let mut types: Vec<&str> = Vec::new();
     let mut ids: Vec<&str> = Vec::new();
     let mut sequences: Vec<i64> = Vec::new();
@@ -388,11 +386,7 @@ pub(crate) async fn insert_events<'r>(
     let mut versions: Vec<&str> = Vec::new();
     let mut payloads: Vec<&serde_json::Value> = Vec::new();
     let mut metadata: Vec<&serde_json::Value> = Vec::new();
-    let mut aggregate_types: Vec<&'static str> = Vec::new();
     for rows in commands {
-        if !aggregate_types.contains(&rows.aggregate_type) {
-            aggregate_types.push(rows.aggregate_type);
-        }
         for n in 0..rows.len() {
             types.push(rows.aggregate_type);
             ids.push(&rows.aggregate_id);
@@ -419,11 +413,8 @@ pub(crate) async fn insert_events<'r>(
     .bind(&metadata)
     .fetch_all(conn)
     .await?;
-    let mut positions: HashMap<(&'static str, String), Checkpoint> = HashMap::new();
+    let mut positions: HashMap<(String, String), Checkpoint> = HashMap::new();
     for (aggregate_type, aggregate_id, txid, position) in written {
-        let Some(aggregate_type) = aggregate_types.iter().find(|t| **t == aggregate_type) else {
-            continue;
-        };
         let checkpoint = Checkpoint { txid, position };
         positions
             .entry((aggregate_type, aggregate_id))
