@@ -71,8 +71,9 @@ pub async fn register(pool: &PgPool, text: &str, max_terms: i64) -> Result<bool,
                 AND (SELECT count(*) FROM search_terms) < $2),
          ranked AS (
              INSERT INTO ticket_terms (term, ticket_id, rank, created_at)
-             SELECT f.term, t.id, ts_rank({STAFF_WEIGHTS}, t.search_vector, f.query), t.created_at
-               FROM fresh f JOIN tickets_view t ON t.search_vector @@ f.query
+             SELECT f.term, t.id, ts_rank({STAFF_WEIGHTS}, s.search_vector, f.query), t.created_at
+               FROM fresh f JOIN ticket_search_vectors s ON s.search_vector @@ f.query
+               JOIN tickets_view t ON t.id = s.ticket_id
              RETURNING term)
          INSERT INTO search_terms (term, query, tickets)
          SELECT f.term, f.query, (SELECT count(*) FROM ranked) FROM fresh f"
@@ -97,7 +98,8 @@ pub(crate) async fn maintain(conn: &mut PgConnection, ids: &[Uuid]) -> Result<()
     }
     sqlx::query(&format!(
         "WITH changed AS (
-             SELECT t.id, t.search_vector, t.created_at FROM tickets_view t
+             SELECT t.id, v.search_vector, t.created_at
+               FROM tickets_view t JOIN ticket_search_vectors v ON v.ticket_id = t.id
               WHERE t.id = ANY($1) AND EXISTS (SELECT 1 FROM search_terms)),
          matching AS (
              SELECT s.term, c.id, ts_rank({STAFF_WEIGHTS}, c.search_vector, s.query) AS rank,

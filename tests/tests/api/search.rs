@@ -756,3 +756,80 @@ async fn a_broad_search_ranked_ahead_answers_as_ranking_every_match_would() {
     let rebuilt = get_consistent(&app, word, &agent.token, &edited).await;
     assert_eq!(answer(&rebuilt), answer(&after));
 }
+
+/// The row version (`xmin`) of a ticket's search vector: it changes exactly when the vector is
+/// written again.
+async fn vector_row_version(app: &TestApp, ticket: &str) -> String {
+    sqlx::query_scalar("SELECT xmin::text FROM ticket_search_vectors WHERE ticket_id = $1::uuid")
+        .bind(ticket)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_status_change_leaves_the_search_vector_alone_and_a_comment_rewrites_it() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let agent = app.user("agent").await;
+    let (id, token) = open(
+        &app,
+        &customer,
+        "Scanner jams",
+        "The scanner jams on every page",
+        "high",
+        &[],
+    )
+    .await;
+    let found = get_consistent(&app, "/api/search?q=scanner", &agent.token, &token).await;
+    assert_eq!(subjects(&found), ["Scanner jams"]);
+    let written = vector_row_version(&app, &id).await;
+
+    let token = app
+        .patch(
+            &format!("/api/tickets/{id}/status"),
+            &agent.token,
+            json!({"status": "in_progress"}),
+        )
+        .await
+        .expect(200)
+        .consistency_token()
+        .unwrap();
+    // The list narrowed by text and status joins the vectors to the ticket rows.
+    let listed = get_consistent(
+        &app,
+        "/api/tickets?q=scanner&status=in_progress",
+        &agent.token,
+        &token,
+    )
+    .await;
+    assert_eq!(listed["total"], 1, "{listed}");
+    assert_eq!(listed["items"][0]["subject"], "Scanner jams");
+    assert_eq!(
+        vector_row_version(&app, &id).await,
+        written,
+        "a status change does not write the vector"
+    );
+
+    let token = app
+        .post(
+            &format!("/api/tickets/{id}/comments"),
+            &agent.token,
+            json!({"body": "Replaced the roller assembly"}),
+        )
+        .await
+        .expect(201)
+        .consistency_token()
+        .unwrap();
+    let found = get_consistent(&app, "/api/search?q=roller", &agent.token, &token).await;
+    assert_eq!(
+        subjects(&found),
+        ["Scanner jams"],
+        "the comment's words are found"
+    );
+    assert_ne!(
+        vector_row_version(&app, &id).await,
+        written,
+        "a comment writes the vector again"
+    );
+}
