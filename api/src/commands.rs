@@ -249,8 +249,19 @@ where
         // cannot justify is decided again on the state loaded from the log.
         let mut may_remember = true;
         for attempt in 1..=MAX_ATTEMPTS {
+            // A command that expects no events yet (a create, whose id was just made) is decided
+            // on the empty aggregate without reading the log: if it does exist, the append
+            // conflicts, and the next attempt loads it, as for any remembered state.
             let remembered = may_remember
-                .then(|| self.remembered.get(aggregate_id))
+                .then(|| {
+                    self.remembered.get(aggregate_id).or_else(|| {
+                        (expected_version == Some(0)).then(|| Entry {
+                            aggregate: A::default(),
+                            version: 0,
+                            confirmed_at: Instant::now(),
+                        })
+                    })
+                })
                 .flatten();
             may_remember = false;
             let from_memory = remembered.is_some();
