@@ -158,7 +158,9 @@ pub struct Settings {
 
     /// How many aggregates of each type a process keeps in memory to decide commands on
     /// without reading their history again (the log still confirms every write); 0: none.
-    #[arg(long, env = "DOCKET_REMEMBERED_AGGREGATES", default_value_t = 10_000)]
+    /// A remembered ticket costs about 1.4 KB, so the default holds up to some 70 MB; a
+    /// command on a ticket that has fallen out reads its whole history first (docs/performance.md).
+    #[arg(long, env = "DOCKET_REMEMBERED_AGGREGATES", default_value_t = 50_000)]
     pub remembered_aggregates: usize,
 
     /// How long, in milliseconds, a process may rely on what it last read of an account (its
