@@ -822,7 +822,6 @@ pub async fn run(
         sizes.baseline,
     )
     .await?;
-    sqlx::query("DROP TABLE bench_events").execute(pool).await?;
     figures.push(
         Figure::new(
             &format!(
@@ -840,5 +839,86 @@ pub async fn run(
         "pgbench: append one event",
         &appends.latencies,
     ));
+
+    let rows = comment_rows_ceiling(url, pool, sizes).await?;
+    sqlx::query("DROP TABLE bench_events").execute(pool).await?;
+    if let Some(rows) = rows {
+        figures.push(
+            Figure::new(
+                &format!(
+                    "ceiling: pgbench writing the rows of one comment (event, ticket row, comment, audit entry) in one statement, {} clients",
+                    sizes.connections
+                ),
+                "commits/s",
+                rows.tps,
+                "commits/s",
+            )
+            .baseline("pgbench one-row INSERT commits, same clients", inserts.tps),
+        );
+        charts.push(Series::new(
+            Chart::Commands,
+            "pgbench: one comment's rows",
+            &rows.latencies,
+        ));
+    }
     Ok(())
+}
+
+/// What PostgreSQL alone does for the rows one comment leaves behind, with no server and no
+/// HTTP: the event row, the ticket's row updated (with every index the list and search need),
+/// the comment's row and its audit entry, in one statement and one durable commit, on copies
+/// of the tables holding the tickets the mix wrote. Docket writes the same rows for a comment,
+/// but in batches (appends group-committed, projectors applying many events a transaction);
+/// this is the ceiling of writing them one command at a time. `None` when the mix left no
+/// tickets to comment on.
+async fn comment_rows_ceiling(
+    url: &str,
+    pool: &PgPool,
+    sizes: &CommandSizes,
+) -> anyhow::Result<Option<Pgbench>> {
+    let (first, last): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT min(number), max(number) FROM tickets_view")
+            .fetch_one(pool)
+            .await?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(None);
+    };
+    eprintln!(
+        "ceiling: pgbench writing one comment's rows at {} clients…",
+        sizes.connections
+    );
+    for statement in [
+        "CREATE TABLE bench_tickets (LIKE tickets_view INCLUDING ALL)",
+        "INSERT INTO bench_tickets SELECT * FROM tickets_view",
+        "CREATE TABLE bench_comments (LIKE ticket_comments_view INCLUDING ALL)",
+        "CREATE TABLE bench_audit (LIKE audit_log INCLUDING ALL)",
+        "CREATE SEQUENCE bench_audit_position",
+        "ANALYZE bench_tickets",
+    ] {
+        sqlx::query(statement).execute(pool).await?;
+    }
+    let script = format!(
+        r#"\set n random({first}, {last})
+WITH e AS (INSERT INTO bench_events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('ticket', gen_random_uuid()::text, 1, 'CommentAdded', '1.0', '{{"CommentAdded": {{"comment_id": "0193b9a0-0000-7000-8000-000000000000", "body": "Restarted it; still offline.", "internal": false, "automated": false, "author": {{"id": "0193b9a0-0000-7000-8000-000000000001", "role": "agent"}}, "occurred_at": "2026-12-02T10.00.00Z"}}}}', '{{"actor_id": "0193b9a0-0000-7000-8000-000000000001", "actor_role": "agent", "ip": "127.0.0.1", "user_agent": "docket-bench", "correlation_id": "0193b9a0-0000-7000-8000-000000000002"}}')),
+t AS (UPDATE bench_tickets SET updated_at = now(), version = version + 1 WHERE number = :n RETURNING id, version),
+c AS (INSERT INTO bench_comments SELECT gen_random_uuid(), t.id, '0193b9a0-0000-7000-8000-000000000001', 'agent', 'Restarted it; still offline.', false, now(), t.version FROM t),
+a AS (INSERT INTO bench_audit VALUES (nextval('bench_audit_position'), 'ticket', gen_random_uuid()::text, 1, 'CommentAdded', '1.0', '0193b9a0-0000-7000-8000-000000000001', 'agent', '127.0.0.1', 'docket-bench', '0193b9a0-0000-7000-8000-000000000002', now(), now(), '{{"body": "Restarted it; still offline.", "internal": false}}'))
+SELECT 1;
+"#
+    );
+    let measured = pgbench(
+        url,
+        "comment-rows",
+        &script,
+        sizes.connections,
+        sizes.baseline,
+    )
+    .await;
+    sqlx::query("DROP TABLE bench_tickets, bench_comments, bench_audit")
+        .execute(pool)
+        .await?;
+    sqlx::query("DROP SEQUENCE bench_audit_position")
+        .execute(pool)
+        .await?;
+    measured.map(Some)
 }
