@@ -822,44 +822,32 @@ pub async fn run(
         sizes.baseline,
     )
     .await?;
-    figures.push(
-        Figure::new(
-            &format!(
-                "ceiling: pgbench appending one event row (the log's indexes and checks), {} clients",
-                sizes.connections
-            ),
-            "commits/s",
-            appends.tps,
-            "commits/s",
-        )
-        .baseline("pgbench one-row INSERT commits, same clients", inserts.tps),
-    );
-    charts.push(Series::new(
-        Chart::Commands,
-        "pgbench: append one event",
-        &appends.latencies,
-    ));
-
-    let rows = comment_rows_ceiling(url, pool, sizes).await?;
-    sqlx::query("DROP TABLE bench_events").execute(pool).await?;
-    if let Some(rows) = rows {
+    // A pgbench ceiling beside the one-row INSERT baseline, with its latencies charted.
+    let mut ceiling = |what: &str, series: &str, measured: &Pgbench| {
         figures.push(
             Figure::new(
-                &format!(
-                    "ceiling: pgbench writing the rows of one comment (event, ticket row, comment, audit entry) in one statement, {} clients",
-                    sizes.connections
-                ),
+                &format!("ceiling: pgbench {what}, {} clients", sizes.connections),
                 "commits/s",
-                rows.tps,
+                measured.tps,
                 "commits/s",
             )
             .baseline("pgbench one-row INSERT commits, same clients", inserts.tps),
         );
-        charts.push(Series::new(
-            Chart::Commands,
+        charts.push(Series::new(Chart::Commands, series, &measured.latencies));
+    };
+    ceiling(
+        "appending one event row (the log's indexes and checks)",
+        "pgbench: append one event",
+        &appends,
+    );
+    let rows = comment_rows_ceiling(url, pool, sizes).await?;
+    sqlx::query("DROP TABLE bench_events").execute(pool).await?;
+    if let Some(rows) = rows {
+        ceiling(
+            "writing the rows of one comment (event, ticket row, comment, audit entry) in one statement",
             "pgbench: one comment's rows",
-            &rows.latencies,
-        ));
+            &rows,
+        );
     }
     Ok(())
 }
