@@ -808,16 +808,14 @@ pub async fn run(
         sizes.connections
     );
     // The log's columns, defaults, checks and indexes, without its triggers (the server's own
-    // commits skip the notifying one too), and a comment's payload and metadata as the server
-    // writes them. pgbench reads `:word` as a variable, hence the space after every colon.
+    // commits skip the notifying one too).
     sqlx::query("CREATE TABLE bench_events (LIKE events INCLUDING ALL)")
         .execute(pool)
         .await?;
     let appends = pgbench(
         url,
         "append",
-        r#"INSERT INTO bench_events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('ticket', gen_random_uuid()::text, 1, 'CommentAdded', '1.0', '{"CommentAdded": {"comment_id": "0193b9a0-0000-7000-8000-000000000000", "body": "Restarted it; still offline.", "internal": false, "automated": false, "author": {"id": "0193b9a0-0000-7000-8000-000000000001", "role": "agent"}, "occurred_at": "2026-12-02T10.00.00Z"}}', '{"actor_id": "0193b9a0-0000-7000-8000-000000000001", "actor_role": "agent", "ip": "127.0.0.1", "user_agent": "docket-bench", "correlation_id": "0193b9a0-0000-7000-8000-000000000002"}');
-"#,
+        &format!("{APPEND_COMMENT_EVENT};\n"),
         sizes.connections,
         sizes.baseline,
     )
@@ -852,13 +850,18 @@ pub async fn run(
     Ok(())
 }
 
+/// One comment's event row, with its payload and metadata as the server writes them, appended
+/// to `bench_events` (a copy of the log's table) by the pgbench ceilings. pgbench reads `:word`
+/// as a variable, hence the space after every colon.
+const APPEND_COMMENT_EVENT: &str = r#"INSERT INTO bench_events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('ticket', gen_random_uuid()::text, 1, 'CommentAdded', '1.0', '{"CommentAdded": {"comment_id": "0193b9a0-0000-7000-8000-000000000000", "body": "Restarted it; still offline.", "internal": false, "automated": false, "author": {"id": "0193b9a0-0000-7000-8000-000000000001", "role": "agent"}, "occurred_at": "2026-12-02T10.00.00Z"}}', '{"actor_id": "0193b9a0-0000-7000-8000-000000000001", "actor_role": "agent", "ip": "127.0.0.1", "user_agent": "docket-bench", "correlation_id": "0193b9a0-0000-7000-8000-000000000002"}')"#;
+
 /// What PostgreSQL alone does for the rows one comment leaves behind, with no server and no
 /// HTTP: the event row, the ticket's row updated (with every index the list and search need),
 /// the comment's row and its audit entry, in one statement and one durable commit, on copies
 /// of the tables holding the tickets the mix wrote. Docket writes the same rows for a comment,
 /// but in batches (appends group-committed, projectors applying many events a transaction);
 /// this is the ceiling of writing them one command at a time. `None` when the mix left no
-/// tickets to comment on.
+/// tickets to comment on. Appends to `bench_events`, which the caller creates and drops.
 async fn comment_rows_ceiling(
     url: &str,
     pool: &PgPool,
@@ -887,7 +890,7 @@ async fn comment_rows_ceiling(
     }
     let script = format!(
         r#"\set n random({first}, {last})
-WITH e AS (INSERT INTO bench_events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) VALUES ('ticket', gen_random_uuid()::text, 1, 'CommentAdded', '1.0', '{{"CommentAdded": {{"comment_id": "0193b9a0-0000-7000-8000-000000000000", "body": "Restarted it; still offline.", "internal": false, "automated": false, "author": {{"id": "0193b9a0-0000-7000-8000-000000000001", "role": "agent"}}, "occurred_at": "2026-12-02T10.00.00Z"}}}}', '{{"actor_id": "0193b9a0-0000-7000-8000-000000000001", "actor_role": "agent", "ip": "127.0.0.1", "user_agent": "docket-bench", "correlation_id": "0193b9a0-0000-7000-8000-000000000002"}}')),
+WITH e AS ({APPEND_COMMENT_EVENT}),
 t AS (UPDATE bench_tickets SET updated_at = now(), version = version + 1 WHERE number = :n RETURNING id, version),
 c AS (INSERT INTO bench_comments SELECT gen_random_uuid(), t.id, '0193b9a0-0000-7000-8000-000000000001', 'agent', 'Restarted it; still offline.', false, now(), t.version FROM t),
 a AS (INSERT INTO bench_audit VALUES (nextval('bench_audit_position'), 'ticket', gen_random_uuid()::text, 1, 'CommentAdded', '1.0', '0193b9a0-0000-7000-8000-000000000001', 'agent', '127.0.0.1', 'docket-bench', '0193b9a0-0000-7000-8000-000000000002', now(), now(), '{{"body": "Restarted it; still offline.", "internal": false}}'))
