@@ -10,19 +10,16 @@ use docket_domain::ticket::{
 };
 use docket_domain::user::Registration;
 use docket_domain::values::{
-    Category, CommentBody, CommentId, Description, Email, FullName, Reason, Subject, Tags,
-    TicketId, TicketNumber,
+    Category, CommentBody, CommentId, Description, Email, FullName, Reason, Subject, Tags, TicketId,
 };
 use docket_domain::{Actor, Priority, Role, TicketStatus};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use uuid::Uuid;
 
-use crate::accounts::{self, NewAccount, UserView};
-use crate::auth::passwords::Password;
-use crate::context::RequestContext;
-use crate::error::ApiError;
-use crate::state::AppState;
+use crate::app::accounts::passwords::Password;
+use crate::app::accounts::{self, NewAccount, UserView};
+use crate::app::{App, AppError, Origin, tickets};
 
 pub const ADMIN: (&str, &str) = ("admin@example.com", "admin123");
 pub const PASSWORD: &str = "password123";
@@ -166,16 +163,16 @@ struct Cast {
 }
 
 async fn account(
-    state: &AppState,
+    app: &App,
     email: &str,
     name: &str,
     password: &str,
     role: Role,
     registration: Registration,
-) -> Result<UserView, ApiError> {
-    let invalid = |e: docket_domain::ValidationError| ApiError::validation(e.field, e.reason);
+) -> Result<UserView, AppError> {
+    let invalid = |e: docket_domain::ValidationError| AppError::invalid(e.field, e.reason);
     accounts::register(
-        state,
+        app,
         NewAccount {
             email: Email::parse(email).map_err(invalid)?,
             password: Password::parse("password", password)?,
@@ -183,26 +180,26 @@ async fn account(
             role,
             registration,
         },
-        RequestContext::system("demo").metadata(None),
+        Origin::system("demo").metadata(None),
     )
     .await
 }
 
-async fn already_loaded(state: &AppState) -> Result<bool, ApiError> {
+async fn already_loaded(app: &App) -> Result<bool, AppError> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM credentials WHERE email = $1)")
         .bind(ADMIN.0)
-        .fetch_one(&state.pool)
+        .fetch_one(&app.pool)
         .await
-        .map_err(ApiError::database)
+        .map_err(AppError::database)
 }
 
-pub async fn load(state: &AppState) -> Result<(), ApiError> {
-    if already_loaded(state).await? {
+pub async fn load(app: &App) -> Result<(), AppError> {
+    if already_loaded(app).await? {
         tracing::info!("demo data already loaded");
         return Ok(());
     }
     let admin = account(
-        state,
+        app,
         ADMIN.0,
         "Ada Admin",
         ADMIN.1,
@@ -213,13 +210,13 @@ pub async fn load(state: &AppState) -> Result<(), ApiError> {
     let by_admin = Registration::ByAdmin(Actor::new(admin.id, Role::Admin));
     let mut agents = Vec::new();
     for (email, name) in AGENTS {
-        agents.push(account(state, email, name, PASSWORD, Role::Agent, by_admin).await?);
+        agents.push(account(app, email, name, PASSWORD, Role::Agent, by_admin).await?);
     }
     let mut customers = Vec::new();
     for (email, name) in CUSTOMERS {
         customers.push(
             account(
-                state,
+                app,
                 email,
                 name,
                 PASSWORD,
@@ -229,20 +226,20 @@ pub async fn load(state: &AppState) -> Result<(), ApiError> {
             .await?,
         );
     }
-    workforce(state, &admin, &agents).await?;
+    workforce(app, &admin, &agents).await?;
     let cast = Cast {
         admin,
         agents,
         customers,
     };
     let mut rng = StdRng::seed_from_u64(20_261_123);
-    let now = state.clock.now();
+    let now = app.time.now();
     let mut openings: Vec<DateTime<Utc>> = (0..TICKETS)
         .map(|_| now - Duration::minutes(rng.gen_range(30..14 * 24 * 60)))
         .collect();
     openings.sort();
     for opened_at in openings {
-        ticket(state, &cast, &mut rng, opened_at, now).await?;
+        ticket(app, &cast, &mut rng, opened_at, now).await?;
     }
     tracing::info!(tickets = TICKETS, "loaded demo data");
     Ok(())
@@ -250,25 +247,20 @@ pub async fn load(state: &AppState) -> Result<(), ApiError> {
 
 /// The skill catalogue, a team with a lead, and the agents' skills. Nobody is on shift: the
 /// demo routes nothing until someone starts one.
-async fn workforce(
-    state: &AppState,
-    admin: &UserView,
-    agents: &[UserView],
-) -> Result<(), ApiError> {
+async fn workforce(app: &App, admin: &UserView, agents: &[UserView]) -> Result<(), AppError> {
     use docket_domain::values::{SkillId, SkillName, TeamId, TeamName, TeamRole};
     use docket_domain::workforce::agent::{AgentCommand, AgentSkill};
     use docket_domain::workforce::skill::SkillCommand;
     use docket_domain::workforce::team::TeamCommand;
 
-    let refused = |e| ApiError::internal(format!("demo command refused: {e:?}"));
-    let metadata = || RequestContext::system("demo").metadata(Some(actor(admin)));
-    let now = state.clock.now();
+    let refused = |e| AppError::internal(format!("demo command refused: {e:?}"));
+    let metadata = || Origin::system("demo").metadata(Some(actor(admin)));
+    let now = app.time.now();
     let mut skills = Vec::new();
     for name in ["Account Access", "Billing", "Network"] {
         let name = text(SkillName::parse, name)?;
         let id = SkillId::for_name(&name);
-        state
-            .skills
+        app.skills
             .execute(
                 &id.to_string(),
                 None,
@@ -285,8 +277,7 @@ async fn workforce(
         skills.push(id);
     }
     let team = TeamId(Uuid::now_v7());
-    state
-        .teams
+    app.teams
         .execute(
             &team.to_string(),
             Some(0),
@@ -302,8 +293,7 @@ async fn workforce(
         .await
         .map_err(refused)?;
     for (n, agent) in agents.iter().enumerate() {
-        state
-            .teams
+        app.teams
             .execute(
                 &team.to_string(),
                 None,
@@ -328,9 +318,8 @@ async fn workforce(
         ]
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::internal(format!("demo skill invalid: {e}")))?;
-        state
-            .agents
+        .map_err(|e| AppError::internal(format!("demo skill invalid: {e}")))?;
+        app.agents
             .execute(
                 &agent.id.to_string(),
                 None,
@@ -357,36 +346,35 @@ fn actor(user: &UserView) -> Actor {
 }
 
 async fn run(
-    state: &AppState,
+    app: &App,
     id: TicketId,
     command: TicketCommand,
     by: &UserView,
-) -> Result<(), ApiError> {
-    let metadata = RequestContext::system("demo").metadata(Some(actor(by)));
-    state
-        .tickets
+) -> Result<(), AppError> {
+    let metadata = Origin::system("demo").metadata(Some(actor(by)));
+    app.tickets
         .execute(&id.to_string(), None, command, metadata)
         .await
         .map(|_| ())
-        .map_err(|e| ApiError::internal(format!("demo command refused: {e:?}")))
+        .map_err(|e| AppError::internal(format!("demo command refused: {e:?}")))
 }
 
 fn text<T>(
     parse: fn(&str) -> Result<T, docket_domain::ValidationError>,
     raw: &str,
-) -> Result<T, ApiError> {
-    parse(raw).map_err(|e| ApiError::internal(format!("demo text invalid: {e}")))
+) -> Result<T, AppError> {
+    parse(raw).map_err(|e| AppError::internal(format!("demo text invalid: {e}")))
 }
 
 /// One ticket and a plausible life: triage, replies, notes, sometimes an escalation, often a
 /// resolution; every step a little later than the one before and never in the future.
 async fn ticket(
-    state: &AppState,
+    app: &App,
     cast: &Cast,
     rng: &mut StdRng,
     opened_at: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<(), ApiError> {
+) -> Result<(), AppError> {
     let (subject, description, category, tags) = PROBLEMS[rng.gen_range(0..PROBLEMS.len())];
     let customer = &cast.customers[rng.gen_range(0..cast.customers.len())];
     let agent = &cast.agents[rng.gen_range(0..cast.agents.len())];
@@ -396,24 +384,21 @@ async fn ticket(
         35..=74 => Priority::Medium,
         _ => Priority::Low,
     };
-    let number: i64 = sqlx::query_scalar("SELECT nextval('ticket_number_seq')")
-        .fetch_one(&state.pool)
-        .await
-        .map_err(ApiError::database)?;
+    let number = tickets::allocate_number(app).await?;
     let id = TicketId(Uuid::now_v7());
     run(
-        state,
+        app,
         id,
         TicketCommand::Open(OpenTicket {
             ticket_id: id,
-            number: TicketNumber(number),
+            number,
             customer: standing(customer),
             subject: text(Subject::parse, subject)?,
             description: text(Description::parse, description)?,
             priority,
             category: Some(text(Category::parse, category)?),
-            tags: Tags::parse(tags).map_err(|e| ApiError::internal(e.to_string()))?,
-            sla: (*state.sla_catalog.current(&state.pool).await?).clone(),
+            tags: Tags::parse(tags).map_err(|e| AppError::internal(e.to_string()))?,
+            sla: (*app.sla_catalog.current(&app.pool).await?).clone(),
             actor: actor(customer),
             at: opened_at,
         }),
@@ -427,7 +412,7 @@ async fn ticket(
         (at < now).then_some(at)
     };
     let comment = |body: &str, internal: bool, by: &UserView, at| {
-        Ok::<_, ApiError>(TicketCommand::AddComment(AddComment {
+        Ok::<_, AppError>(TicketCommand::AddComment(AddComment {
             comment_id: CommentId(Uuid::now_v7()),
             body: text(CommentBody::parse, body)?,
             internal,
@@ -456,21 +441,21 @@ async fn ticket(
         actor: actor(&cast.admin),
         at: t,
     });
-    run(state, id, assign, &cast.admin).await?;
+    run(app, id, assign, &cast.admin).await?;
     let Some(t) = step(rng) else { return Ok(()) };
-    run(state, id, status(TicketStatus::InProgress, agent, t), agent).await?;
+    run(app, id, status(TicketStatus::InProgress, agent, t), agent).await?;
     let Some(t) = step(rng) else { return Ok(()) };
     let reply = AGENT_REPLIES[rng.gen_range(0..AGENT_REPLIES.len())];
-    run(state, id, comment(reply, false, agent, t)?, agent).await?;
+    run(app, id, comment(reply, false, agent, t)?, agent).await?;
     if rng.gen_bool(0.5) {
         let Some(t) = step(rng) else { return Ok(()) };
         let note = INTERNAL_NOTES[rng.gen_range(0..INTERNAL_NOTES.len())];
-        run(state, id, comment(note, true, agent, t)?, agent).await?;
+        run(app, id, comment(note, true, agent, t)?, agent).await?;
     }
     if rng.gen_bool(0.6) {
         let Some(t) = step(rng) else { return Ok(()) };
         let answer = CUSTOMER_REPLIES[rng.gen_range(0..CUSTOMER_REPLIES.len())];
-        run(state, id, comment(answer, false, customer, t)?, customer).await?;
+        run(app, id, comment(answer, false, customer, t)?, customer).await?;
     }
     if matches!(priority, Priority::Critical | Priority::High) && rng.gen_bool(0.4) {
         let Some(t) = step(rng) else { return Ok(()) };
@@ -482,26 +467,26 @@ async fn ticket(
             actor: actor(agent),
             at: t,
         });
-        run(state, id, escalate, agent).await?;
+        run(app, id, escalate, agent).await?;
     }
     match rng.gen_range(0..100) {
         0..=14 => {
             let Some(t) = step(rng) else { return Ok(()) };
-            run(state, id, status(TicketStatus::Pending, agent, t), agent).await?;
+            run(app, id, status(TicketStatus::Pending, agent, t), agent).await?;
         }
         15..=24 => {
             let Some(t) = step(rng) else { return Ok(()) };
-            run(state, id, status(TicketStatus::OnHold, agent, t), agent).await?;
+            run(app, id, status(TicketStatus::OnHold, agent, t), agent).await?;
         }
         25..=69 => {
             let Some(t) = step(rng) else { return Ok(()) };
-            run(state, id, status(TicketStatus::Resolved, agent, t), agent).await?;
+            run(app, id, status(TicketStatus::Resolved, agent, t), agent).await?;
             if rng.gen_bool(0.5) {
                 let Some(t) = step(rng) else { return Ok(()) };
-                run(state, id, status(TicketStatus::Closed, agent, t), agent).await?;
+                run(app, id, status(TicketStatus::Closed, agent, t), agent).await?;
                 if rng.gen_bool(0.1) {
                     let Some(t) = step(rng) else { return Ok(()) };
-                    run(state, id, status(TicketStatus::Open, customer, t), customer).await?;
+                    run(app, id, status(TicketStatus::Open, customer, t), customer).await?;
                 }
             }
         }

@@ -1,27 +1,15 @@
-//! Docket's HTTP API and server.
+//! Docket's server: the application services, the HTTP transport, configuration and start-up.
 //!
-//! [`startup::Application`] builds everything: database, migrations, projectors, routes.
-//! Handlers live in [`routes`], one file per resource; they turn requests into domain commands
-//! (executed by [`commands::CommandBus`]) and read models into responses. Errors are mapped to
-//! HTTP once, in [`error`].
+//! * [`app`] — what Docket does: one function per use case, over the command bus and the read
+//!   models, with its own error type and no HTTP.
+//! * [`http`] — the transport: the OpenAPI routes, the live stream, the middleware, and the one
+//!   mapping of errors to problem+json. It calls `app`; `app` never calls it.
+//! * [`startup`] builds everything (database, migrations, projectors, background services,
+//!   routes) and [`config`] is the one typed configuration.
 
-pub mod accounts;
-pub mod appenders;
-pub mod auth;
-pub mod clock;
-pub mod commands;
+pub mod app;
 pub mod config;
-pub mod context;
 pub mod demo;
-pub mod error;
-pub mod idempotency;
-pub mod json;
-pub mod live;
-pub mod metrics;
-pub mod rate_limit;
-pub mod routes;
-pub mod routing;
-pub mod sla;
+pub mod http;
 pub mod startup;
-pub mod state;
 pub mod telemetry;

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use docket_api::routing::Turn;
+use docket_api::app::router::Turn;
 use docket_api::startup::Application;
 use docket_domain::values::SkillId;
 use docket_domain::workforce::routing::RoutingRequirements;
@@ -96,7 +96,7 @@ pub async fn decisions(
     );
     seed(pool, sizes).await?;
     let app = Application::build(crate::bench_settings(url)).await?;
-    let state = app.state();
+    let state = app.app();
     let (stop, server) = crate::serve_in_background(app);
 
     // Baseline: one agent's row by primary key, through the same pool.
@@ -133,8 +133,7 @@ pub async fn decisions(
                 .await
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             let scored = Instant::now();
-            let decision =
-                turn.decide(requirements, state.routing_weights, state.clock.now(), None);
+            let decision = turn.decide(requirements, state.routing_weights, state.time.now(), None);
             scoring.push(scored.elapsed().as_secs_f64() * 1e3);
             turn.finish().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
             latencies.push(started.elapsed().as_secs_f64() * 1e3);

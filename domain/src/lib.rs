@@ -4,6 +4,7 @@
 //! Everything here is pure. There is no IO, no database and no clock: the instant a command
 //! happens is part of the command, so replaying the log gives the same state on any day.
 
+pub mod access;
 pub mod saved_search;
 pub mod sla;
 pub mod ticket;

@@ -131,6 +131,15 @@ macro_rules! wire_enum {
                 }
             }
         }
+
+        /// For read models that store the wire text (`#[sqlx(try_from = "String")]`).
+        impl TryFrom<String> for $name {
+            type Error = ValidationError;
+
+            fn try_from(text: String) -> Result<Self, Self::Error> {
+                text.parse()
+            }
+        }
     };
 }
 
@@ -192,7 +201,7 @@ wire_enum!(
 impl Role {
     /// Sees every ticket, including internal comments. Viewers are read-only staff.
     pub fn is_staff(self) -> bool {
-        !matches!(self, Role::Customer)
+        self.may(crate::access::Permission::ReadStaffViews)
     }
 
     /// A role a person's account may have.
@@ -202,7 +211,7 @@ impl Role {
 
     /// Works tickets: agents, managers and admins ("agent+").
     pub fn works_tickets(self) -> bool {
-        matches!(self, Role::Agent | Role::Manager | Role::Admin)
+        self.may(crate::access::Permission::WorkTickets)
     }
 
     /// May be the assignee of a ticket.

@@ -31,9 +31,30 @@ pub struct AuditEntry {
 
 impl AuditEntry {
     /// The entry for one stored event. Pure: the metadata and payload say everything.
-    pub fn from_event(event: &RecordedEvent) -> Self {
+    ///
+    /// The trail shows an event's own fields, which serde keeps under the name of its type
+    /// (`{"CommentAdded": {…}}`). An event stored under another name, or not as such an
+    /// envelope, was not written by Docket's aggregates: the projector stops at it rather than
+    /// show it as something it is not.
+    pub fn from_event(event: &RecordedEvent) -> Result<Self, ProjectionError> {
         let metadata = event.metadata();
-        let data = event.data();
+        let data = match serde_json::from_str::<serde_json::Value>(event.payload.get()) {
+            Ok(serde_json::Value::Object(mut envelope)) if envelope.len() == 1 => {
+                envelope.remove(&event.event_type).ok_or_else(|| {
+                    ProjectionError::unapplicable(
+                        event,
+                        format!("the payload is not a {} event", event.event_type),
+                    )
+                })?
+            }
+            Ok(_) => {
+                return Err(ProjectionError::unapplicable(
+                    event,
+                    format!("the payload is not a {} event", event.event_type),
+                ));
+            }
+            Err(error) => return Err(ProjectionError::unapplicable(event, error)),
+        };
         let occurred_at = data
             .get("occurred_at")
             .and_then(|v| v.as_str())
@@ -56,7 +77,7 @@ impl AuditEntry {
                 metadata.actor_role,
             )
         };
-        Self {
+        Ok(Self {
             position: event.global_position,
             aggregate_type: event.aggregate_type.clone(),
             aggregate_id: event.aggregate_id.clone(),
@@ -71,7 +92,7 @@ impl AuditEntry {
             occurred_at,
             recorded_at: event.recorded_at,
             data,
-        }
+        })
     }
 }
 
@@ -93,7 +114,10 @@ impl Projection for AuditProjection {
         if events.is_empty() {
             return Ok(());
         }
-        let entries: Vec<AuditEntry> = events.iter().map(AuditEntry::from_event).collect();
+        let entries = events
+            .iter()
+            .map(AuditEntry::from_event)
+            .collect::<Result<Vec<AuditEntry>, ProjectionError>>()?;
         let positions: Vec<i64> = entries.iter().map(|e| e.position).collect();
         let types: Vec<&str> = entries.iter().map(|e| e.aggregate_type.as_str()).collect();
         let ids: Vec<&str> = entries.iter().map(|e| e.aggregate_id.as_str()).collect();

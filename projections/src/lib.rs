@@ -6,6 +6,7 @@
 //! * [`tickets`] and [`users`] are the read models, with the queries the API serves from them.
 //! * [`rebuild`] rebuilds a projection from position zero beside the live one and swaps it in.
 //! * [`notify`] turns PostgreSQL notifications into in-process wake-ups.
+//! * [`registry`] lists every projector, for start-up, health, metrics and the tools.
 
 pub mod audit;
 pub mod db;
@@ -13,12 +14,14 @@ pub mod fold;
 pub mod log;
 pub mod notify;
 pub mod rebuild;
+pub mod registry;
 pub mod runtime;
 pub mod saved_searches;
 pub mod search_terms;
 pub mod sla;
 pub mod sla_config;
 pub mod tickets;
+pub mod typed;
 pub mod users;
 pub mod workforce;
 

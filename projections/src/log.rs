@@ -294,6 +294,28 @@ pub struct Batch {
     pub held_back: bool,
 }
 
+/// Where the newest committed event of any of `aggregate_types` sits (by the safe order's
+/// key), if there is one: a projector of those types that has passed it has applied every such
+/// event committed before the call.
+pub async fn newest_of_types<'e, E: PgExecutor<'e>>(
+    executor: E,
+    aggregate_types: &[&str],
+) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT newest.transaction_id::text::bigint, newest.global_position
+           FROM unnest($1::text[]) AS wanted(aggregate_type)
+           CROSS JOIN LATERAL (
+                SELECT transaction_id, global_position FROM events e
+                 WHERE e.aggregate_type = wanted.aggregate_type
+                 ORDER BY transaction_id DESC, global_position DESC LIMIT 1) newest
+          ORDER BY newest.transaction_id DESC, newest.global_position DESC LIMIT 1",
+    )
+    .bind(aggregate_types)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(|(txid, position)| Checkpoint { txid, position }))
+}
+
 /// The oldest transaction still running: every transaction below it has finished, so every
 /// event it wrote is visible to any later snapshot.
 pub async fn horizon<'e, E: PgExecutor<'e>>(executor: E) -> Result<i64, sqlx::Error> {

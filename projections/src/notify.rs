@@ -32,6 +32,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{Notify, broadcast, watch};
 
+use crate::log::Checkpoint;
+
 pub const EVENTS_CHANNEL: &str = "docket_events";
 pub const PROJECTIONS_CHANNEL: &str = "docket_projections";
 /// Messages that pass between clients without being stored (typing, presence).
@@ -56,6 +58,30 @@ pub struct LogNotifications {
     ephemeral: broadcast::Sender<String>,
     by_type: Arc<TypedWakes>,
     announcer: Option<Arc<Announcer>>,
+    progress: Arc<KnownProgress>,
+}
+
+/// How far this process knows each projector to be: the checkpoint its runner here last
+/// committed or found stored. A read that waits for its own writes asks this first, and the
+/// database only when it is not far enough (another process may have moved the projector).
+#[derive(Default)]
+struct KnownProgress {
+    reached: Mutex<HashMap<&'static str, Checkpoint>>,
+}
+
+impl KnownProgress {
+    fn record(&self, projector: &'static str, checkpoint: Checkpoint) {
+        if let Ok(mut reached) = self.reached.lock() {
+            let known = reached.entry(projector).or_insert(checkpoint);
+            if *known < checkpoint {
+                *known = checkpoint;
+            }
+        }
+    }
+
+    fn get(&self, projector: &str) -> Option<Checkpoint> {
+        self.reached.lock().ok()?.get(projector).copied()
+    }
 }
 
 /// Wake-ups this process owes: to its own waiters at once, to other processes by the sender.
@@ -189,6 +215,22 @@ impl LogNotifications {
         }
     }
 
+    /// Announces a projector batch this process has just committed, up to `checkpoint`.
+    pub fn projector_reached(&self, projector: &'static str, checkpoint: Checkpoint) {
+        self.progress.record(projector, checkpoint);
+        self.projector_committed();
+    }
+
+    /// Records where `projector` was found to be (its stored checkpoint), without announcing.
+    pub fn projector_seen(&self, projector: &'static str, checkpoint: Checkpoint) {
+        self.progress.record(projector, checkpoint);
+    }
+
+    /// The furthest checkpoint of `projector` this process knows of.
+    pub fn projector_known(&self, projector: &str) -> Option<Checkpoint> {
+        self.progress.get(projector)
+    }
+
     /// Announces a projector batch this process has just committed.
     pub fn projector_committed(&self) {
         if let Some(announcer) = &self.announcer {
@@ -209,6 +251,7 @@ impl LogNotifications {
             ephemeral,
             by_type: Arc::default(),
             announcer: None,
+            progress: Arc::default(),
         }
     }
 }
@@ -328,6 +371,7 @@ pub async fn listen(
         ephemeral,
         by_type,
         announcer: Some(announcer),
+        progress: Arc::default(),
     })
 }
 
@@ -444,6 +488,22 @@ mod tests {
         assert_eq!(heard(ORIGIN, ORIGIN), Heard::Own);
     }
 
+    #[test]
+    fn known_progress_only_moves_forward() {
+        let notifications = LogNotifications::disconnected();
+        let at = |position| Checkpoint {
+            txid: position,
+            position,
+        };
+        assert_eq!(notifications.projector_known("tickets"), None);
+        notifications.projector_seen("tickets", at(5));
+        notifications.projector_reached("tickets", at(3));
+        assert_eq!(notifications.projector_known("tickets"), Some(at(5)));
+        notifications.projector_reached("tickets", at(8));
+        assert_eq!(notifications.projector_known("tickets"), Some(at(8)));
+        assert_eq!(notifications.projector_known("users"), None);
+    }
+
     #[tokio::test]
     async fn a_follower_of_some_types_sleeps_through_commits_of_others() {
         let (events_tx, events) = watch::channel(0);
@@ -454,6 +514,7 @@ mod tests {
             ephemeral: broadcast::channel(1).0,
             by_type: Arc::default(),
             announcer: Some(Arc::new(Announcer::new(events_tx, projections_tx))),
+            progress: Arc::default(),
         };
         let mut users = notifications.events_of(&["user"]);
         let mut everything = notifications.events_of(&[]);

@@ -454,7 +454,7 @@ pub async fn run<P: Projection>(
         .await;
         match pass {
             Ok(Pass::Advanced(next)) => {
-                notifications.projector_committed();
+                notifications.projector_reached(P::NAME, next);
                 cursor = Some(next);
                 read_from = Some(next);
                 retry_delay = Duration::from_millis(100);
@@ -462,6 +462,7 @@ pub async fn run<P: Projection>(
             }
             Ok(Pass::Superseded(theirs)) => {
                 // Another process is running this projector: let it, and look again later.
+                notifications.projector_seen(P::NAME, theirs);
                 cursor = Some(theirs);
                 read_from = Some(theirs);
                 sleep_or_shutdown(settings.idle_poll, &mut shutdown).await;
@@ -541,14 +542,34 @@ struct StatusRow {
     lag: i64,
 }
 
+/// The checkpoint `projector` has stored (`None` before it first ran).
+pub async fn stored_checkpoint(
+    pool: &PgPool,
+    projector: &str,
+) -> Result<Option<Checkpoint>, sqlx::Error> {
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT last_txid::text::bigint, last_position FROM projector_checkpoints
+          WHERE projector = $1",
+    )
+    .bind(projector)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(txid, position)| Checkpoint { txid, position }))
+}
+
 /// Every projector's checkpoint, failure and lag: for `/ready`, `/metrics` and the tools.
 pub async fn statuses(
     pool: &PgPool,
-    projectors: &[(&str, &[&str])],
+    projectors: &[&crate::registry::Projector],
 ) -> Result<Vec<ProjectorStatus>, sqlx::Error> {
     let mut statuses = Vec::with_capacity(projectors.len());
-    for (name, types) in projectors {
-        let types: Vec<String> = types.iter().map(|t| t.to_string()).collect();
+    for projector in projectors {
+        let name = projector.name;
+        let types: Vec<String> = projector
+            .aggregate_types
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
         let row: Option<StatusRow> = sqlx::query_as(
             "SELECT c.last_txid::text::bigint AS txid, c.last_position AS position,
                     c.events_applied, c.failed_position, c.failure,

@@ -2,41 +2,19 @@
 //! summary on the ticket row, and the queries the deadline scheduler and the SLA API run.
 
 use chrono::{DateTime, Utc};
-use docket_domain::sla::Clock;
+use docket_domain::Priority;
+use docket_domain::sla::config::{RuleCondition, RuleDefinition};
+use docket_domain::sla::{Clock, ClockState, SlaMetric};
 use docket_domain::ticket::TicketSla;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
-/// What a clock says now, from its events alone (a warning or breach is an event, so a running
-/// clock turns `at_risk` and `breached` the moment the scheduler records it).
-pub fn clock_state(clock: &Clock) -> &'static str {
-    match (clock.met, clock.is_running()) {
-        (Some(true), _) => "met",
-        (Some(false), _) => "breached",
-        _ if clock.breached => "breached",
-        (None, true) if clock.warned => "at_risk",
-        (None, true) => "running",
-        (None, false) => "paused",
-    }
-}
-
-fn severity(state: &str) -> u8 {
-    match state {
-        "breached" => 5,
-        "at_risk" => 4,
-        "running" => 3,
-        "paused" => 2,
-        "met" => 1,
-        _ => 0,
-    }
-}
-
 /// The ticket-level summary lists filter and sort on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlaSummary {
     /// The worst state among the clocks still counting (or among all, when none is).
-    pub state: Option<String>,
+    pub state: Option<ClockState>,
     /// The nearest deadline of a running clock.
     pub due_at: Option<DateTime<Utc>>,
     /// Some clock has breached.
@@ -60,9 +38,8 @@ pub fn summary(sla: Option<&TicketSla>) -> SlaSummary {
     SlaSummary {
         state: considered
             .iter()
-            .map(|c| clock_state(c))
-            .max_by_key(|s| severity(s))
-            .map(str::to_string),
+            .map(|c| c.recorded_state())
+            .max_by_key(|s| s.severity()),
         due_at: sla
             .clocks
             .values()
@@ -102,7 +79,7 @@ pub fn clock_rows(ticket_id: Uuid, sla: &TicketSla) -> Vec<ClockRow> {
             ticket_id,
             metric: clock.metric.as_str().to_string(),
             cycle: i32::try_from(clock.cycle).unwrap_or(i32::MAX),
-            state: clock_state(clock).to_string(),
+            state: clock.recorded_state().as_str().to_string(),
             target_seconds: i64::try_from(clock.target_seconds).unwrap_or(i64::MAX),
             started_at: clock.started_at,
             elapsed_ms: clock.elapsed_ms,
@@ -211,16 +188,94 @@ pub async fn next_check<'e, E: PgExecutor<'e>>(
     .await
 }
 
+/// The SQL condition for one rule condition, over `tickets_view t`; `$2` is the instant of
+/// evaluation (the server's clock, not the database's: time is an input).
+fn condition_sql(condition: &RuleCondition) -> String {
+    match condition {
+        RuleCondition::ResponseOverdue => "EXISTS (SELECT 1 FROM sla_clocks_view c WHERE c.ticket_id = t.id \
+             AND c.metric IN ('first_response', 'next_response') AND c.breached AND c.stopped_at IS NULL)"
+            .to_string(),
+        RuleCondition::ResolutionOverdue => "EXISTS (SELECT 1 FROM sla_clocks_view c WHERE c.ticket_id = t.id \
+             AND c.metric = 'resolution' AND c.breached AND c.stopped_at IS NULL)"
+            .to_string(),
+        RuleCondition::AtRisk => "EXISTS (SELECT 1 FROM sla_clocks_view c WHERE c.ticket_id = t.id \
+             AND c.warned AND c.stopped_at IS NULL)"
+            .to_string(),
+        RuleCondition::UnassignedFor { minutes } => format!(
+            "t.assignee_id IS NULL AND t.created_at <= $2 - interval '{minutes} minutes'"
+        ),
+        RuleCondition::NoUpdateFor { minutes } => {
+            format!("t.updated_at <= $2 - interval '{minutes} minutes'")
+        }
+    }
+}
+
+/// Unfinished tickets that meet every condition of `rule` at `now` and have not had it applied
+/// (a ticket's log names every rule that acted on it), oldest first, at most `limit`.
+pub async fn rule_candidates(
+    pool: &sqlx::PgPool,
+    rule_id: Uuid,
+    rule: &RuleDefinition,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let conditions = rule
+        .conditions
+        .iter()
+        .map(condition_sql)
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let conditions = if conditions.is_empty() {
+        "true".to_string()
+    } else {
+        conditions
+    };
+    let priorities: Vec<&str> = rule.priorities.iter().map(|p| p.as_str()).collect();
+    sqlx::query_scalar(&format!(
+        "SELECT t.id FROM tickets_view t
+          WHERE t.status NOT IN ('resolved', 'closed')
+            AND (cardinality($1::text[]) = 0 OR t.priority = ANY($1))
+            AND {conditions}
+            AND NOT EXISTS (
+                SELECT 1 FROM events e
+                 WHERE e.aggregate_type = 'ticket' AND e.aggregate_id = t.id::text
+                   AND e.event_type = 'EscalationRuleTriggered'
+                   AND e.payload -> 'EscalationRuleTriggered' ->> 'rule_id' = $3)
+          ORDER BY t.created_at
+          LIMIT $4"
+    ))
+    .bind(&priorities)
+    .bind(now)
+    .bind(rule_id.to_string())
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// How many clocks run now, and how many of their warnings and deadlines are still to come.
+pub async fn clock_counts<'e, E: PgExecutor<'e>>(executor: E) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE running_since IS NOT NULL),
+                count(*) FILTER (WHERE next_check_at IS NOT NULL)
+           FROM sla_clocks_view",
+    )
+    .fetch_one(executor)
+    .await
+}
+
 /// A clock at risk or breached, with its ticket.
 #[derive(Debug, Clone, FromRow)]
 pub struct Violation {
     pub ticket_id: Uuid,
     pub number: i64,
     pub subject: String,
-    pub priority: String,
+    #[sqlx(try_from = "String")]
+    pub priority: Priority,
     pub customer_id: Uuid,
-    pub metric: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub metric: SlaMetric,
+    #[sqlx(try_from = "String")]
+    pub state: ClockState,
     pub due_at: Option<DateTime<Utc>>,
     pub sla: Option<sqlx::types::Json<TicketSla>>,
 }
@@ -342,7 +397,7 @@ mod tests {
         sla.clocks.insert(SlaMetric::FirstResponse, first);
         sla.clocks.insert(SlaMetric::Resolution, resolution.clone());
         let summary = summary(Some(&sla));
-        assert_eq!(summary.state.as_deref(), Some("at_risk"));
+        assert_eq!(summary.state, Some(ClockState::AtRisk));
         assert!(summary.breached);
         assert_eq!(summary.due_at, resolution.due_at);
         let rows = clock_rows(Uuid::nil(), &sla);

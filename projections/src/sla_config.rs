@@ -1,9 +1,8 @@
 //! SLA configuration read models: `sla_policies_view`, `business_calendars_view`,
 //! `escalation_rules_view`.
 
-use chrono::{DateTime, Utc};
 use docket_domain::sla::config::{
-    EscalationRuleEvent, SlaCalendar, SlaCalendarEvent, SlaPolicy, SlaPolicyEvent,
+    EscalationRuleEvent, RuleDefinition, SlaCalendar, SlaCalendarEvent, SlaPolicy, SlaPolicyEvent,
 };
 use docket_domain::sla::{AppliedPolicy, BusinessCalendar, PolicyDefinition, SlaCatalog};
 use serde::Serialize;
@@ -142,7 +141,7 @@ impl Projection for SlaConfigProjection {
                         .await?;
                     }
                 },
-                _ => match fold::decode::<EscalationRuleEvent>(event)? {
+                "escalation_rule" => match fold::decode::<EscalationRuleEvent>(event)? {
                     EscalationRuleEvent::EscalationRuleCreated {
                         definition,
                         version,
@@ -186,52 +185,99 @@ impl Projection for SlaConfigProjection {
                         .await?;
                     }
                 },
+                other => {
+                    return Err(ProjectionError::unapplicable(
+                        event,
+                        format!("unexpected aggregate type {other}"),
+                    ));
+                }
             }
         }
         Ok(())
     }
 }
 
-#[derive(Debug, Clone, FromRow, Serialize)]
-pub struct ConfigRow {
+/// A live policy, as the read model holds it.
+#[derive(Debug, Clone, FromRow)]
+pub struct PolicyRow {
     pub id: Uuid,
-    pub name: String,
-    pub version: i32,
-    pub body: serde_json::Value,
+    #[sqlx(try_from = "i32")]
+    pub version: u32,
     pub position: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    #[sqlx(json)]
+    pub definition: PolicyDefinition,
+}
+
+/// A calendar, as the read model holds it.
+#[derive(Debug, Clone, FromRow)]
+pub struct CalendarRow {
+    pub id: Uuid,
+    #[sqlx(try_from = "i32")]
+    pub version: u32,
+    pub name: String,
+    #[sqlx(json)]
+    pub calendar: BusinessCalendar,
+}
+
+/// A live escalation rule, as the read model holds it.
+#[derive(Debug, Clone, FromRow)]
+pub struct RuleRow {
+    pub id: Uuid,
+    #[sqlx(try_from = "i32")]
+    pub version: u32,
+    pub name: String,
+    #[sqlx(json)]
+    pub rule: RuleDefinition,
 }
 
 /// Live (not deleted) policies in matching order.
-pub async fn policies<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<ConfigRow>, sqlx::Error> {
+pub async fn policies<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<PolicyRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, name, version, definition AS body, position, created_at, updated_at
+        "SELECT id, version, position, definition
            FROM sla_policies_view WHERE NOT deleted ORDER BY position, id",
     )
     .fetch_all(executor)
     .await
 }
 
-pub async fn calendars<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<ConfigRow>, sqlx::Error> {
+pub async fn calendars<'e, E: PgExecutor<'e>>(
+    executor: E,
+) -> Result<Vec<CalendarRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, name, version, calendar AS body, 0 AS position, created_at, updated_at
-           FROM business_calendars_view ORDER BY name, id",
+        "SELECT id, version, name, calendar FROM business_calendars_view ORDER BY name, id",
     )
     .fetch_all(executor)
     .await
 }
 
-pub async fn rules<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<ConfigRow>, sqlx::Error> {
+/// Live (not deleted) escalation rules, oldest first.
+pub async fn rules<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<RuleRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, name, version, rule AS body, 0 AS position, created_at, updated_at
-           FROM escalation_rules_view WHERE NOT deleted ORDER BY created_at, id",
+        "SELECT id, version, name, rule FROM escalation_rules_view
+          WHERE NOT deleted ORDER BY created_at, id",
     )
     .fetch_all(executor)
     .await
 }
 
 // ---- the catalog, straight from the log -------------------------------------------------------
+
+/// How many configuration events the log holds, and the newest one's position: the catalog
+/// changed if either did (the newest alone could miss an older transaction committing late).
+///
+/// Kept by a trigger on `events` (migration 0013) for exactly [`CATALOG_TYPES`], in the
+/// transaction that writes each event: counting them from the log cost a scan of the whole log
+/// per new ticket whenever a connection's plan went stale.
+pub async fn catalog_signature<'e, E: PgExecutor<'e>>(
+    executor: E,
+) -> Result<(i64, i64), sqlx::Error> {
+    let (count, newest): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT coalesce(sum(events), 0)::bigint, max(newest_position) FROM catalog_signature",
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok((count, newest.unwrap_or(0)))
+}
 
 /// The aggregate types whose events make up the SLA catalog.
 pub const CATALOG_TYPES: &[&str] = &["sla_policy", "sla_calendar"];

@@ -1,7 +1,9 @@
 //! The ticket list and ticket detail read model: `tickets_view` and `ticket_comments_view`.
 
 use chrono::{DateTime, Utc};
+use docket_domain::sla::ClockState;
 use docket_domain::ticket::{TicketEvent, TicketSla};
+use docket_domain::{Priority, Role, TicketStatus};
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
@@ -20,9 +22,11 @@ pub struct TicketRow {
     pub number: i64,
     pub subject: String,
     pub description: String,
-    pub priority: String,
+    #[sqlx(try_from = "String")]
+    pub priority: Priority,
     pub priority_rank: i16,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: TicketStatus,
     pub category: Option<String>,
     pub tags: Vec<String>,
     pub customer_id: Uuid,
@@ -35,7 +39,8 @@ pub struct TicketRow {
     /// The aggregate version (sequence of the last event) this row reflects.
     pub version: i64,
     /// The worst state of the SLA clocks still counting.
-    pub sla_state: Option<String>,
+    #[sqlx(try_from = "crate::typed::OptionalText")]
+    pub sla_state: Option<ClockState>,
     /// The nearest deadline of a running SLA clock.
     pub sla_due_at: Option<DateTime<Utc>>,
     pub sla_breached: bool,
@@ -46,7 +51,8 @@ pub struct CommentRow {
     pub id: Uuid,
     pub ticket_id: Uuid,
     pub author_id: Uuid,
-    pub author_role: String,
+    #[sqlx(try_from = "String")]
+    pub author_role: Role,
     pub body: String,
     pub internal: bool,
     pub created_at: DateTime<Utc>,
@@ -127,9 +133,9 @@ pub fn fold(
                 number: number.0,
                 subject: subject.into_string(),
                 description: description.into_string(),
-                priority: priority.as_str().to_string(),
+                priority,
                 priority_rank: priority.urgency(),
-                status: "new".to_string(),
+                status: TicketStatus::New,
                 category: category.map(|c| c.into_string()),
                 tags: tags.to_strings(),
                 customer_id: customer_id.0,
@@ -212,10 +218,10 @@ pub fn fold(
             }
         }
         TicketEvent::TicketPriorityChanged { to, .. } => {
-            row.priority = to.as_str().to_string();
+            row.priority = to;
             row.priority_rank = to.urgency();
         }
-        TicketEvent::TicketStatusChanged { to, .. } => row.status = to.as_str().to_string(),
+        TicketEvent::TicketStatusChanged { to, .. } => row.status = to,
         TicketEvent::TicketAssigned { assignee_id, .. } => row.assignee_id = Some(assignee_id.0),
         TicketEvent::TicketEscalated { to_level, .. } => {
             row.escalation_level = i32::try_from(to_level).unwrap_or(i32::MAX);
@@ -239,7 +245,7 @@ pub fn fold(
                 id: comment_id.0,
                 ticket_id,
                 author_id: author.user_id.0,
-                author_role: author.role.as_str().to_string(),
+                author_role: author.role,
                 body: body.into_string(),
                 internal,
                 created_at: occurred_at,
@@ -737,15 +743,15 @@ async fn apply(conn: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), 
 /// The status and priority pair a ticket is counted under in `ticket_counts`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct CountedAs {
-    status: String,
-    priority: String,
+    status: TicketStatus,
+    priority: Priority,
 }
 
 impl CountedAs {
     fn of(ticket: &TicketRow) -> Self {
         Self {
-            status: ticket.status.clone(),
-            priority: ticket.priority.clone(),
+            status: ticket.status,
+            priority: ticket.priority,
         }
     }
 }
@@ -775,9 +781,9 @@ impl CountChanges {
         if pairs.is_empty() {
             return Ok(());
         }
-        let (statuses, priorities): (Vec<String>, Vec<String>) = pairs
+        let (statuses, priorities): (Vec<&str>, Vec<&str>) = pairs
             .into_iter()
-            .map(|pair| (pair.status, pair.priority))
+            .map(|pair| (pair.status.as_str(), pair.priority.as_str()))
             .unzip();
         sqlx::query(
             // A CHECK is tested on the row an INSERT proposes, before ON CONFLICT could turn
@@ -868,7 +874,9 @@ async fn upsert_tickets(
         .zip(&write_sla)
         .map(|(t, write)| t.sla.as_ref().filter(|_| *write))
         .collect();
-    let sla_states: Vec<Option<&str>> = rows().map(|r| r.sla_state.as_deref()).collect();
+    let sla_states: Vec<Option<&str>> = rows()
+        .map(|r| r.sla_state.map(ClockState::as_str))
+        .collect();
     let sla_due: Vec<Option<DateTime<Utc>>> = rows().map(|r| r.sla_due_at).collect();
     let sla_breached: Vec<bool> = rows().map(|r| r.sla_breached).collect();
     // The vector goes to its own table (migration 0018), and only for a row this statement
@@ -1019,7 +1027,7 @@ fn comments_as_copy_binary(rows: &[CommentRow]) -> Result<Vec<u8>, sqlx::Error> 
         field(&mut out, row.id.as_bytes())?;
         field(&mut out, row.ticket_id.as_bytes())?;
         field(&mut out, row.author_id.as_bytes())?;
-        field(&mut out, row.author_role.as_bytes())?;
+        field(&mut out, row.author_role.as_str().as_bytes())?;
         field(&mut out, row.body.as_bytes())?;
         field(&mut out, &[u8::from(row.internal)])?;
         field(&mut out, &created.to_be_bytes())?;
@@ -1063,6 +1071,15 @@ pub async fn get<'e, E: PgExecutor<'e>>(
     ))
     .bind(id)
     .fetch_optional(executor)
+    .await
+}
+
+/// The tickets not yet resolved or closed, oldest first.
+pub async fn unfinished_ids<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM tickets_view WHERE status NOT IN ('resolved', 'closed') ORDER BY created_at",
+    )
+    .fetch_all(executor)
     .await
 }
 
@@ -1154,8 +1171,8 @@ impl TicketSort {
 /// Filters for the ticket list and search; empty means "any".
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
-    pub statuses: Vec<String>,
-    pub priorities: Vec<String>,
+    pub statuses: Vec<TicketStatus>,
+    pub priorities: Vec<Priority>,
     pub assignee_id: Option<Uuid>,
     /// Assigned to this team.
     pub team_id: Option<Uuid>,
@@ -1172,7 +1189,7 @@ pub struct TicketFilter {
     /// The subject contains this, case-insensitively, taken literally.
     pub subject_contains: Option<String>,
     /// The ticket's SLA state is one of these.
-    pub sla_states: Vec<String>,
+    pub sla_states: Vec<ClockState>,
     pub sla_breached: Option<bool>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
@@ -1256,18 +1273,41 @@ fn rank_weights(filter: &TicketFilter) -> &'static str {
 
 /// `column` is one of `values`. A single value is written as `=`, so an index on the column can
 /// also deliver rows in order (`= ANY` of one element does not).
-fn push_one_of(query: &mut QueryBuilder<'_, Postgres>, column: &str, values: &[String]) {
+/// Values a text column is matched against: the domain's enums, stored as their wire text.
+trait StoredAs: Copy {
+    fn stored(self) -> &'static str;
+}
+
+impl StoredAs for TicketStatus {
+    fn stored(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl StoredAs for Priority {
+    fn stored(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl StoredAs for ClockState {
+    fn stored(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+fn push_one_of<T: StoredAs>(query: &mut QueryBuilder<'_, Postgres>, column: &str, values: &[T]) {
     match values {
         [] => {}
         [one] => {
             query
                 .push(format!(" AND {column} = "))
-                .push_bind(one.clone());
+                .push_bind(one.stored());
         }
         many => {
             query
                 .push(format!(" AND {column} = ANY("))
-                .push_bind(many.to_vec())
+                .push_bind(many.iter().map(|v| v.stored()).collect::<Vec<_>>())
                 .push(")");
         }
     }
@@ -1629,9 +1669,9 @@ mod tests {
         assert_eq!(stored.internal_comments, "On it");
         assert_eq!(stored.public_comments, "");
         let row = stored.row;
-        assert_eq!(row.priority, "critical");
+        assert_eq!(row.priority, Priority::Critical);
         assert_eq!(row.priority_rank, 4);
-        assert_eq!(row.status, "in_progress");
+        assert_eq!(row.status, TicketStatus::InProgress);
         assert_eq!(row.comment_count, 1);
         assert_eq!(row.version, 4);
         assert_eq!(row.updated_at, at(3));
@@ -1690,7 +1730,7 @@ mod tests {
             id: Uuid::from_u128(1),
             ticket_id: Uuid::from_u128(2),
             author_id: Uuid::from_u128(3),
-            author_role: "agent".into(),
+            author_role: Role::Agent,
             body: "a\tb\r\nc \\N".into(),
             internal: true,
             created_at: at(4) + chrono::Duration::nanoseconds(1_999),

@@ -1,6 +1,7 @@
 //! The account read model: `users_view`.
 
 use chrono::{DateTime, Utc};
+use docket_domain::Role;
 use docket_domain::user::UserEvent;
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
@@ -15,7 +16,8 @@ pub struct UserRow {
     pub id: Uuid,
     pub email: String,
     pub full_name: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -50,7 +52,7 @@ pub fn fold(
             id: user_id,
             email: email.as_str().to_string(),
             full_name: full_name.into_string(),
-            role: role.as_str().to_string(),
+            role,
             active: true,
             created_at: occurred_at,
             updated_at: occurred_at,
@@ -72,7 +74,7 @@ pub fn fold(
                 user.email = email.as_str().to_string();
             }
         }
-        UserEvent::UserRoleChanged { to, .. } => user.role = to.as_str().to_string(),
+        UserEvent::UserRoleChanged { to, .. } => user.role = to,
         UserEvent::UserDeactivated { .. } => user.active = false,
         UserEvent::UserReactivated { .. } => user.active = true,
         UserEvent::UserPasswordChanged { .. } => {}
@@ -132,7 +134,7 @@ impl Projection for UsersProjection {
                 b.push_bind(row.id)
                     .push_bind(&row.email)
                     .push_bind(&row.full_name)
-                    .push_bind(&row.role)
+                    .push_bind(row.role.as_str())
                     .push_bind(row.active)
                     .push_bind(row.created_at)
                     .push_bind(row.updated_at)
@@ -165,7 +167,7 @@ pub async fn get<'e, E: PgExecutor<'e>>(
 
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
-    pub role: Option<String>,
+    pub role: Option<Role>,
     pub active: Option<bool>,
     /// 1-based.
     pub page: i64,
@@ -179,7 +181,7 @@ pub async fn list(
     let push_filters = |query: &mut QueryBuilder<'_, Postgres>| {
         query.push(" WHERE TRUE");
         if let Some(role) = &filter.role {
-            query.push(" AND role = ").push_bind(role.clone());
+            query.push(" AND role = ").push_bind(role.as_str());
         }
         if let Some(active) = filter.active {
             query.push(" AND active = ").push_bind(active);

@@ -9,12 +9,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use docket_domain::Priority;
 use docket_domain::ticket::TicketEvent;
+use docket_domain::values::{AgentStatus, TeamRole};
 use docket_domain::workforce::agent::AgentEvent;
 use docket_domain::workforce::shift::{BreakWindow, ShiftEvent};
 use docket_domain::workforce::skill::SkillEvent;
 use docket_domain::workforce::team::TeamEvent;
+use docket_domain::{Priority, Role, TicketStatus};
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
@@ -51,9 +52,11 @@ fn json<T: Serialize>(
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct RoutingTicketRow {
     pub ticket_id: Uuid,
-    pub priority: String,
+    #[sqlx(try_from = "String")]
+    pub priority: Priority,
     pub urgency: i16,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: TicketStatus,
     pub assignee_id: Option<Uuid>,
     pub team_id: Option<Uuid>,
     pub skill_id: Option<Uuid>,
@@ -63,13 +66,13 @@ pub struct RoutingTicketRow {
 
 impl RoutingTicketRow {
     fn is_open(&self) -> bool {
-        !matches!(self.status.as_str(), "resolved" | "closed")
+        !self.status.is_finished()
     }
 
     /// What the ticket adds to its assignee's load: (agent, open, critical).
     fn load(&self) -> Option<(Uuid, i32, i32)> {
         let agent = self.assignee_id.filter(|_| self.is_open())?;
-        Some((agent, 1, i32::from(self.priority == "critical")))
+        Some((agent, 1, i32::from(self.priority == Priority::Critical)))
     }
 }
 
@@ -94,9 +97,9 @@ fn fold_ticket(
         };
         *row = Some(RoutingTicketRow {
             ticket_id,
-            priority: priority.as_str().to_string(),
+            priority,
             urgency: priority.urgency(),
-            status: "new".to_string(),
+            status: TicketStatus::New,
             assignee_id: None,
             team_id: None,
             skill_id: None,
@@ -109,10 +112,10 @@ fn fold_ticket(
     let mut assigned = None;
     match event {
         TicketEvent::TicketPriorityChanged { to, .. } => {
-            ticket.priority = to.as_str().to_string();
+            ticket.priority = to;
             ticket.urgency = to.urgency();
         }
-        TicketEvent::TicketStatusChanged { to, .. } => ticket.status = to.as_str().to_string(),
+        TicketEvent::TicketStatusChanged { to, .. } => ticket.status = to,
         TicketEvent::TicketAssigned {
             assignee_id,
             occurred_at,
@@ -128,7 +131,21 @@ fn fold_ticket(
             }
         }
         TicketEvent::TicketTeamAssigned { team_id, .. } => ticket.team_id = team_id.map(|t| t.0),
-        _ => {}
+        // What routing does not weigh: the ticket's text, its conversation, its SLA clocks.
+        TicketEvent::TicketCreated { .. }
+        | TicketEvent::TicketDetailsUpdated { .. }
+        | TicketEvent::TicketEscalated { .. }
+        | TicketEvent::CommentAdded { .. }
+        | TicketEvent::SlaPolicyApplied { .. }
+        | TicketEvent::SlaClockStarted { .. }
+        | TicketEvent::SlaClockPaused { .. }
+        | TicketEvent::SlaClockResumed { .. }
+        | TicketEvent::SlaClockRetargeted { .. }
+        | TicketEvent::SlaClockStopped { .. }
+        | TicketEvent::SlaWarning { .. }
+        | TicketEvent::SlaBreached { .. }
+        | TicketEvent::EscalationRuleTriggered { .. }
+        | TicketEvent::NotificationRequested { .. } => {}
     }
     Ok(assigned)
 }
@@ -210,11 +227,16 @@ impl WorkforceProjection {
         .bind(
             changed
                 .iter()
-                .map(|r| r.priority.clone())
+                .map(|r| r.priority.as_str())
                 .collect::<Vec<_>>(),
         )
         .bind(changed.iter().map(|r| r.urgency).collect::<Vec<_>>())
-        .bind(changed.iter().map(|r| r.status.clone()).collect::<Vec<_>>())
+        .bind(
+            changed
+                .iter()
+                .map(|r| r.status.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(changed.iter().map(|r| r.assignee_id).collect::<Vec<_>>())
         .bind(changed.iter().map(|r| r.team_id).collect::<Vec<_>>())
         .bind(changed.iter().map(|r| r.skill_id).collect::<Vec<_>>())
@@ -397,6 +419,9 @@ impl WorkforceProjection {
                         .execute(&mut *conn)
                         .await?;
                     }
+                    // The shift's own events say when it runs; the agent's record of it only
+                    // keeps two shifts from starting at once.
+                    AgentEvent::AgentShiftOpened { .. } | AgentEvent::AgentShiftClosed { .. } => {}
                 }
             }
             "shift" => {
@@ -597,7 +622,8 @@ pub async fn team<'e, E: PgExecutor<'e>>(db: E, id: Uuid) -> Result<Option<TeamR
 pub struct MemberRow {
     pub team_id: Uuid,
     pub user_id: Uuid,
-    pub team_role: String,
+    #[sqlx(try_from = "String")]
+    pub team_role: TeamRole,
     pub added_at: DateTime<Utc>,
     pub email: Option<String>,
     pub full_name: Option<String>,
@@ -626,16 +652,21 @@ pub struct AgentRow {
     pub agent_id: Uuid,
     pub email: String,
     pub full_name: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub active: bool,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: AgentStatus,
     pub status_changed_at: Option<DateTime<Utc>>,
     pub capacity: i32,
-    pub skills: serde_json::Value,
+    /// Proficiency (1 to 5) by skill.
+    #[sqlx(json)]
+    pub skills: BTreeMap<Uuid, u8>,
     pub shift_id: Option<Uuid>,
     pub shift_started_at: Option<DateTime<Utc>>,
     pub shift_scheduled_end: Option<DateTime<Utc>>,
-    pub breaks: serde_json::Value,
+    #[sqlx(json)]
+    pub breaks: Vec<BreakWindow>,
     pub open_tickets: i32,
     pub critical_tickets: i32,
     pub last_assigned_at: Option<DateTime<Utc>>,
@@ -648,10 +679,10 @@ pub struct AgentRow {
 impl AgentRow {
     /// The same rule as [`routable_agents`], for rows read another way.
     pub fn routable(&self) -> bool {
-        self.status == "available"
+        self.status == AgentStatus::Available
             && self.shift_id.is_some()
             && self.active
-            && matches!(self.role.as_str(), "agent" | "manager")
+            && self.role.can_be_assigned()
     }
 }
 
@@ -751,8 +782,10 @@ pub struct QueuedTicket {
     pub ticket_id: Uuid,
     pub number: Option<i64>,
     pub subject: Option<String>,
-    pub priority: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub priority: Priority,
+    #[sqlx(try_from = "String")]
+    pub status: TicketStatus,
     pub team_id: Option<Uuid>,
     pub skill_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -800,6 +833,61 @@ pub async fn queue_length<'e, E: PgExecutor<'e>>(db: E) -> Result<i64, sqlx::Err
     .await
 }
 
+/// Whether a queued ticket and a routable agent both exist (two cheap, indexed reads): whether
+/// routing has anything to do.
+pub async fn routing_pending<'e, E: PgExecutor<'e>>(db: E) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM routing_tickets_view
+                         WHERE assignee_id IS NULL AND status NOT IN ('resolved', 'closed'))
+            AND EXISTS (SELECT 1 FROM agent_profiles_view
+                         WHERE status = 'available' AND shift_id IS NOT NULL
+                           AND open_tickets < capacity)",
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Queued tickets per team that has any.
+pub async fn queued_per_team<'e, E: PgExecutor<'e>>(
+    db: E,
+) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
+    let rows: Vec<(Uuid, i64)> = sqlx::query_as(
+        "SELECT team_id, count(*) FROM routing_tickets_view
+          WHERE assignee_id IS NULL AND team_id IS NOT NULL
+            AND status NOT IN ('resolved', 'closed')
+          GROUP BY team_id",
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// When the oldest ticket was created.
+pub async fn oldest_ticket<'e, E: PgExecutor<'e>>(
+    db: E,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT min(created_at) FROM routing_tickets_view")
+        .fetch_one(db)
+        .await
+}
+
+/// The lead of the ticket's team (its manager when it has no lead).
+pub async fn team_lead_of<'e, E: PgExecutor<'e>>(
+    db: E,
+    ticket: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT m.user_id FROM routing_tickets_view r
+           JOIN team_members_view m ON m.team_id = r.team_id
+          WHERE r.ticket_id = $1 AND m.team_role IN ('lead', 'manager')
+          ORDER BY CASE m.team_role WHEN 'lead' THEN 0 ELSE 1 END, m.added_at, m.user_id
+          LIMIT 1",
+    )
+    .bind(ticket)
+    .fetch_optional(db)
+    .await
+}
+
 /// An agent's unfinished tickets, newest assignment last.
 pub async fn tickets_of<'e, E: PgExecutor<'e>>(
     db: E,
@@ -832,7 +920,8 @@ pub struct ShiftRow {
     pub started_at: DateTime<Utc>,
     pub scheduled_end: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
-    pub breaks: serde_json::Value,
+    #[sqlx(json)]
+    pub breaks: Vec<BreakWindow>,
 }
 
 pub async fn shifts_of<'e, E: PgExecutor<'e>>(
@@ -892,11 +981,6 @@ pub async fn mean_resolution_hours<'e, E: PgExecutor<'e>>(
     .bind(from)
     .fetch_one(db)
     .await
-}
-
-/// The priority a routing row holds.
-pub fn priority_of(row: &RoutingTicketRow) -> Priority {
-    row.priority.parse().unwrap_or(Priority::Medium)
 }
 
 #[cfg(test)]

@@ -17,17 +17,11 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
-use docket_projections::audit::AuditProjection;
 use docket_projections::log::{self, RecordedEvent};
-use docket_projections::rebuild::{
-    self, Difference, RebuildProgress, RebuildReport, RebuildSettings,
-};
-use docket_projections::runtime::{self, Projection};
-use docket_projections::saved_searches::SavedSearchesProjection;
-use docket_projections::sla_config::SlaConfigProjection;
-use docket_projections::tickets::{self, CommentRow, TicketRow, TicketsProjection};
-use docket_projections::users::UsersProjection;
-use docket_projections::workforce::WorkforceProjection;
+use docket_projections::rebuild::{Difference, RebuildProgress, RebuildReport, RebuildSettings};
+use docket_projections::registry;
+use docket_projections::runtime;
+use docket_projections::tickets::{self, CommentRow, TicketRow};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use sqlx::PgPool;
@@ -97,7 +91,7 @@ pub struct StateArgs {
 
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
-    /// Projections to rebuild: tickets, users, audit, saved_searches, sla_config.
+    /// Projections to rebuild: tickets, users, audit, saved_searches, sla_config, workforce.
     pub projections: Vec<String>,
     /// Every projection.
     #[arg(long)]
@@ -118,27 +112,6 @@ pub struct RebuildArgs {
 pub struct StatusArgs {
     #[arg(long)]
     pub json: bool,
-}
-
-/// Every projection the tools know, in rebuild order.
-pub const PROJECTIONS: &[&str] = &[
-    TicketsProjection::NAME,
-    UsersProjection::NAME,
-    AuditProjection::NAME,
-    SavedSearchesProjection::NAME,
-    SlaConfigProjection::NAME,
-    WorkforceProjection::NAME,
-];
-
-fn projector_types(name: &str) -> &'static [&'static str] {
-    match name {
-        TicketsProjection::NAME => TicketsProjection::AGGREGATE_TYPES,
-        UsersProjection::NAME => UsersProjection::AGGREGATE_TYPES,
-        AuditProjection::NAME => AuditProjection::AGGREGATE_TYPES,
-        SlaConfigProjection::NAME => SlaConfigProjection::AGGREGATE_TYPES,
-        WorkforceProjection::NAME => WorkforceProjection::AGGREGATE_TYPES,
-        _ => SavedSearchesProjection::AGGREGATE_TYPES,
-    }
 }
 
 pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
@@ -352,8 +325,8 @@ async fn state(pool: &PgPool, args: StateArgs, out: &mut dyn Write) -> anyhow::R
     let fields = [
         ("number", format!("TKT-{:06}", ticket.number)),
         ("subject", ticket.subject.clone()),
-        ("status", ticket.status.clone()),
-        ("priority", ticket.priority.clone()),
+        ("status", ticket.status.to_string()),
+        ("priority", ticket.priority.to_string()),
         ("category", ticket.category.clone().unwrap_or_default()),
         ("tags", ticket.tags.join(", ")),
         ("customer", ticket.customer_id.to_string()),
@@ -410,27 +383,18 @@ async fn rebuild_one(
     verify: bool,
     settings: RebuildSettings,
 ) -> anyhow::Result<Result<RebuildReport, Vec<Difference>>> {
+    let Some(projector) = registry::named(name) else {
+        bail!(
+            "no projection named `{name}`; known: {}",
+            registry::names().join(", ")
+        );
+    };
     let bar = progress_bar(name);
-    macro_rules! dispatch {
-        ($projection:expr) => {
-            if verify {
-                Err(rebuild::verify(&$projection, pool, settings, 1_000, show(&bar)).await?)
-            } else {
-                Ok(rebuild::rebuild(&$projection, pool, settings, show(&bar)).await?)
-            }
-        };
-    }
-    let outcome = match name {
-        TicketsProjection::NAME => dispatch!(TicketsProjection),
-        UsersProjection::NAME => dispatch!(UsersProjection),
-        AuditProjection::NAME => dispatch!(AuditProjection),
-        SavedSearchesProjection::NAME => dispatch!(SavedSearchesProjection),
-        SlaConfigProjection::NAME => dispatch!(SlaConfigProjection),
-        WorkforceProjection::NAME => dispatch!(WorkforceProjection),
-        other => bail!(
-            "no projection named `{other}`; known: {}",
-            PROJECTIONS.join(", ")
-        ),
+    let mut report = show(&bar);
+    let outcome = if verify {
+        Err(projector.verify(pool, settings, 1_000, &mut report).await?)
+    } else {
+        Ok(projector.rebuild(pool, settings, &mut report).await?)
     };
     bar.finish_and_clear();
     Ok(outcome)
@@ -445,10 +409,10 @@ async fn rebuild_command(
         if !args.all {
             bail!(
                 "name the projections to rebuild, or pass --all (known: {})",
-                PROJECTIONS.join(", ")
+                registry::names().join(", ")
             );
         }
-        PROJECTIONS.iter().map(|p| p.to_string()).collect()
+        registry::names().iter().map(|p| p.to_string()).collect()
     } else {
         args.projections.clone()
     };
@@ -508,11 +472,7 @@ async fn rebuild_command(
 }
 
 async fn status(pool: &PgPool, args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let projectors: Vec<(&str, &[&str])> = PROJECTIONS
-        .iter()
-        .map(|name| (*name, projector_types(name)))
-        .collect();
-    let statuses = runtime::statuses(pool, &projectors).await?;
+    let statuses = runtime::statuses(pool, &registry::PROJECTORS).await?;
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&statuses)?)?;
         return Ok(ExitCode::SUCCESS);

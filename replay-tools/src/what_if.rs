@@ -5,21 +5,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Utc};
 use clap::Args;
+use docket_domain::Priority;
 use docket_domain::sla::config::SlaCalendar;
-use docket_domain::sla::{
-    BusinessCalendar, BusinessHours, MetricTargets, OpenInterval, PolicyConditions,
-    PolicyDefinition, PriorityTargets, SlaCatalog, SlaMetric,
-};
+use docket_domain::sla::document::{CalendarDocument, PolicyDocument};
+use docket_domain::sla::{BusinessCalendar, SlaCatalog, SlaMetric};
 use docket_domain::ticket::{CandidateSla, RecordedSla, SlaOutcome, TicketEvent, TicketOutcomes};
-use docket_domain::values::UserId;
-use docket_domain::{Priority, TicketStatus};
 use docket_projections::sla_config;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -64,166 +59,33 @@ enum CandidateFile {
     },
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
-struct Targets {
-    first_response: u64,
-    next_response: Option<u64>,
-    resolution: u64,
-    escalation: u64,
-}
-
-impl From<Targets> for MetricTargets {
-    fn from(t: Targets) -> Self {
-        MetricTargets::new(
-            t.first_response,
-            t.next_response,
-            t.resolution,
-            t.escalation,
-        )
-    }
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-struct TargetsByPriority {
-    critical: Targets,
-    high: Targets,
-    medium: Targets,
-    low: Targets,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-struct Conditions {
-    #[serde(default)]
-    priorities: Option<Vec<Priority>>,
-    #[serde(default)]
-    categories: Option<Vec<String>>,
-    #[serde(default)]
-    tags: Option<Vec<String>>,
-    #[serde(default)]
-    customer_ids: Option<Vec<Uuid>>,
-}
-
+/// A policy in the file: the API's request shape, with its id when copied from the API.
 #[derive(Debug, Clone, Deserialize)]
 struct CandidatePolicy {
     /// Kept when copied from the API; a fresh id otherwise.
     #[serde(default)]
     id: Option<Uuid>,
-    name: String,
     #[serde(default)]
     position: i32,
-    #[serde(default)]
-    conditions: Option<Conditions>,
-    #[serde(default)]
-    calendar_id: Option<Uuid>,
-    #[serde(default)]
-    pause_statuses: Option<Vec<TicketStatus>>,
-    #[serde(default)]
-    at_risk_percent: Option<u8>,
-    targets: TargetsByPriority,
+    #[serde(flatten)]
+    document: PolicyDocument,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-struct Interval {
-    start: String,
-    end: String,
-}
-
+/// A calendar in the file: the API's request shape, with the id policies name it by.
 #[derive(Debug, Clone, Deserialize)]
 struct CandidateCalendar {
     id: Uuid,
     #[serde(default)]
     name: String,
-    timezone: String,
-    #[serde(default)]
-    always_open: bool,
-    #[serde(default)]
-    hours: BTreeMap<String, Vec<Interval>>,
-    #[serde(default)]
-    holidays: BTreeSet<NaiveDate>,
-}
-
-const DAYS: [&str; 7] = [
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-    "sunday",
-];
-
-fn parse_time(context: &str, text: &str) -> anyhow::Result<NaiveTime> {
-    NaiveTime::parse_from_str(text, "%H:%M")
-        .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M:%S"))
-        .map_err(|_| anyhow!("{context}: `{text}` is not a time such as 09:00"))
+    #[serde(flatten)]
+    document: CalendarDocument,
 }
 
 impl CandidateCalendar {
     fn calendar(&self) -> anyhow::Result<BusinessCalendar> {
-        let context = format!("calendar {}", self.id);
-        let timezone = Tz::from_str(self.timezone.trim())
-            .map_err(|_| anyhow!("{context}: `{}` is no IANA time zone", self.timezone))?;
-        let hours = if self.always_open {
-            BusinessHours::AlwaysOpen
-        } else {
-            let mut days: [Vec<OpenInterval>; 7] = Default::default();
-            for (day, intervals) in &self.hours {
-                let index = DAYS
-                    .iter()
-                    .position(|d| d == day)
-                    .ok_or_else(|| anyhow!("{context}: `{day}` is not a weekday"))?;
-                for interval in intervals {
-                    days[index].push(OpenInterval::new(
-                        parse_time(&context, &interval.start)?,
-                        parse_time(&context, &interval.end)?,
-                    ));
-                }
-            }
-            BusinessHours::Weekly { days }
-        };
-        let calendar = BusinessCalendar {
-            timezone,
-            hours,
-            holidays: self.holidays.clone(),
-        };
-        calendar
-            .validate()
-            .map_err(|e| anyhow!("{context}: {}: {}", e.field, e.reason))?;
-        Ok(calendar)
-    }
-}
-
-impl CandidatePolicy {
-    fn definition(&self) -> PolicyDefinition {
-        let conditions = self.conditions.clone().unwrap_or_default();
-        PolicyDefinition {
-            name: self.name.trim().to_string(),
-            conditions: PolicyConditions {
-                priorities: conditions.priorities.unwrap_or_default(),
-                categories: conditions.categories.unwrap_or_default(),
-                tags: conditions.tags.unwrap_or_default(),
-                customers: conditions
-                    .customer_ids
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(UserId)
-                    .collect(),
-            },
-            calendar_id: self.calendar_id,
-            pause_statuses: self
-                .pause_statuses
-                .clone()
-                .unwrap_or_else(|| PolicyDefinition::DEFAULT_PAUSE_STATUSES.to_vec()),
-            at_risk_percent: self
-                .at_risk_percent
-                .unwrap_or(PolicyDefinition::DEFAULT_AT_RISK_PERCENT),
-            targets: PriorityTargets {
-                critical: self.targets.critical.into(),
-                high: self.targets.high.into(),
-                medium: self.targets.medium.into(),
-                low: self.targets.low.into(),
-            },
-        }
+        self.document
+            .calendar()
+            .map_err(|e| anyhow!("calendar {}: {}: {}", self.id, e.field, e.reason))
     }
 }
 
@@ -257,11 +119,11 @@ pub fn candidate_catalog(
     }
     let mut entries = Vec::with_capacity(policies.len());
     for (index, policy) in policies.iter().enumerate() {
-        let definition = policy.definition();
+        let definition = policy.document.definition();
         definition.validate().map_err(|e| {
             anyhow!(
                 "policies[{index}] ({}): {}: {}",
-                policy.name,
+                policy.document.name,
                 e.field,
                 e.reason
             )
@@ -271,7 +133,7 @@ pub fn candidate_catalog(
         {
             bail!(
                 "policies[{index}] ({}): calendar {calendar} is neither in the file nor in the log",
-                policy.name
+                policy.document.name
             );
         }
         let id = policy.id.unwrap_or_else(Uuid::now_v7);
@@ -614,6 +476,7 @@ fn render(report: &WhatIfReport, out: &mut dyn Write) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use docket_domain::TicketStatus;
 
     fn calendars() -> HashMap<Uuid, SlaCalendar> {
         HashMap::new()

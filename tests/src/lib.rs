@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod live;
+pub mod python;
 pub mod synthetic;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -44,6 +44,26 @@ pub enum ClockState {
 }
 
 impl ClockState {
+    pub const ALL: [ClockState; 5] = [
+        ClockState::Running,
+        ClockState::Paused,
+        ClockState::AtRisk,
+        ClockState::Breached,
+        ClockState::Met,
+    ];
+
+    /// How bad it is, for showing a ticket's worst clock: breached, at risk, running, paused,
+    /// met.
+    pub fn severity(self) -> u8 {
+        match self {
+            ClockState::Breached => 5,
+            ClockState::AtRisk => 4,
+            ClockState::Running => 3,
+            ClockState::Paused => 2,
+            ClockState::Met => 1,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ClockState::Running => "running",
@@ -52,6 +72,39 @@ impl ClockState {
             ClockState::Breached => "breached",
             ClockState::Met => "met",
         }
+    }
+}
+
+impl std::fmt::Display for ClockState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ClockState {
+    type Err = crate::ValidationError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        ClockState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or_else(|| {
+                crate::ValidationError::new(
+                    "sla_state",
+                    format!(
+                        "`{text}` is not one of {}",
+                        ClockState::ALL.map(ClockState::as_str).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+impl TryFrom<String> for ClockState {
+    type Error = crate::ValidationError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
     }
 }
 
@@ -122,6 +175,20 @@ impl Clock {
                 self.threshold_ms(at_risk_percent),
             ),
         )
+    }
+
+    /// What the clock's events alone say it shows: a warning or breach is an event, so a running
+    /// clock turns at risk and breached the moment the scheduler records it. (`view` also
+    /// judges by the time elapsed at an instant.)
+    pub fn recorded_state(&self) -> ClockState {
+        match (self.met, self.is_running()) {
+            (Some(true), _) => ClockState::Met,
+            (Some(false), _) => ClockState::Breached,
+            _ if self.breached => ClockState::Breached,
+            (None, true) if self.warned => ClockState::AtRisk,
+            (None, true) => ClockState::Running,
+            (None, false) => ClockState::Paused,
+        }
     }
 
     /// What the clock shows at `now`.

@@ -31,7 +31,7 @@ pub enum ConfigError {
 }
 
 fn require_manager(actor: &Actor) -> Result<(), ConfigError> {
-    if matches!(actor.role, Role::Admin | Role::Manager) {
+    if actor.role.may(crate::access::Permission::Manage) {
         Ok(())
     } else {
         Err(ConfigError::NotPermitted { role: actor.role })

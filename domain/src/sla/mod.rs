@@ -8,6 +8,7 @@
 pub mod calendar;
 mod clock;
 pub mod config;
+pub mod document;
 mod policy;
 
 pub use calendar::{BusinessCalendar, BusinessHours, OpenInterval};
@@ -54,6 +55,33 @@ impl SlaMetric {
     /// not: waiting on the customer is no reason not to answer them first.
     pub fn pauses(self) -> bool {
         matches!(self, SlaMetric::Resolution | SlaMetric::Escalation)
+    }
+}
+
+impl std::str::FromStr for SlaMetric {
+    type Err = crate::ValidationError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        SlaMetric::ALL
+            .into_iter()
+            .find(|metric| metric.as_str() == text)
+            .ok_or_else(|| {
+                crate::ValidationError::new(
+                    "metric",
+                    format!(
+                        "`{text}` is not one of {}",
+                        SlaMetric::ALL.map(SlaMetric::as_str).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+impl TryFrom<String> for SlaMetric {
+    type Error = crate::ValidationError;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        text.parse()
     }
 }
 

@@ -3,17 +3,18 @@
 //! [`Ticket::decide`] is the whole of the business logic: given the current state and a command
 //! it returns the events that happened, or why the command was refused. `apply` only records.
 
+mod aggregate;
 mod commands;
 mod error;
 mod events;
 mod sla;
-mod state;
 mod timeline;
 mod what_if;
 
 #[cfg(test)]
 mod tests;
 
+pub use aggregate::{Ticket, TicketState, may_open_for};
 pub use commands::{
     AddComment, ApplyEscalationRule, ApplySlaPolicy, AssignTeam, AssignTicket, ChangeTicketStatus,
     CheckSlaDeadlines, EscalateTicket, OpenTicket, RouteTicket, RuleStep, TicketCommand,
@@ -22,6 +23,5 @@ pub use commands::{
 pub use error::TicketError;
 pub use events::{SlaReason, TicketEvent};
 pub use sla::TicketSla;
-pub use state::{Ticket, TicketState};
 pub use timeline::{StatusPeriod, status_timeline};
 pub use what_if::{CandidateSla, RecordedSla, SlaOutcome, TicketOutcomes};

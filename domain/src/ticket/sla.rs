@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::aggregate::TicketState;
 use super::events::{SlaReason, TicketEvent};
-use super::state::TicketState;
 use crate::sla::{AppliedPolicy, Clock, ClockView, SlaCatalog, SlaMetric, TicketFacts};
 use crate::values::{Actor, Priority, Reason, Role, TicketStatus};
 

@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use serde::Serialize;
 
+use super::aggregate::{Ticket, TicketState};
 use super::events::{SlaReason, TicketEvent};
 use super::sla::{consequences, deadlines};
-use super::state::{Ticket, TicketState};
 use crate::sla::{ClockState, SlaCatalog, SlaMetric};
 use crate::values::{Priority, Role};
 

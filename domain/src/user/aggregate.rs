@@ -173,14 +173,11 @@ pub struct UserState {
 }
 
 fn require_admin(actor: &Actor, action: &'static str) -> Result<(), UserError> {
-    if actor.role == Role::Admin {
-        Ok(())
-    } else {
-        Err(UserError::NotPermitted {
-            role: actor.role,
-            action,
+    crate::access::require_actor(actor, crate::access::Permission::AdministerAccounts, action)
+        .map_err(|refusal| UserError::NotPermitted {
+            role: refusal.role,
+            action: refusal.action,
         })
-    }
 }
 
 impl User {

@@ -12,7 +12,7 @@ use super::{
     WorkforceError, require_agent, require_manager, require_self_or_manager, workforce_event_names,
 };
 use crate::ticket::UserStanding;
-use crate::values::{Actor, AgentStatus, SkillId, UserId, ValidationError};
+use crate::values::{Actor, AgentStatus, ShiftId, SkillId, UserId, ValidationError};
 
 /// A skill an agent holds, with proficiency from 1 (learning) to 5 (expert).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +57,36 @@ pub enum AgentCommand {
         actor: Actor,
         at: DateTime<Utc>,
     },
+    /// Takes the agent's one running shift for `shift_id`, before that shift is started: the
+    /// agent's stream is what makes "one running shift per agent" hold under concurrent starts.
+    OpenShift {
+        agent: UserStanding,
+        shift_id: ShiftId,
+        scheduled_end: Option<DateTime<Utc>>,
+        actor: Actor,
+        at: DateTime<Utc>,
+    },
+    /// Gives the running shift up (it ended, or never started). Does nothing for another shift.
+    CloseShift {
+        agent: UserStanding,
+        shift_id: ShiftId,
+        actor: Actor,
+        at: DateTime<Utc>,
+    },
+}
+
+/// The shift an agent is on, as their profile records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningShift {
+    pub shift_id: ShiftId,
+    pub scheduled_end: Option<DateTime<Utc>>,
+}
+
+impl RunningShift {
+    /// Whether it still runs at `at` (a shift past its scheduled end has ended by itself).
+    pub fn runs_at(&self, at: DateTime<Utc>) -> bool {
+        self.scheduled_end.is_none_or(|end| at < end)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,12 +110,27 @@ pub enum AgentEvent {
         set_by: Actor,
         occurred_at: DateTime<Utc>,
     },
+    AgentShiftOpened {
+        agent_id: UserId,
+        shift_id: ShiftId,
+        scheduled_end: Option<DateTime<Utc>>,
+        opened_by: Actor,
+        occurred_at: DateTime<Utc>,
+    },
+    AgentShiftClosed {
+        agent_id: UserId,
+        shift_id: ShiftId,
+        closed_by: Actor,
+        occurred_at: DateTime<Utc>,
+    },
 }
 
 workforce_event_names!(AgentEvent {
     AgentSkillsSet,
     AgentStatusChanged,
     AgentCapacitySet,
+    AgentShiftOpened,
+    AgentShiftClosed,
 });
 
 impl AgentEvent {
@@ -93,7 +138,9 @@ impl AgentEvent {
         match self {
             AgentEvent::AgentSkillsSet { agent_id, .. }
             | AgentEvent::AgentStatusChanged { agent_id, .. }
-            | AgentEvent::AgentCapacitySet { agent_id, .. } => *agent_id,
+            | AgentEvent::AgentCapacitySet { agent_id, .. }
+            | AgentEvent::AgentShiftOpened { agent_id, .. }
+            | AgentEvent::AgentShiftClosed { agent_id, .. } => *agent_id,
         }
     }
 }
@@ -103,6 +150,8 @@ pub struct Agent {
     pub skills: Vec<AgentSkill>,
     pub status: AgentStatus,
     pub capacity: u32,
+    #[serde(default)]
+    pub running_shift: Option<RunningShift>,
 }
 
 impl Default for Agent {
@@ -111,6 +160,7 @@ impl Default for Agent {
             skills: Vec::new(),
             status: Agent::INITIAL_STATUS,
             capacity: Agent::DEFAULT_CAPACITY,
+            running_shift: None,
         }
     }
 }
@@ -190,6 +240,45 @@ impl Agent {
                     occurred_at: *at,
                 }])
             }
+            AgentCommand::OpenShift {
+                agent,
+                shift_id,
+                scheduled_end,
+                actor,
+                at,
+            } => {
+                require_self_or_manager(actor, agent, "manage another agent's shifts")?;
+                require_agent(agent)?;
+                if let Some(running) = self.running_shift.filter(|r| r.runs_at(*at)) {
+                    return Err(WorkforceError::ShiftRunning {
+                        shift_id: running.shift_id,
+                    });
+                }
+                Ok(vec![AgentEvent::AgentShiftOpened {
+                    agent_id: agent.user_id,
+                    shift_id: *shift_id,
+                    scheduled_end: *scheduled_end,
+                    opened_by: *actor,
+                    occurred_at: *at,
+                }])
+            }
+            AgentCommand::CloseShift {
+                agent,
+                shift_id,
+                actor,
+                at,
+            } => {
+                require_self_or_manager(actor, agent, "manage another agent's shifts")?;
+                if self.running_shift.map(|r| r.shift_id) != Some(*shift_id) {
+                    return Ok(vec![]);
+                }
+                Ok(vec![AgentEvent::AgentShiftClosed {
+                    agent_id: agent.user_id,
+                    shift_id: *shift_id,
+                    closed_by: *actor,
+                    occurred_at: *at,
+                }])
+            }
         }
     }
 }
@@ -216,6 +305,17 @@ impl Aggregate for Agent {
             AgentEvent::AgentSkillsSet { skills, .. } => self.skills = skills,
             AgentEvent::AgentStatusChanged { to, .. } => self.status = to,
             AgentEvent::AgentCapacitySet { capacity, .. } => self.capacity = capacity,
+            AgentEvent::AgentShiftOpened {
+                shift_id,
+                scheduled_end,
+                ..
+            } => {
+                self.running_shift = Some(RunningShift {
+                    shift_id,
+                    scheduled_end,
+                })
+            }
+            AgentEvent::AgentShiftClosed { .. } => self.running_shift = None,
         }
     }
 }
@@ -230,6 +330,109 @@ mod tests {
 
     fn skill(n: u128, proficiency: u8) -> AgentSkill {
         AgentSkill::new(SkillId(Uuid::from_u128(n)), proficiency).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn shift(n: u128) -> ShiftId {
+        ShiftId(Uuid::from_u128(1000 + n))
+    }
+
+    fn opened(n: u128, scheduled_end: Option<DateTime<Utc>>) -> AgentEvent {
+        AgentEvent::AgentShiftOpened {
+            agent_id: agent(1).user_id,
+            shift_id: shift(n),
+            scheduled_end,
+            opened_by: as_actor(agent(1)),
+            occurred_at: at(9, 0),
+        }
+    }
+
+    fn open(n: u128, at_time: DateTime<Utc>) -> AgentCommand {
+        AgentCommand::OpenShift {
+            agent: agent(1),
+            shift_id: shift(n),
+            scheduled_end: None,
+            actor: as_actor(agent(1)),
+            at: at_time,
+        }
+    }
+
+    #[test]
+    fn an_agent_off_shift_opens_one() {
+        TestFramework::<Agent>::with(())
+            .given_no_previous_events()
+            .when(open(1, at(9, 0)))
+            .then_expect_events(vec![opened(1, None)]);
+    }
+
+    #[test]
+    fn a_second_shift_is_refused_while_the_first_runs() {
+        TestFramework::<Agent>::with(())
+            .given(vec![opened(1, None)])
+            .when(open(2, at(10, 0)))
+            .then_expect_error(WorkforceError::ShiftRunning { shift_id: shift(1) });
+    }
+
+    #[test]
+    fn a_shift_past_its_scheduled_end_no_longer_blocks_the_next() {
+        TestFramework::<Agent>::with(())
+            .given(vec![opened(1, Some(at(17, 0)))])
+            .when(open(2, at(18, 0)))
+            .then_expect_events(vec![AgentEvent::AgentShiftOpened {
+                agent_id: agent(1).user_id,
+                shift_id: shift(2),
+                scheduled_end: None,
+                opened_by: as_actor(agent(1)),
+                occurred_at: at(18, 0),
+            }]);
+    }
+
+    #[test]
+    fn closing_the_running_shift_frees_the_agent_and_closing_another_does_nothing() {
+        let close = |n| AgentCommand::CloseShift {
+            agent: agent(1),
+            shift_id: shift(n),
+            actor: as_actor(agent(1)),
+            at: at(12, 0),
+        };
+        TestFramework::<Agent>::with(())
+            .given(vec![opened(1, None)])
+            .when(close(2))
+            .then_expect_events(vec![]);
+        TestFramework::<Agent>::with(())
+            .given(vec![opened(1, None)])
+            .when(close(1))
+            .then_expect_events(vec![AgentEvent::AgentShiftClosed {
+                agent_id: agent(1).user_id,
+                shift_id: shift(1),
+                closed_by: as_actor(agent(1)),
+                occurred_at: at(12, 0),
+            }]);
+        let mut agent_state = Agent::default();
+        agent_state.apply(opened(1, None));
+        agent_state.apply(AgentEvent::AgentShiftClosed {
+            agent_id: agent(1).user_id,
+            shift_id: shift(1),
+            closed_by: as_actor(agent(1)),
+            occurred_at: at(12, 0),
+        });
+        assert_eq!(agent_state.running_shift, None);
+    }
+
+    #[test]
+    fn another_agent_may_not_open_someones_shift() {
+        TestFramework::<Agent>::with(())
+            .given_no_previous_events()
+            .when(AgentCommand::OpenShift {
+                agent: agent(1),
+                shift_id: shift(1),
+                scheduled_end: None,
+                actor: as_actor(agent(2)),
+                at: at(9, 0),
+            })
+            .then_expect_error(WorkforceError::NotPermitted {
+                role: Role::Agent,
+                action: "manage another agent's shifts",
+            });
     }
 
     #[test]

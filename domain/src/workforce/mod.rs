@@ -10,11 +10,13 @@
 //! answered from the log years later.
 
 pub mod agent;
+pub mod forecast;
 pub mod routing;
 pub mod shift;
 pub mod skill;
 pub mod team;
 
+use crate::access::Permission;
 use crate::ticket::UserStanding;
 use crate::values::{Actor, Role, ValidationError};
 
@@ -32,6 +34,9 @@ pub enum WorkforceError {
     /// The command makes no sense in the current state (ending an ended shift, say).
     #[error("{0}")]
     Conflict(&'static str),
+    /// The agent is on another shift.
+    #[error("shift {shift_id} is running; end it first")]
+    ShiftRunning { shift_id: crate::values::ShiftId },
 }
 
 impl From<ValidationError> for WorkforceError {
@@ -41,13 +46,15 @@ impl From<ValidationError> for WorkforceError {
 }
 
 pub(crate) fn require_manager(actor: &Actor, action: &'static str) -> Result<(), WorkforceError> {
-    if matches!(actor.role, Role::Admin | Role::Manager) {
-        Ok(())
-    } else {
-        Err(WorkforceError::NotPermitted {
-            role: actor.role,
-            action,
-        })
+    crate::access::require_actor(actor, Permission::Manage, action).map_err(Into::into)
+}
+
+impl From<crate::access::NotPermitted> for WorkforceError {
+    fn from(refusal: crate::access::NotPermitted) -> Self {
+        WorkforceError::NotPermitted {
+            role: refusal.role,
+            action: refusal.action,
+        }
     }
 }
 
@@ -57,7 +64,7 @@ pub(crate) fn require_self_or_manager(
     agent: &UserStanding,
     action: &'static str,
 ) -> Result<(), WorkforceError> {
-    if actor.user_id == agent.user_id || matches!(actor.role, Role::Admin | Role::Manager) {
+    if actor.user_id == agent.user_id || actor.role.may(Permission::Manage) {
         Ok(())
     } else {
         Err(WorkforceError::NotPermitted {

@@ -201,3 +201,53 @@ async fn a_process_that_remembers_a_ticket_still_sees_writes_made_elsewhere() {
     assert_eq!(last.header("etag"), Some(format!("\"{events}\"")));
     second.stop().await;
 }
+
+/// "One running shift per agent" holds when two starts race, in one process or in two: the
+/// agent's own stream decides, so exactly one start wins and the other is told a shift runs.
+#[tokio::test]
+async fn two_shifts_started_at_once_for_one_agent_start_one() {
+    let first = spawn_app().await;
+    let second = spawn_app_on(&first.database_url).await;
+    let agent = first.user("agent").await;
+    for round in 0..10 {
+        let start = |app: &'static str| {
+            let server = if app == "first" { &first } else { &second };
+            let token = agent.token.clone();
+            async move { server.post("/api/shifts/start", &token, json!({})).await }
+        };
+        let (a, b, c) = tokio::join!(start("first"), start("second"), start("first"));
+        let started: Vec<_> = [&a, &b, &c]
+            .into_iter()
+            .filter(|r| r.status == 201)
+            .collect();
+        assert_eq!(
+            started.len(),
+            1,
+            "round {round}: {} {} {}",
+            a.text,
+            b.text,
+            c.text
+        );
+        for refused in [&a, &b, &c].into_iter().filter(|r| r.status != 201) {
+            assert_eq!(refused.status, 409, "{}", refused.text);
+            assert_eq!(
+                refused.body["type"], "https://docket.dev/problems/shift-running",
+                "{}",
+                refused.text
+            );
+        }
+        let shift = started[0].body["id"].as_str().unwrap().to_string();
+        first
+            .post(&format!("/api/shifts/{shift}/end"), &agent.token, json!({}))
+            .await
+            .expect(200);
+    }
+    let running: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'shift' AND event_type = 'ShiftStarted'",
+    )
+    .fetch_one(&first.pool)
+    .await
+    .unwrap();
+    assert_eq!(running, 10);
+    second.stop().await;
+}

@@ -319,7 +319,7 @@ async fn a_database_outage_gets_quick_503s_and_the_server_recovers_on_its_own() 
 /// the way is dropped, never lent again; the next append connects afresh.
 #[tokio::test]
 async fn an_append_connection_that_broke_is_never_lent_again() {
-    use docket_api::appenders::Appenders;
+    use docket_api::app::bus::appenders::Appenders;
     let (_, url) = fresh_database().await;
     docket_projections::db::ensure_database(&url).await.unwrap();
     let admin = sqlx::PgPool::connect(&url).await.unwrap();
@@ -377,7 +377,7 @@ async fn an_append_connection_that_broke_is_never_lent_again() {
 /// the loser. Every command stays whole: all its events or none.
 #[tokio::test]
 async fn commands_waiting_together_commit_together_and_a_lost_race_refuses_only_its_own() {
-    use docket_api::appenders::{Appended, Appenders, EventRows};
+    use docket_api::app::bus::appenders::{Appended, Appenders, EventRows};
     use docket_domain::ticket::TicketEvent;
     use docket_domain::{Actor, Priority};
     let (_, url) = fresh_database().await;

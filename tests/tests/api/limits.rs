@@ -50,6 +50,23 @@ async fn sign_in_attempts_and_a_users_requests_are_limited_with_retry_after() {
             .await
             .expect(200);
     }
+    // Refusals are counted, by the limit that refused.
+    let metrics = app
+        .request(Method::GET, "/metrics", None, None, &[])
+        .await
+        .expect(200);
+    for limit in [
+        "sign-in attempts from this address",
+        "requests by this user",
+    ] {
+        assert!(
+            metrics.text.contains(&format!(
+                "docket_rate_limit_refusals_total{{limit=\"{limit}\"}}"
+            )),
+            "{limit}: {}",
+            metrics.text
+        );
+    }
 }
 
 #[tokio::test]

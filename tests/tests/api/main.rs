@@ -5,7 +5,9 @@
 
 mod access;
 mod auth;
+mod client;
 mod concurrency;
+mod consistency;
 mod errors;
 mod event_store;
 mod faults;

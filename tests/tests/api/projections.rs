@@ -490,3 +490,144 @@ async fn a_rebuild_drops_the_copies_of_rebuilds_that_did_not_finish_and_no_other
         .unwrap();
     assert_eq!(tickets, 50);
 }
+
+/// An event of `aggregate_type` that no projector of that type can apply: its payload is not
+/// the envelope its type names, under a version no build knows.
+async fn poison(app: &docket_tests::TestApp, aggregate_type: &str) -> i64 {
+    let mut conn = PgConnection::connect(&app.database_url).await.unwrap();
+    sqlx::query_scalar(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ($1, $2, 1, 'Poisoned', '99', '{\"Unexpected\": {}}', '{}') RETURNING global_position",
+    )
+    .bind(aggregate_type)
+    .bind(Uuid::new_v4().to_string())
+    .fetch_one(&mut conn)
+    .await
+    .unwrap()
+}
+
+/// Every projector the build runs is in `/ready` and `/metrics`, and each one stopped at an
+/// event it cannot apply shows there as stopped, at that event.
+#[tokio::test]
+async fn each_projector_stopped_at_a_poisoned_event_shows_in_ready_and_metrics() {
+    let cases = [
+        ("tickets", "ticket"),
+        ("users", "user"),
+        ("audit", "team"),
+        ("saved_searches", "saved_search"),
+        ("sla_config", "escalation_rule"),
+        ("workforce", "skill"),
+    ];
+    assert_eq!(
+        docket_projections::registry::names().len(),
+        cases.len(),
+        "every projector has a case"
+    );
+    for (projector, aggregate_type) in cases {
+        let app = spawn_app().await;
+        let healthy = app.request(Method::GET, "/ready", None, None, &[]).await;
+        let listed: Vec<&str> = healthy.body["projectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for name in docket_projections::registry::names() {
+            assert!(
+                listed.contains(&name),
+                "{name} missing from /ready: {listed:?}"
+            );
+        }
+        let bad = poison(&app, aggregate_type).await;
+        let mut ready = app.request(Method::GET, "/ready", None, None, &[]).await;
+        for _ in 0..100 {
+            let stopped = ready.body["projectors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["name"] == projector && p["failed_position"] == bad);
+            if stopped {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            ready = app.request(Method::GET, "/ready", None, None, &[]).await;
+        }
+        assert_eq!(ready.status, 503, "{projector}: {}", ready.text);
+        let report = ready.body["projectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == projector)
+            .unwrap()
+            .clone();
+        assert_eq!(report["failed_position"], bad, "{projector}: {report}");
+        assert!(
+            report["failure"].as_str().is_some(),
+            "{projector}: {report}"
+        );
+        let metrics = app
+            .request(Method::GET, "/metrics", None, None, &[])
+            .await
+            .expect(200);
+        assert!(
+            metrics.text.contains(&format!(
+                "docket_projector_failed{{projector=\"{projector}\"}} 1"
+            )),
+            "{projector}: {}",
+            metrics.text
+        );
+        for name in docket_projections::registry::names() {
+            assert!(
+                metrics.text.contains(&format!(
+                    "docket_projector_lag_events{{projector=\"{name}\"}}"
+                )),
+                "{name} missing from /metrics"
+            );
+        }
+        app.stop().await;
+    }
+}
+
+/// `/metrics` counts requests by route template (not by path), method and status, with their
+/// latency, commands by aggregate type, and reports the SLA clocks and the routing queue.
+#[tokio::test]
+async fn metrics_count_requests_by_route_template_and_commands_by_aggregate() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    for n in 0..3 {
+        let ticket = app.ticket_for(&customer, &format!("Counted {n}")).await;
+        let id = ticket["id"].as_str().unwrap();
+        app.get(&format!("/api/tickets/{id}"), &customer.token)
+            .await
+            .expect(200);
+    }
+    app.get(&format!("/api/tickets/{}", Uuid::new_v4()), &customer.token)
+        .await
+        .expect(404);
+    let metrics = app
+        .request(Method::GET, "/metrics", None, None, &[])
+        .await
+        .expect(200);
+    let text = &metrics.text;
+    for expected in [
+        "docket_http_requests_total{route=\"/api/tickets/{id}\",method=\"GET\",status=\"200\"} 3",
+        "docket_http_requests_total{route=\"/api/tickets/{id}\",method=\"GET\",status=\"404\"} 1",
+        "docket_http_requests_total{route=\"/api/tickets\",method=\"POST\",status=\"201\"} 3",
+        "docket_http_request_duration_seconds_count{route=\"/api/tickets/{id}\",method=\"GET\"} 4",
+        "docket_sla_clocks_running 9",
+        // Three tickets nobody holds: the queue.
+        "docket_routing_queue_length 3",
+    ] {
+        assert!(text.contains(expected), "{expected}\n{text}");
+    }
+    let tickets_committed: f64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("docket_commands_total{aggregate=\"ticket\"} "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_default();
+    assert_eq!(tickets_committed, 3.0, "{text}");
+    assert!(
+        !text.contains(&customer.user_id.to_string()),
+        "no ids in labels"
+    );
+}

@@ -9,39 +9,14 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use docket_tests::python::{self, target_dir};
 use docket_tests::spawn_app;
 
 const VERSION: &str = "4.32.5";
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")))
-}
-
 /// The schemathesis executable, installing it when the pinned version is not there yet.
 fn schemathesis() -> PathBuf {
-    let venv = target_dir().join(format!("schemathesis-{VERSION}"));
-    let executable = venv.join("bin/schemathesis");
-    if executable.is_file() {
-        return executable;
-    }
-    let created = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .expect("python3 runs");
-    assert!(created.success(), "python3 -m venv failed");
-    let installed = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .arg(format!("schemathesis=={VERSION}"))
-        .status()
-        .expect("pip runs");
-    assert!(
-        installed.success(),
-        "pip install schemathesis=={VERSION} failed"
-    );
-    executable
+    python::environment("schemathesis", VERSION, "schemathesis").join("bin/schemathesis")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

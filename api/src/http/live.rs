@@ -1,0 +1,423 @@
+//! `/api/ws` (WebSocket) and `/api/events/stream` (Server-Sent Events): the live stream.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use futures::{SinkExt, StreamExt};
+use poem::Request;
+use poem::web::Data;
+use poem::web::sse::Event;
+use poem::web::websocket::{BoxWebSocketUpgraded, Message, WebSocket, WebSocketStream};
+use poem_openapi::auth::{ApiKey, Bearer};
+use poem_openapi::param::{Header, Query};
+use poem_openapi::payload::EventStream;
+use poem_openapi::types::ParseFromJSON;
+use poem_openapi::{Object, OpenApi, SecurityScheme};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+use crate::app::live::{LiveMessage, Viewer};
+use crate::app::{Caller, SharedApp};
+use crate::http::ApiTags;
+use crate::http::principal::authenticate_token;
+use crate::http::problem::ApiError;
+use docket_projections::Checkpoint;
+
+/// A message on the live stream. `type` is one of `ticket_created`, `ticket_updated`,
+/// `ticket_assigned`, `ticket_status_changed`, `new_comment`, `ticket_escalated`, `sla_warning`,
+/// `sla_breach`, `agent_status` (events from the log, with `position`), or `typing` and
+/// `presence` (ephemeral, never stored).
+#[derive(Debug, Clone, Object)]
+pub struct LiveEvent {
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// The event's global position in the log; the SSE `id`, for `Last-Event-ID`.
+    #[oai(skip_serializing_if_is_none)]
+    pub position: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub ticket_id: Option<Uuid>,
+    /// The stored event type, e.g. `TicketStatusChanged`.
+    #[oai(skip_serializing_if_is_none)]
+    pub event_type: Option<String>,
+    /// The ticket's version after the event.
+    #[oai(skip_serializing_if_is_none)]
+    pub version: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// When the log recorded the event.
+    #[oai(skip_serializing_if_is_none)]
+    pub recorded_at: Option<DateTime<Utc>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub actor: Option<Value>,
+    /// The event's fields.
+    #[oai(skip_serializing_if_is_none)]
+    pub data: Option<Value>,
+    /// For `typing`, `presence` and `agent_status`: who.
+    #[oai(skip_serializing_if_is_none)]
+    pub user_id: Option<Uuid>,
+    #[oai(skip_serializing_if_is_none)]
+    pub role: Option<String>,
+    /// For `presence`: `online` or `offline`; for `agent_status`: the agent's new status.
+    #[oai(skip_serializing_if_is_none)]
+    pub status: Option<String>,
+    /// For `typing`: on an internal note (staff only).
+    #[oai(skip_serializing_if_is_none)]
+    pub internal: Option<bool>,
+}
+
+impl LiveEvent {
+    fn from_message(message: &LiveMessage) -> Option<Self> {
+        LiveEvent::parse_from_json(Some(message.body.clone())).ok()
+    }
+}
+
+/// `Authorization: Bearer <token>`, or `?access_token=<token>` for clients such as the
+/// browser's `EventSource` that cannot set headers.
+#[derive(SecurityScheme)]
+pub enum StreamAuth {
+    Bearer(StreamBearer),
+    Query(StreamQueryToken),
+}
+
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
+pub struct StreamBearer(Caller);
+
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "api_key",
+    key_name = "access_token",
+    key_in = "query",
+    checker = "check_query"
+)]
+pub struct StreamQueryToken(Caller);
+
+async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    authenticate_token(req, &bearer.token).await
+}
+
+async fn check_query(req: &Request, key: ApiKey) -> poem::Result<Caller> {
+    authenticate_token(req, &key.key).await
+}
+
+impl StreamAuth {
+    fn user(self) -> Caller {
+        match self {
+            StreamAuth::Bearer(StreamBearer(user)) | StreamAuth::Query(StreamQueryToken(user)) => {
+                user
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct LiveApi;
+
+#[OpenApi(tag = "ApiTags::Live")]
+impl LiveApi {
+    /// Server-Sent Events: every ticket event you may see, as it is committed. Reconnect with
+    /// `Last-Event-ID` (the last `id` received, a log position) to resume without a gap.
+    #[oai(
+        path = "/api/events/stream",
+        method = "get",
+        operation_id = "event_stream"
+    )]
+    async fn stream(
+        &self,
+        auth: StreamAuth,
+        app: Data<&SharedApp>,
+        #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<String>>,
+        /// Only these tickets (comma-separated ids).
+        tickets: Query<Option<String>>,
+    ) -> Result<EventStream<BoxStream<'static, LiveEvent>>, ApiError> {
+        let mut viewer = Viewer::of(&auth.user());
+        viewer.tickets = ticket_list(tickets.0.as_deref())?;
+        let resume = resume_point(&app, last_event_id.0.as_deref()).await?;
+        // The viewer never changes on this stream; the receiver keeps its value.
+        let (_, viewer) = watch::channel(viewer);
+        let (tx, rx) = mpsc::channel::<Arc<LiveMessage>>(256);
+        app.live.serve(viewer, resume, tx);
+        let stream = tokio_stream_from(rx)
+            .filter_map(|message| futures::future::ready(LiveEvent::from_message(&message)))
+            .boxed();
+        Ok(EventStream::new(stream)
+            .keep_alive(Duration::from_secs(15))
+            .to_event(sse_event))
+    }
+
+    /// WebSocket. Authenticate with `Sec-WebSocket-Protocol: bearer, <token>` or by sending
+    /// `{"type": "auth", "token": "…"}` first. Then send `{"type": "subscribe_ticket",
+    /// "ticket_id": …}` / `unsubscribe_ticket` to narrow the stream (by default you get every
+    /// event you may see), and `{"type": "typing", "ticket_id": …, "internal": false}` to show
+    /// others you are typing. Messages received are `LiveEvent`s.
+    #[oai(path = "/api/ws", method = "get", operation_id = "live_websocket")]
+    async fn websocket(
+        &self,
+        app: Data<&SharedApp>,
+        request: &Request,
+        ws: WebSocket,
+        /// `bearer, <access token>`.
+        #[oai(name = "Sec-WebSocket-Protocol")]
+        protocols: Header<Option<String>>,
+    ) -> Result<BoxWebSocketUpgraded, ApiError> {
+        let user = match bearer_protocol(protocols.0.as_deref())? {
+            Some(token) => Some(
+                authenticate_token(request, &token)
+                    .await
+                    .map_err(into_api_error)?,
+            ),
+            None => None,
+        };
+        let app = app.0.clone();
+        let ws = if user.is_some() {
+            ws.protocols(["bearer"])
+        } else {
+            ws
+        };
+        Ok(ws
+            .on_upgrade(move |socket| async move {
+                serve_socket(app, user, socket).await;
+            })
+            .boxed())
+    }
+}
+
+/// The tickets a stream is narrowed to (comma-separated ids); empty for every ticket.
+fn ticket_list(raw: Option<&str>) -> Result<HashSet<Uuid>, ApiError> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|id| {
+            Uuid::parse_str(id).map_err(|_| ApiError::InvalidParameter {
+                field: "tickets".into(),
+                detail: format!("`{id}` is not a ticket id"),
+            })
+        })
+        .collect()
+}
+
+/// Where a stream resumed with `Last-Event-ID` picks up.
+async fn resume_point(app: &SharedApp, raw: Option<&str>) -> Result<Option<Checkpoint>, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = |detail: &str| ApiError::InvalidParameter {
+        field: "Last-Event-ID".into(),
+        detail: detail.into(),
+    };
+    let position: i64 = raw
+        .parse()
+        .map_err(|_| invalid("must be the id of an event received from this stream"))?;
+    app.live
+        .resume_point(position)
+        .await
+        .map_err(ApiError::database)?
+        .map(Some)
+        .ok_or_else(|| invalid("no event has that id"))
+}
+
+/// A live event as Server-Sent Events carry it: its type, its log position as the id.
+fn sse_event(event: LiveEvent) -> Event {
+    let kind = event.kind.clone();
+    let id = event.position;
+    let data =
+        serde_json::to_string(&poem_openapi::types::ToJSON::to_json(&event)).unwrap_or_default();
+    let message = Event::message(data).event_type(kind);
+    match id {
+        Some(id) => message.id(id.to_string()),
+        None => message,
+    }
+}
+
+/// The token offered as `Sec-WebSocket-Protocol: bearer, <token>`, if any.
+fn bearer_protocol(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+    let offered: Vec<&str> = raw
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    match offered
+        .iter()
+        .position(|p| p.eq_ignore_ascii_case("bearer"))
+    {
+        Some(index) => offered
+            .get(index + 1)
+            .map(|token| Some(token.to_string()))
+            .ok_or_else(|| ApiError::Unauthenticated("no token after `bearer`".into())),
+        None => Ok(None),
+    }
+}
+
+fn into_api_error(error: poem::Error) -> ApiError {
+    match error.downcast::<ApiError>() {
+        Ok(api) => api,
+        Err(other) => ApiError::Unauthenticated(other.to_string()),
+    }
+}
+
+fn tokio_stream_from(
+    mut rx: mpsc::Receiver<Arc<LiveMessage>>,
+) -> impl futures::Stream<Item = Arc<LiveMessage>> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+async fn send_json(
+    sink: &mut futures::stream::SplitSink<WebSocketStream, Message>,
+    value: &Value,
+) -> bool {
+    sink.send(Message::Text(value.to_string())).await.is_ok()
+}
+
+/// One WebSocket connection: authenticate, then pump messages both ways until either side ends.
+async fn serve_socket(app: SharedApp, user: Option<Caller>, socket: WebSocketStream) {
+    let (mut sink, mut incoming) = socket.split();
+    let user = match user {
+        Some(user) => user,
+        None => {
+            let first = tokio::time::timeout(Duration::from_secs(10), incoming.next()).await;
+            let token = match first {
+                Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .filter(|v| v["type"] == "auth")
+                    .and_then(|v| v["token"].as_str().map(str::to_string)),
+                _ => None,
+            };
+            let authenticated = match token {
+                Some(token) => crate::http::principal::authenticate_with(&app, &token)
+                    .await
+                    .ok(),
+                None => None,
+            };
+            match authenticated {
+                Some(user) => user,
+                None => {
+                    let _ = send_json(
+                        &mut sink,
+                        &json!({"type": "error", "error": "unauthenticated",
+                                "detail": "send {\"type\":\"auth\",\"token\":\"<access token>\"} first"}),
+                    )
+                    .await;
+                    let _ = sink.close().await;
+                    return;
+                }
+            }
+        }
+    };
+    // Listen first, then welcome: a client that has its welcome misses nothing after it.
+    let (viewer_tx, viewer_rx) = watch::channel(Viewer::of(&user));
+    let (tx, mut rx) = mpsc::channel::<Arc<LiveMessage>>(256);
+    app.live.serve(viewer_rx, None, tx);
+    let _ = send_json(
+        &mut sink,
+        &json!({"type": "welcome", "user_id": user.id, "role": user.role}),
+    )
+    .await;
+    if user.role.is_staff() {
+        let _ = app
+            .live
+            .publish(&json!({"type": "presence", "user_id": user.id, "role": user.role, "status": "online"}))
+            .await;
+    }
+    loop {
+        tokio::select! {
+            outgoing = rx.recv() => match outgoing {
+                Some(message) => {
+                    if !send_json(&mut sink, &message.body).await {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            received = incoming.next() => match received {
+                Some(Ok(Message::Text(text))) => {
+                    let reply = handle_client_message(&app, &user, &viewer_tx, &text).await;
+                    if let Some(reply) = reply
+                        && !send_json(&mut sink, &reply).await
+                    {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Ping(payload))) => {
+                    if sink.send(Message::Pong(payload)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    if user.role.is_staff() {
+        let _ = app
+            .live
+            .publish(&json!({"type": "presence", "user_id": user.id, "role": user.role, "status": "offline"}))
+            .await;
+    }
+}
+
+/// Handles a message from a client; returns a reply for it, if any.
+async fn handle_client_message(
+    app: &SharedApp,
+    user: &Caller,
+    viewer: &watch::Sender<Viewer>,
+    text: &str,
+) -> Option<Value> {
+    let Ok(message) = serde_json::from_str::<Value>(text) else {
+        return Some(
+            json!({"type": "error", "error": "malformed", "detail": "messages are JSON objects"}),
+        );
+    };
+    let kind = message["type"].as_str().unwrap_or_default();
+    let ticket = message["ticket_id"]
+        .as_str()
+        .and_then(|t| Uuid::parse_str(t).ok());
+    let may_see = |ticket: Uuid| async move {
+        if user.role.is_staff() {
+            true
+        } else {
+            app.live.owner_of(ticket).await == Some(user.id.0)
+        }
+    };
+    match (kind, ticket) {
+        ("subscribe_ticket", Some(ticket)) => {
+            if !may_see(ticket).await {
+                return Some(json!({"type": "error", "error": "not_found", "ticket_id": ticket}));
+            }
+            viewer.send_modify(|v| {
+                v.tickets.insert(ticket);
+            });
+            Some(json!({"type": "subscribed", "ticket_id": ticket}))
+        }
+        ("unsubscribe_ticket", Some(ticket)) => {
+            viewer.send_modify(|v| {
+                v.tickets.remove(&ticket);
+            });
+            Some(json!({"type": "unsubscribed", "ticket_id": ticket}))
+        }
+        ("typing", Some(ticket)) => {
+            if !may_see(ticket).await {
+                return Some(json!({"type": "error", "error": "not_found", "ticket_id": ticket}));
+            }
+            let internal = user.role.is_staff() && message["internal"] == true;
+            let published = app
+                .live
+                .publish(
+                    &json!({"type": "typing", "ticket_id": ticket, "user_id": user.id,
+                                 "role": user.role, "internal": internal}),
+                )
+                .await;
+            published
+                .err()
+                .map(|_| json!({"type": "error", "error": "unavailable"}))
+        }
+        ("ping", _) => Some(json!({"type": "pong"})),
+        _ => Some(json!({"type": "error", "error": "unknown_message",
+                          "detail": "expected subscribe_ticket, unsubscribe_ticket, typing or ping with a ticket_id"})),
+    }
+}
