@@ -99,6 +99,8 @@ struct Sizes {
     requests_per_query: usize,
     concurrency: usize,
     live_messages: usize,
+    /// Reads measured right after the reader's own write.
+    own_writes: usize,
 }
 
 impl Sizes {
@@ -209,6 +211,7 @@ async fn main() -> anyhow::Result<()> {
             requests_per_query: 200,
             concurrency: 8,
             live_messages: 40,
+            own_writes: 100,
         }
     } else {
         Sizes {
@@ -234,6 +237,7 @@ async fn main() -> anyhow::Result<()> {
             requests_per_query: 2_000,
             concurrency: 8,
             live_messages: 300,
+            own_writes: 500,
         }
     };
     let sizes = Sizes {
@@ -604,6 +608,8 @@ async fn log_loads(
         first.elapsed().as_secs_f64() * 1000.0,
         "ms",
     ));
+    // The single-ticket read, as the baseline of the read right after an own write below.
+    let mut single = (0.0, 0.0);
     for (label, path) in &queries {
         eprintln!("reads: {label}…");
         // A broad query's first search ranks every match and has it ranked ahead in the
@@ -620,6 +626,9 @@ async fn log_loads(
         let latencies = measure_reads(&client, &address, &token, path.as_ref(), sizes).await?;
         let p50 = percentile(&latencies, 50.0);
         let p99 = percentile(&latencies, 99.0);
+        if label.starts_with("GET /api/tickets/{id}") {
+            single = (p50, p99);
+        }
         figures.push(
             Figure::new(label, "p50 latency", p50, "ms")
                 .baseline("pgbench primary-key SELECT p50", select_p50),
@@ -640,6 +649,32 @@ async fn log_loads(
             &latencies,
         ));
     }
+
+    // 5b. A read right after the reader's own write: a comment, then at once the ticket, which
+    // waits until the tickets projector has applied the comment (ADR 0013).
+    eprintln!("reads right after own writes…");
+    // Closed tickets take no comments.
+    let open: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM tickets_view WHERE status <> 'closed' ORDER BY random() LIMIT 500",
+    )
+    .fetch_all(pool)
+    .await?;
+    let latencies =
+        measure_read_after_write(&client, &address, &token, &open, sizes.own_writes).await?;
+    let label = "GET /api/tickets/{id} right after the reader's own comment on it (waits for it)";
+    figures.push(
+        Figure::new(label, "p50 latency", percentile(&latencies, 50.0), "ms")
+            .baseline("the same read with no own write before it, p50", single.0),
+    );
+    figures.push(
+        Figure::new(label, "p99 latency", percentile(&latencies, 99.0), "ms")
+            .baseline("the same read with no own write before it, p99", single.1),
+    );
+    series.push(Series::new(
+        Chart::Reads,
+        "read after own write",
+        &latencies,
+    ));
 
     // 6. Live stream: commit → connected client.
     eprintln!("live stream latency…");
@@ -852,6 +887,53 @@ async fn measure_reads(
         worker.await??;
     }
     let mut latencies = latencies.lock().await.clone();
+    latencies.sort_by(f64::total_cmp);
+    Ok(latencies)
+}
+
+/// Milliseconds of `rounds` reads of a ticket, each right after the reader commented on it; every
+/// read must show the comment.
+async fn measure_read_after_write(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+    ids: &[Uuid],
+    rounds: usize,
+) -> anyhow::Result<Vec<f64>> {
+    let mut latencies = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let id = ids[round % ids.len().max(1)];
+        let body = format!("bench: read after own write {round}");
+        let written = client
+            .post(format!("{address}/api/tickets/{id}/comments"))
+            .bearer_auth(token)
+            .json(&json!({"body": body, "internal": true}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            written.status().is_success(),
+            "comment answered {}",
+            written.status()
+        );
+        written.bytes().await?;
+        let started = Instant::now();
+        let read = client
+            .get(format!("{address}/api/tickets/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = read.status();
+        let ticket: serde_json::Value = read.json().await?;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(
+            status.is_success(),
+            "the read after the comment answered {status}"
+        );
+        let seen = ticket["comments"]
+            .as_array()
+            .is_some_and(|comments| comments.iter().any(|c| c["body"] == json!(body)));
+        anyhow::ensure!(seen, "the read right after the comment did not show it");
+    }
     latencies.sort_by(f64::total_cmp);
     Ok(latencies)
 }
