@@ -245,6 +245,7 @@ fn spawn_background(
         })
         .collect();
     tasks.extend([
+        tokio::spawn(app.metrics.clone().keep_up(shutdown.clone())),
         tokio::spawn(router::run_router(app.clone(), shutdown.clone())),
         tokio::spawn(sla::scheduler::run(app.clone(), shutdown.clone())),
         tokio::spawn(sla::propagation::run(app.clone(), shutdown.clone())),

@@ -5,7 +5,8 @@
 //! macros use: the black-box tests run many servers in one process, and each must report only
 //! what happened to it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder, Unit};
 use metrics_exporter_prometheus::{
@@ -32,11 +33,17 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 static METADATA: Metadata<'static> = Metadata::new("docket", Level::INFO, Some(module_path!()));
 
+/// The counter and latency histogram of one kind of request.
+type RequestHandles = (Counter, Histogram);
+
 /// Cheap to clone; every clone records into the same registry.
 #[derive(Clone)]
 pub struct Metrics {
     recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
+    /// The counter and histogram of each API operation and status, looked up once: a request
+    /// then costs a map read, not the labels' strings and the registry's hashing.
+    operations: Arc<RwLock<HashMap<(&'static str, u16), RequestHandles>>>,
 }
 
 impl Default for Metrics {
@@ -59,6 +66,7 @@ impl Metrics {
         let metrics = Self {
             recorder: Arc::new(recorder),
             handle,
+            operations: Arc::default(),
         };
         metrics.describe();
         metrics
@@ -160,17 +168,56 @@ impl Metrics {
 
     /// One HTTP request served: `route` is its template (`/api/tickets/{id}`), never the path.
     pub fn http_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        let labels = vec![
-            Label::new("route", route.to_string()),
-            Label::new("method", method.to_string()),
-            Label::new("status", status.to_string()),
-        ];
-        self.counter(HTTP_REQUESTS, labels).increment(1);
-        let labels = vec![
-            Label::new("route", route.to_string()),
-            Label::new("method", method.to_string()),
-        ];
-        self.histogram(HTTP_DURATION, labels).record(seconds);
+        let (counter, histogram) = self.request_handles(route, method, status);
+        counter.increment(1);
+        histogram.record(seconds);
+    }
+
+    /// One request of the API operation `operation` (whose route template is `route`) served.
+    pub fn operation_request(
+        &self,
+        operation: &'static str,
+        route: &str,
+        method: &str,
+        status: u16,
+        seconds: f64,
+    ) {
+        let known = self
+            .operations
+            .read()
+            .ok()
+            .and_then(|known| known.get(&(operation, status)).cloned());
+        let (counter, histogram) = match known {
+            Some(handles) => handles,
+            None => {
+                let handles = self.request_handles(route, method, status);
+                if let Ok(mut known) = self.operations.write() {
+                    known.insert((operation, status), handles.clone());
+                }
+                handles
+            }
+        };
+        counter.increment(1);
+        histogram.record(seconds);
+    }
+
+    fn request_handles(&self, route: &str, method: &str, status: u16) -> RequestHandles {
+        let counter = self.counter(
+            HTTP_REQUESTS,
+            vec![
+                Label::new("route", route.to_string()),
+                Label::new("method", method.to_string()),
+                Label::new("status", status.to_string()),
+            ],
+        );
+        let histogram = self.histogram(
+            HTTP_DURATION,
+            vec![
+                Label::new("route", route.to_string()),
+                Label::new("method", method.to_string()),
+            ],
+        );
+        (counter, histogram)
     }
 
     pub fn rate_limited(&self, limit: &'static str) {
@@ -194,6 +241,23 @@ impl Metrics {
 
     pub fn routing_queue(&self, length: i64) {
         self.gauge(ROUTING_QUEUE, vec![]).set(length as f64);
+    }
+
+    /// Folds the histograms' recorded samples into their buckets. The exporter keeps every
+    /// sample until this runs, so a server nobody scrapes must still run it now and then
+    /// ([`Metrics::keep_up`]).
+    pub fn run_upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    /// Runs the upkeep every five seconds until `shutdown` becomes `true`.
+    pub async fn keep_up(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => self.run_upkeep(),
+                _ = shutdown.changed() => if *shutdown.borrow() { return; },
+            }
+        }
     }
 
     /// The Prometheus text exposition.
@@ -234,6 +298,42 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# HELP docket_commands_total"), "{text}");
+    }
+
+    #[test]
+    fn samples_folded_by_the_upkeep_are_still_counted() {
+        let metrics = Metrics::new();
+        metrics.http_request("/health", "GET", 200, 0.001);
+        metrics.run_upkeep();
+        metrics.http_request("/health", "GET", 200, 0.002);
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "docket_http_request_duration_seconds_count{route=\"/health\",method=\"GET\"} 2"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_operation_counts_into_the_same_series_as_its_route() {
+        let metrics = Metrics::new();
+        metrics.operation_request("get_ticket", "/api/tickets/{id}", "GET", 200, 0.001);
+        metrics.operation_request("get_ticket", "/api/tickets/{id}", "GET", 200, 0.001);
+        metrics.operation_request("get_ticket", "/api/tickets/{id}", "GET", 404, 0.001);
+        let text = metrics.render();
+        assert!(
+            text.contains(
+                "docket_http_requests_total{route=\"/api/tickets/{id}\",method=\"GET\",status=\"200\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "docket_http_request_duration_seconds_count{route=\"/api/tickets/{id}\",method=\"GET\"} 3"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

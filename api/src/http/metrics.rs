@@ -33,13 +33,13 @@ impl RouteTemplates {
         Self(templates)
     }
 
-    fn template(&self, operation: Option<&OperationId>, path: &str) -> String {
+    fn template<'a>(&'a self, operation: Option<&OperationId>, path: &'a str) -> &'a str {
         match operation.and_then(|id| self.0.get(id.0)) {
-            Some(template) => template.clone(),
+            Some(template) => template,
             // Not an API operation: the document, the explorer's files, or nothing at all.
-            None if path == "/openapi.json" => path.to_string(),
-            None if path.starts_with("/docs") => "/docs".to_string(),
-            None => "unmatched".to_string(),
+            None if path == "/openapi.json" => path,
+            None if path.starts_with("/docs") => "/docs",
+            None => "unmatched",
         }
     }
 }
@@ -64,12 +64,14 @@ pub async fn record<E: Endpoint>(next: E, req: Request) -> poem::Result<Response
     };
     if let (Some(app), Some(templates)) = (app, templates) {
         let route = templates.template(operation.as_ref(), &path);
-        app.metrics.http_request(
-            &route,
-            &method,
-            response.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
+        let (status, seconds) = (response.status().as_u16(), started.elapsed().as_secs_f64());
+        match operation {
+            Some(operation) => {
+                app.metrics
+                    .operation_request(operation.0, route, &method, status, seconds)
+            }
+            None => app.metrics.http_request(route, &method, status, seconds),
+        }
     }
     Ok(response)
 }
