@@ -366,6 +366,40 @@ impl LiveHub {
         Ok(txid.map(|txid| Checkpoint { txid, position }))
     }
 
+    /// Whether `caller` may watch (and type on) `ticket`: staff any ticket, a customer their own.
+    pub async fn may_watch(&self, caller: &Caller, ticket: Uuid) -> bool {
+        caller.is_staff() || self.owner_of(ticket).await == Some(caller.id.0)
+    }
+
+    /// Tells everyone who may see it that `caller` is typing on `ticket`; an internal note is
+    /// typing only staff may do, and only staff see.
+    pub async fn typing(
+        &self,
+        caller: &Caller,
+        ticket: Uuid,
+        internal: bool,
+    ) -> Result<(), sqlx::Error> {
+        let internal = caller.is_staff() && internal;
+        self.publish(
+            &json!({"type": "typing", "ticket_id": ticket, "user_id": caller.id,
+                             "role": caller.role, "internal": internal}),
+        )
+        .await
+    }
+
+    /// Tells staff that a member of staff came online or went away; customers are not tracked.
+    pub async fn presence(&self, caller: &Caller, online: bool) -> Result<(), sqlx::Error> {
+        if !caller.is_staff() {
+            return Ok(());
+        }
+        let status = if online { "online" } else { "offline" };
+        self.publish(
+            &json!({"type": "presence", "user_id": caller.id, "role": caller.role,
+                             "status": status}),
+        )
+        .await
+    }
+
     /// Publishes an ephemeral message to every process.
     pub async fn publish(&self, message: &Value) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT pg_notify($1, $2)")

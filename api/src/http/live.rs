@@ -318,12 +318,7 @@ async fn serve_socket(app: SharedApp, user: Option<Caller>, socket: WebSocketStr
         &json!({"type": "welcome", "user_id": user.id, "role": user.role}),
     )
     .await;
-    if user.role.is_staff() {
-        let _ = app
-            .live
-            .publish(&json!({"type": "presence", "user_id": user.id, "role": user.role, "status": "online"}))
-            .await;
-    }
+    let _ = app.live.presence(&user, true).await;
     loop {
         tokio::select! {
             outgoing = rx.recv() => match outgoing {
@@ -353,12 +348,7 @@ async fn serve_socket(app: SharedApp, user: Option<Caller>, socket: WebSocketStr
             },
         }
     }
-    if user.role.is_staff() {
-        let _ = app
-            .live
-            .publish(&json!({"type": "presence", "user_id": user.id, "role": user.role, "status": "offline"}))
-            .await;
-    }
+    let _ = app.live.presence(&user, false).await;
 }
 
 /// Handles a message from a client; returns a reply for it, if any.
@@ -377,17 +367,12 @@ async fn handle_client_message(
     let ticket = message["ticket_id"]
         .as_str()
         .and_then(|t| Uuid::parse_str(t).ok());
-    let may_see = |ticket: Uuid| async move {
-        if user.role.is_staff() {
-            true
-        } else {
-            app.live.owner_of(ticket).await == Some(user.id.0)
-        }
-    };
+    let not_found =
+        |ticket: Uuid| json!({"type": "error", "error": "not_found", "ticket_id": ticket});
     match (kind, ticket) {
         ("subscribe_ticket", Some(ticket)) => {
-            if !may_see(ticket).await {
-                return Some(json!({"type": "error", "error": "not_found", "ticket_id": ticket}));
+            if !app.live.may_watch(user, ticket).await {
+                return Some(not_found(ticket));
             }
             viewer.send_modify(|v| {
                 v.tickets.insert(ticket);
@@ -401,18 +386,13 @@ async fn handle_client_message(
             Some(json!({"type": "unsubscribed", "ticket_id": ticket}))
         }
         ("typing", Some(ticket)) => {
-            if !may_see(ticket).await {
-                return Some(json!({"type": "error", "error": "not_found", "ticket_id": ticket}));
+            if !app.live.may_watch(user, ticket).await {
+                return Some(not_found(ticket));
             }
-            let internal = user.role.is_staff() && message["internal"] == true;
-            let published = app
-                .live
-                .publish(
-                    &json!({"type": "typing", "ticket_id": ticket, "user_id": user.id,
-                                 "role": user.role, "internal": internal}),
-                )
-                .await;
-            published
+            let internal = message["internal"] == true;
+            app.live
+                .typing(user, ticket, internal)
+                .await
                 .err()
                 .map(|_| json!({"type": "error", "error": "unavailable"}))
         }
