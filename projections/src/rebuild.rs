@@ -739,8 +739,30 @@ pub async fn rebuild<P: Projection>(
     })
 }
 
+/// The columns of live `table` that say what the projection means: all but the projection's
+/// [`Projection::UNCOMPARED_COLUMNS`], quoted and comma-separated, in table order.
+async fn compared_columns<P: Projection>(
+    conn: &mut PgConnection,
+    table: &str,
+) -> Result<String, sqlx::Error> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT column_name::text FROM information_schema.columns
+          WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
+    )
+    .bind(table)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(names
+        .iter()
+        .filter(|name| !P::UNCOMPARED_COLUMNS.contains(&(table, name.as_str())))
+        .map(|name| quote(name))
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
 /// Builds `projection` afresh and lists every row where it differs from the live tables (at
-/// most `limit` per table). Empty on a healthy system. Changes nothing.
+/// most `limit` per table), in every column but those that record how it was built. Empty on
+/// a healthy system. Changes nothing.
 pub async fn verify<P: Projection>(
     projection: &P,
     pool: &PgPool,
@@ -769,12 +791,14 @@ pub async fn verify<P: Projection>(
         .await?;
         let mut differences = Vec::new();
         for table in &shadow.tables {
+            let columns = compared_columns::<P>(&mut tx, table).await?;
             let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(&format!(
                 "(SELECT 'only_in_live', to_jsonb(l) FROM
-                    (SELECT * FROM public.{t} EXCEPT ALL SELECT * FROM {s}.{t}) l LIMIT $1)
+                    (SELECT {c} FROM public.{t} EXCEPT ALL SELECT {c} FROM {s}.{t}) l LIMIT $1)
                  UNION ALL
                  (SELECT 'only_in_rebuild', to_jsonb(r) FROM
-                    (SELECT * FROM {s}.{t} EXCEPT ALL SELECT * FROM public.{t}) r LIMIT $1)",
+                    (SELECT {c} FROM {s}.{t} EXCEPT ALL SELECT {c} FROM public.{t}) r LIMIT $1)",
+                c = columns,
                 t = quote(table),
                 s = quote(&shadow.schema)
             ))

@@ -75,6 +75,11 @@ pub trait Projection: Send + Sync + 'static {
     /// the many intermediate versions of their rows never reach the WAL.
     const WRITTEN_ONCE_IN_REBUILD: &'static [&'static str] = &[];
 
+    /// Columns (table, column) that record how a table was built rather than what it means —
+    /// a revision drawn from a sequence each time a row changes, which a rebuild draws afresh.
+    /// `verify` compares every other column.
+    const UNCOMPARED_COLUMNS: &'static [(&'static str, &'static str)] = &[];
+
     /// Tables a rebuild only ever appends to (COPY, plain INSERT), never upserts into: their
     /// copies get their primary key and unique constraints after the load, built by a sort
     /// with the other indexes instead of maintained row by row.

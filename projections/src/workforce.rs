@@ -33,6 +33,7 @@ const ROUTING_TICKET_EVENTS: &[&str] = &[
     "TicketPriorityChanged",
     "TicketStatusChanged",
     "TicketAssigned",
+    "TicketUnassigned",
     "TicketRouted",
     "TicketTeamAssigned",
 ];
@@ -131,6 +132,7 @@ fn fold_ticket(
             }
         }
         TicketEvent::TicketTeamAssigned { team_id, .. } => ticket.team_id = team_id.map(|t| t.0),
+        TicketEvent::TicketUnassigned { .. } => ticket.assignee_id = None,
         // What routing does not weigh: the ticket's text, its conversation, its SLA clocks.
         TicketEvent::TicketCreated { .. }
         | TicketEvent::TicketDetailsUpdated { .. }
@@ -546,6 +548,10 @@ impl Projection for WorkforceProjection {
     const NAME: &'static str = "workforce";
     const METADATA: crate::log::Metadata = crate::log::Metadata::Skip;
     const AGGREGATE_TYPES: &'static [&'static str] = &["skill", "team", "agent", "shift", "ticket"];
+    /// A profile's revision is drawn from a sequence at each change (for the routing cache to
+    /// follow); a rebuild draws it afresh, so it says nothing about the profile.
+    const UNCOMPARED_COLUMNS: &'static [(&'static str, &'static str)] =
+        &[("agent_profiles_view", "revision")];
     const TABLES: &'static [&'static str] = &[
         "skills_view",
         "teams_view",

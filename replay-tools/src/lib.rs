@@ -138,13 +138,9 @@ pub async fn resolve_ticket(pool: &PgPool, reference: &str) -> anyhow::Result<Uu
     if let Ok(id) = Uuid::parse_str(reference) {
         return Ok(id);
     }
-    let digits = reference
-        .trim()
-        .trim_start_matches("TKT-")
-        .trim_start_matches("tkt-");
-    let number: i64 = digits
-        .parse()
-        .map_err(|_| anyhow!("`{reference}` is neither a ticket id nor a ticket number"))?;
+    let number = docket_domain::values::TicketNumber::recognise(reference)
+        .map(|n| n.0)
+        .ok_or_else(|| anyhow!("`{reference}` is neither a ticket id nor a ticket number"))?;
     let id: Option<String> = sqlx::query_scalar(
         "SELECT aggregate_id FROM events
           WHERE aggregate_type = 'ticket' AND event_type = 'TicketCreated'
@@ -422,6 +418,9 @@ async fn rebuild_command(
     };
     let mut reports = Vec::new();
     let mut differences = Vec::new();
+    // Which projections a fresh build equals, and which it does not: the text and the JSON
+    // say the same.
+    let (mut verified, mut differing) = (Vec::new(), Vec::new());
     for name in &names {
         match rebuild_one(pool, name, args.verify, settings).await? {
             Ok(report) => {
@@ -452,13 +451,21 @@ async fn rebuild_command(
                         }
                     }
                 }
-                differences.extend(found);
+                if found.is_empty() {
+                    verified.push(name.clone());
+                } else {
+                    differing.push(name.clone());
+                }
+                differences.extend(found.into_iter().map(|difference| {
+                    json!({"projection": name, "table": difference.table,
+                           "side": difference.side, "row": difference.row})
+                }));
             }
         }
     }
     if args.json {
         let document = if args.verify {
-            json!({"verified": names, "differences": differences})
+            json!({"verified": verified, "differing": differing, "differences": differences})
         } else {
             json!({"rebuilt": reports})
         };

@@ -177,6 +177,122 @@ async fn rebuild_and_verify_every_projection_from_the_command_line() {
     assert!(status.contains("running"), "{status}");
 }
 
+/// The workforce model counts its profile changes with a sequence that a rebuild draws afresh:
+/// verify compares what the rows mean, and the text and the JSON agree.
+#[tokio::test]
+async fn verify_passes_on_a_log_with_workforce_history_and_both_outputs_agree() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let manager = app.user("manager").await;
+    let agent = app.user("agent").await;
+    let skill = app
+        .post("/api/skills", &manager.token, json!({"name": "Billing"}))
+        .await
+        .expect(201);
+    let skill_id = skill.body["id"].as_str().unwrap().to_string();
+    let agent_path = format!("/api/agents/{}", agent.user_id);
+    app.put(
+        &format!("{agent_path}/skills"),
+        &manager.token,
+        json!({"skills": [{"skill_id": skill_id, "proficiency": 4}]}),
+    )
+    .await
+    .expect(200);
+    app.put(
+        &format!("{agent_path}/capacity"),
+        &manager.token,
+        json!({"capacity": 7}),
+    )
+    .await
+    .expect(200);
+    let shift = app
+        .post("/api/shifts/start", &agent.token, json!({}))
+        .await
+        .expect(201);
+    for n in 0..3 {
+        app.post(
+            "/api/tickets",
+            &agent.token,
+            json!({"subject": format!("Routed {n}"), "description": "Billing trouble.",
+                   "priority": "high", "customer_id": customer.user_id, "auto_assign": true}),
+        )
+        .await
+        .expect(201);
+    }
+    app.put(
+        &format!("{agent_path}/status"),
+        &agent.token,
+        json!({"status": "busy"}),
+    )
+    .await
+    .expect(200);
+    let shift_id = shift.body["id"].as_str().unwrap();
+    app.post(
+        &format!("/api/shifts/{shift_id}/end"),
+        &agent.token,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    // Everything the writers wrote is in the model before the tools look.
+    app.get(&agent_path, &manager.token).await.expect(200);
+
+    let (code, text) = replay(&app.database_url, &["rebuild", "--all"]).await;
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = replay(&app.database_url, &["rebuild", "--all", "--verify"]).await;
+    assert_eq!(code, 0, "{text}");
+    for name in docket_projections::registry::names() {
+        assert!(
+            text.contains(&format!(
+                "{name}: a fresh rebuild equals the live tables (0 differences)"
+            )),
+            "{name}: {text}"
+        );
+    }
+    let (code, json_text) = replay(
+        &app.database_url,
+        &["rebuild", "--all", "--verify", "--json"],
+    )
+    .await;
+    assert_eq!(code, 0, "{json_text}");
+    let report: Value = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(
+        report["verified"].as_array().map(Vec::len),
+        Some(docket_projections::registry::names().len()),
+        "{report}"
+    );
+    assert_eq!(report["differing"], json!([]));
+
+    // A real difference shows in both outputs, under the projection it is in.
+    sqlx::query("UPDATE agent_profiles_view SET capacity = 3")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (code, text) = replay(&app.database_url, &["rebuild", "workforce", "--verify"]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("workforce: ") && text.contains("differences"),
+        "{text}"
+    );
+    let (code, json_text) = replay(
+        &app.database_url,
+        &["rebuild", "workforce", "--verify", "--json"],
+    )
+    .await;
+    assert_eq!(code, 1);
+    let report: Value = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(report["verified"], json!([]), "{report}");
+    assert_eq!(report["differing"], json!(["workforce"]), "{report}");
+    assert!(
+        report["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["projection"] == "workforce" && d["table"] == "agent_profiles_view"),
+        "{report}"
+    );
+}
+
 #[tokio::test]
 async fn what_if_sla_relives_tickets_under_candidate_policies_and_appends_nothing() {
     let app = spawn_app().await;
