@@ -188,35 +188,58 @@ pub async fn next_check<'e, E: PgExecutor<'e>>(
     .await
 }
 
-/// The SQL condition for one rule condition, over `tickets_view t`; `$2` is the instant of
-/// evaluation (the server's clock, not the database's: time is an input).
+/// The SQL condition for one rule condition, over `tickets_view t`. `$2` is the instant of
+/// evaluation (the server's clock, not the database's: time is an input) and `$5` the instant
+/// the rule was saved, or NULL when it applies to what holds already: a condition must have
+/// come about (a clock warned or breached, a wait grown long enough) at or after it.
 fn condition_sql(condition: &RuleCondition) -> String {
+    let clock = |state: &str, metrics: &[SlaMetric], since: &str| {
+        let metric = if metrics.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<String> = metrics
+                .iter()
+                .map(|m| format!("'{}'", m.as_str()))
+                .collect();
+            format!(" AND c.metric IN ({})", names.join(", "))
+        };
+        format!(
+            "EXISTS (SELECT 1 FROM sla_clocks_view c WHERE c.ticket_id = t.id AND c.stopped_at IS NULL \
+             AND {state}{metric} AND ($5::timestamptz IS NULL OR c.{since} >= $5))"
+        )
+    };
+    let one = |metric: Option<SlaMetric>| metric.into_iter().collect::<Vec<_>>();
     match condition {
-        RuleCondition::ResponseOverdue => "EXISTS (SELECT 1 FROM sla_clocks_view c WHERE c.ticket_id = t.id \
-             AND c.metric IN ('first_response', 'next_response') AND c.breached AND c.stopped_at IS NULL)"
-            .to_string(),
-        RuleCondition::ResolutionOverdue => "EXISTS (SELECT 1 FROM sla_clocks_view c WHERE c.ticket_id = t.id \
-             AND c.metric = 'resolution' AND c.breached AND c.stopped_at IS NULL)"
-            .to_string(),
-        RuleCondition::AtRisk => "EXISTS (SELECT 1 FROM sla_clocks_view c WHERE c.ticket_id = t.id \
-             AND c.warned AND c.stopped_at IS NULL)"
-            .to_string(),
-        RuleCondition::UnassignedFor { minutes } => format!(
-            "t.assignee_id IS NULL AND t.created_at <= $2 - interval '{minutes} minutes'"
+        RuleCondition::ResponseOverdue => clock(
+            "c.breached",
+            &[SlaMetric::FirstResponse, SlaMetric::NextResponse],
+            "due_at",
         ),
-        RuleCondition::NoUpdateFor { minutes } => {
-            format!("t.updated_at <= $2 - interval '{minutes} minutes'")
+        RuleCondition::ResolutionOverdue => clock("c.breached", &[SlaMetric::Resolution], "due_at"),
+        RuleCondition::AtRisk { metric } => {
+            clock("c.warned AND NOT c.breached", &one(*metric), "warn_at")
         }
+        RuleCondition::Breached { metric } => clock("c.breached", &one(*metric), "due_at"),
+        RuleCondition::UnassignedFor { minutes } => format!(
+            "t.assignee_id IS NULL AND t.created_at <= $2 - interval '{minutes} minutes' \
+             AND ($5::timestamptz IS NULL OR t.created_at + interval '{minutes} minutes' >= $5)"
+        ),
+        RuleCondition::NoUpdateFor { minutes } => format!(
+            "t.updated_at <= $2 - interval '{minutes} minutes' \
+             AND ($5::timestamptz IS NULL OR t.updated_at + interval '{minutes} minutes' >= $5)"
+        ),
     }
 }
 
-/// Unfinished tickets that meet every condition of `rule` at `now` and have not had it applied
-/// (a ticket's log names every rule that acted on it), oldest first, at most `limit`.
+/// Unfinished tickets that meet every condition of `rule` at `now` — come about at or after
+/// `since`, when given — and have not had it applied (a ticket's log names every rule that
+/// acted on it), oldest first, at most `limit`.
 pub async fn rule_candidates(
     pool: &sqlx::PgPool,
     rule_id: Uuid,
     rule: &RuleDefinition,
     now: DateTime<Utc>,
+    since: Option<DateTime<Utc>>,
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     let conditions = rule
@@ -248,6 +271,7 @@ pub async fn rule_candidates(
     .bind(now)
     .bind(rule_id.to_string())
     .bind(limit)
+    .bind(since)
     .fetch_all(pool)
     .await
 }

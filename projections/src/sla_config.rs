@@ -228,6 +228,8 @@ pub struct RuleRow {
     pub name: String,
     #[sqlx(json)]
     pub rule: RuleDefinition,
+    /// When this version was saved: the rule acts on what happens after it.
+    pub saved_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Live (not deleted) policies in matching order.
@@ -253,7 +255,7 @@ pub async fn calendars<'e, E: PgExecutor<'e>>(
 /// Live (not deleted) escalation rules, oldest first.
 pub async fn rules<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<RuleRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, version, name, rule FROM escalation_rules_view
+        "SELECT id, version, name, rule, updated_at AS saved_at FROM escalation_rules_view
           WHERE NOT deleted ORDER BY created_at, id",
     )
     .fetch_all(executor)

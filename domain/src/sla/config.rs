@@ -14,6 +14,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::SlaMetric;
 use super::calendar::BusinessCalendar;
 use super::policy::PolicyDefinition;
 use crate::values::{Actor, Priority, Role, UserId, ValidationError};
@@ -396,6 +397,11 @@ impl Aggregate for SlaCalendar {
 // ---- escalation rules -------------------------------------------------------------------------
 
 /// When a rule fires. Every condition must hold.
+///
+/// A condition is something that *happens* to a ticket at an instant — a clock is warned, a
+/// clock breaches, a ticket has waited unassigned so long — and a rule acts on what happens
+/// after it was saved, unless it is told to apply to what is so already
+/// ([`RuleDefinition::apply_to_existing`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RuleCondition {
@@ -403,8 +409,16 @@ pub enum RuleCondition {
     ResponseOverdue,
     /// The resolution clock has breached.
     ResolutionOverdue,
-    /// Some clock is at risk.
-    AtRisk,
+    /// A running clock (of `metric`, or any) is warned and not yet breached.
+    AtRisk {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metric: Option<SlaMetric>,
+    },
+    /// A running clock (of `metric`, or any) has breached.
+    Breached {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metric: Option<SlaMetric>,
+    },
     /// No assignee this many minutes after creation.
     UnassignedFor { minutes: u32 },
     /// Nothing happened on the ticket for this many minutes.
@@ -442,6 +456,10 @@ pub struct RuleDefinition {
     pub actions: Vec<RuleAction>,
     #[serde(default = "enabled")]
     pub enabled: bool,
+    /// Act on tickets whose conditions already hold when the rule is saved, too. By default a
+    /// rule acts only on what happens after it was saved.
+    #[serde(default)]
+    pub apply_to_existing: bool,
 }
 
 fn enabled() -> bool {
@@ -814,6 +832,7 @@ mod tests {
             conditions: vec![RuleCondition::UnassignedFor { minutes: 0 }],
             actions: vec![RuleAction::RaisePriority],
             enabled: true,
+            apply_to_existing: false,
         };
         assert_eq!(
             rule.validate().err().map(|e| e.field),
@@ -830,6 +849,26 @@ mod tests {
         assert_eq!(
             parsed.ok(),
             Some(RuleCondition::NoUpdateFor { minutes: 60 })
+        );
+    }
+
+    #[test]
+    fn a_rule_saved_before_conditions_named_their_clock_still_reads() {
+        // As recorded before `metric` and `apply_to_existing` existed.
+        let old: RuleDefinition = serde_json::from_value(serde_json::json!({
+            "name": "Old", "conditions": [{"type": "at_risk"}],
+            "actions": [{"type": "raise_priority"}]
+        }))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(old.conditions, vec![RuleCondition::AtRisk { metric: None }]);
+        assert!(old.enabled && !old.apply_to_existing);
+        let new = RuleCondition::Breached {
+            metric: Some(SlaMetric::Resolution),
+        };
+        let written = serde_json::to_value(new).unwrap_or_default();
+        assert_eq!(
+            written,
+            serde_json::json!({"type": "breached", "metric": "resolution"})
         );
     }
 }

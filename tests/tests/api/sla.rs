@@ -1068,3 +1068,204 @@ async fn the_catalog_signature_counts_exactly_the_catalogs_events() {
     assert_eq!(from_log.len(), types.len(), "both types were written");
     assert_eq!(kept, from_log);
 }
+
+/// Preview a rule as a manager: the tickets it would act on now.
+async fn preview(app: &TestApp, manager: &Session, rule: Value) -> Vec<String> {
+    let previewed = app
+        .post("/api/escalation-rules/preview", &manager.token, rule)
+        .await
+        .expect(200);
+    previewed.body["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ticket_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn raise_when(condition: Value, apply_to_existing: bool) -> Value {
+    json!({"name": "Raise", "conditions": [condition], "apply_to_existing": apply_to_existing,
+           "actions": [{"type": "raise_priority"}]})
+}
+
+/// `at_risk` is warned and not yet breached, `breached` is breached, each of the clock the
+/// condition names; a preview says which tickets match and writes nothing.
+#[tokio::test]
+async fn at_risk_and_breached_mean_what_they_say_for_the_clock_they_name() {
+    let app = spawn_app().await;
+    let manager = app.user("manager").await;
+    let customer = app.customer().await;
+    // First response warned after 1 s and breached after 3 s; resolution after an hour.
+    app.post(
+        "/api/sla/policies",
+        &manager.token,
+        fast_policy("Quick answer", targets(3, 3_600, 7_200), 34),
+    )
+    .await
+    .expect(201);
+    let id = open_high(&app, &customer, "Watch my clocks").await;
+    let at_risk = |metric: &str| json!({"type": "at_risk", "metric": metric});
+    let breached = |metric: &str| json!({"type": "breached", "metric": metric});
+    let events_before = events_of(&app, &id, "TicketPriorityChanged").await.len();
+
+    // Warned, not breached: at risk (of the first response, not of the resolution).
+    let warned = eventually(Duration::from_secs(10), || async {
+        let found = preview(&app, &manager, raise_when(at_risk("first_response"), true)).await;
+        found.contains(&id).then_some(())
+    })
+    .await;
+    assert!(warned.is_some(), "the warned ticket is at risk");
+    let breached_now = preview(&app, &manager, raise_when(breached("first_response"), true)).await;
+    let first_state =
+        metric(&check(&app, &manager.token, &id).await, "first_response")["state"].clone();
+    if first_state == "at_risk" {
+        assert!(!breached_now.contains(&id), "at risk is not breached");
+    }
+    assert!(
+        !preview(&app, &manager, raise_when(at_risk("resolution"), true))
+            .await
+            .contains(&id),
+        "the resolution clock is not at risk"
+    );
+
+    // Breached: breached, and no longer at risk.
+    let late = eventually(Duration::from_secs(10), || async {
+        let found = preview(&app, &manager, raise_when(breached("first_response"), true)).await;
+        found.contains(&id).then_some(())
+    })
+    .await;
+    assert!(late.is_some(), "the breached ticket is breached");
+    assert!(
+        !preview(&app, &manager, raise_when(at_risk("first_response"), true))
+            .await
+            .contains(&id),
+        "a breached clock is no longer at risk"
+    );
+    assert!(
+        preview(
+            &app,
+            &manager,
+            raise_when(json!({"type": "breached"}), true)
+        )
+        .await
+        .contains(&id),
+        "breached of any clock"
+    );
+    // Without `apply_to_existing`, nothing already so would be touched.
+    assert!(
+        preview(
+            &app,
+            &manager,
+            raise_when(breached("first_response"), false)
+        )
+        .await
+        .is_empty()
+    );
+    // Previews wrote nothing.
+    assert_eq!(
+        events_of(&app, &id, "TicketPriorityChanged").await.len(),
+        events_before
+    );
+    assert!(
+        events_of(&app, &id, "EscalationRuleTriggered")
+            .await
+            .is_empty()
+    );
+
+    // A condition names its clock, and reads back the same.
+    let saved = app
+        .post(
+            "/api/escalation-rules",
+            &manager.token,
+            raise_when(at_risk("resolution"), false),
+        )
+        .await
+        .expect(201);
+    assert_eq!(saved.body["conditions"][0]["metric"], "resolution");
+    assert_eq!(saved.body["apply_to_existing"], false);
+    assert_eq!(saved.body["acting_on_now"], 0);
+    app.post(
+        "/api/escalation-rules",
+        &manager.token,
+        raise_when(json!({"type": "at_risk", "metric": "soon"}), false),
+    )
+    .await
+    .expect_problem(422, "validation-failed");
+}
+
+/// A new rule acts on what happens after it is saved; tickets already in its state are left
+/// alone unless it is told to apply to them, and then its answer says how many it takes.
+#[tokio::test]
+async fn a_new_rule_acts_on_what_happens_after_it_unless_told_to_apply_to_existing() {
+    let app = spawn_app().await;
+    let manager = app.user("manager").await;
+    let customer = app.customer().await;
+    // First response breached after 1 s.
+    app.post(
+        "/api/sla/policies",
+        &manager.token,
+        fast_policy("Breach fast", targets(1, 3_600, 7_200), 50),
+    )
+    .await
+    .expect(201);
+    let old = open_high(&app, &customer, "Breached before the rule").await;
+    let breached_fr = json!({"type": "breached", "metric": "first_response"});
+    let already = eventually(Duration::from_secs(10), || async {
+        let found = preview(&app, &manager, raise_when(breached_fr.clone(), true)).await;
+        found.contains(&old).then_some(())
+    })
+    .await;
+    assert!(already.is_some(), "the old ticket breached");
+
+    let rule = app
+        .post(
+            "/api/escalation-rules",
+            &manager.token,
+            raise_when(breached_fr.clone(), false),
+        )
+        .await
+        .expect(201);
+    assert_eq!(rule.body["acting_on_now"], 0);
+    // A ticket that breaches after the rule was saved is acted on…
+    let new = open_high(&app, &customer, "Breached after the rule").await;
+    let raised = eventually(Duration::from_secs(10), || async {
+        let ticket = app
+            .get(&format!("/api/tickets/{new}"), &manager.token)
+            .await
+            .body;
+        (ticket["priority"] == "critical").then_some(())
+    })
+    .await;
+    assert!(raised.is_some(), "the rule acted on the new breach");
+    // …the old one is not, however long it waits.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        events_of(&app, &old, "EscalationRuleTriggered")
+            .await
+            .is_empty()
+    );
+    let still = app
+        .get(&format!("/api/tickets/{old}"), &manager.token)
+        .await
+        .body;
+    assert_eq!(still["priority"], "high");
+
+    // Told to apply to existing tickets, a rule says how many it takes at once, and takes them.
+    let existing = app
+        .post(
+            "/api/escalation-rules",
+            &manager.token,
+            json!({"name": "Everyone late", "conditions": [breached_fr], "apply_to_existing": true,
+                   "actions": [{"type": "notify", "parameters": {"recipients": [manager.user_id]}}]}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(existing.body["acting_on_now"], 2, "{}", existing.text);
+    let notified = eventually(Duration::from_secs(10), || async {
+        let old_notes = events_of(&app, &old, "NotificationRequested").await.len();
+        let new_notes = events_of(&app, &new, "NotificationRequested").await.len();
+        (old_notes == 1 && new_notes == 1).then_some(())
+    })
+    .await;
+    assert!(notified.is_some(), "both breached tickets were acted on");
+}

@@ -5,10 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use docket_domain::access::Permission;
 use docket_domain::sla::config::RuleAction;
+use docket_domain::sla::config::RuleDefinition;
 use docket_domain::ticket::{ApplyEscalationRule, RuleStep, TicketCommand, UserStanding};
 use docket_domain::values::UserId;
-use docket_projections::{sla as sla_view, sla_config, workforce};
+use docket_projections::tickets::{self, TicketRow};
+use docket_projections::{registry, sla as sla_view, sla_config, workforce};
 use futures::StreamExt;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -48,8 +51,11 @@ async fn evaluate_rules(app: &Arc<App>) -> Result<(), AppError> {
             continue;
         }
         let now = app.time.now();
+        // A rule acts on what happens after it was saved, unless told otherwise.
+        let since = (!definition.apply_to_existing).then_some(rule.saved_at);
         let candidates =
-            sla_view::rule_candidates(&app.pool, rule.id, &definition, now, CANDIDATES).await?;
+            sla_view::rule_candidates(&app.pool, rule.id, &definition, now, since, CANDIDATES)
+                .await?;
         if candidates.is_empty() {
             continue;
         }
@@ -109,6 +115,46 @@ async fn evaluate_rules(app: &Arc<App>) -> Result<(), AppError> {
         .await;
     }
     Ok(())
+}
+
+/// What a rule would do now: the tickets it would act on (at most [`CANDIDATES`]), in the order
+/// it would take them. Writes nothing.
+pub async fn preview(
+    app: &App,
+    caller: &crate::app::Caller,
+    rule: &RuleDefinition,
+) -> Result<Vec<TicketRow>, AppError> {
+    caller.require(
+        Permission::ReadStaffViews,
+        "see SLA configuration or clocks",
+    )?;
+    app.consistency
+        .include(caller, &[&registry::TICKETS, &registry::SLA_CONFIG])
+        .await?;
+    let now = app.time.now();
+    // Saved now, it would act only on what happens from now on: nothing yet.
+    let since = (!rule.apply_to_existing).then_some(now);
+    let ids =
+        sla_view::rule_candidates(&app.pool, Uuid::nil(), rule, now, since, CANDIDATES).await?;
+    let mut rows = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = tickets::get(&app.pool, id).await? {
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// How many tickets a rule saved now would act on at once (only a rule that applies to what
+/// holds already acts on any).
+pub async fn acting_on_now(app: &App, rule: &RuleDefinition) -> Result<i64, AppError> {
+    if !rule.apply_to_existing || !rule.enabled {
+        return Ok(0);
+    }
+    let now = app.time.now();
+    let ids =
+        sla_view::rule_candidates(&app.pool, Uuid::nil(), rule, now, None, CANDIDATES).await?;
+    Ok(ids.len() as i64)
 }
 
 /// The lead of the ticket's team (its manager when it has no lead), as they are now.

@@ -51,6 +51,18 @@ impl<T: ToJSON> ConfigSaved<T> {
             ConfigSaved::Ok(body, tag, token)
         }
     }
+
+    /// [`ConfigSaved::of`], with `finish` adding what the write response says beyond the item.
+    pub fn of_with<D>(created: bool, written: Written<D>, finish: impl FnOnce(&mut T)) -> Self
+    where
+        T: From<Saved<D>>,
+    {
+        let mut saved = Self::of(created, written);
+        match &mut saved {
+            ConfigSaved::Created(body, ..) | ConfigSaved::Ok(body, ..) => finish(&mut body.0),
+        }
+        saved
+    }
 }
 
 #[derive(ApiResponse)]

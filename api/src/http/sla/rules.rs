@@ -13,20 +13,27 @@ use uuid::Uuid;
 
 use super::{ConfigSaved, Deleted};
 use crate::app::sla::config::{self, Saved};
+use crate::app::sla::escalation;
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
 use crate::http::principal::{BearerAuth, consistency_token};
 use crate::http::problem::ApiError;
-use crate::http::wire::PriorityDto;
+use crate::http::wire::{PriorityDto, SlaMetricDto, StatusDto};
 use crate::http::{ApiTags, if_match};
+use docket_domain::values::TicketNumber;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize, Serialize)]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum ConditionType {
+    /// A first- or next-response clock breached.
     ResponseOverdue,
+    /// The resolution clock breached.
     ResolutionOverdue,
+    /// A running clock (of `metric`, or any) is warned and not yet breached.
     AtRisk,
+    /// A running clock (of `metric`, or any) breached.
+    Breached,
     UnassignedFor,
     NoUpdateFor,
 }
@@ -40,6 +47,8 @@ pub struct ConditionDto {
     pub kind: ConditionType,
     /// Required for `unassigned_for` and `no_update_for`.
     pub minutes: Option<u32>,
+    /// `at_risk` and `breached`: only this clock (default: any).
+    pub metric: Option<SlaMetricDto>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Deserialize, Serialize)]
@@ -95,6 +104,11 @@ pub struct RuleRequest {
     pub actions: Vec<ActionDto>,
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Also act on tickets that already meet the conditions when the rule is saved. Default
+    /// false: the rule acts only on warnings, breaches and waits that come about after it is
+    /// saved. See `POST /api/escalation-rules/preview` first.
+    #[serde(default)]
+    pub apply_to_existing: Option<bool>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -106,6 +120,32 @@ pub struct RuleDto {
     pub conditions: Vec<ConditionDto>,
     pub actions: Vec<ActionDto>,
     pub enabled: bool,
+    pub apply_to_existing: bool,
+    /// On a write: how many tickets the rule acts on at once (those that already meet it,
+    /// when it applies to them; otherwise 0).
+    pub acting_on_now: Option<i64>,
+}
+
+/// What a rule would do if saved now. Nothing was written.
+#[derive(Debug, Clone, Object)]
+pub struct RulePreview {
+    /// Whether it would act on tickets that already meet it (`apply_to_existing`); when not,
+    /// it acts only on what happens from now on, and `tickets` is empty.
+    pub apply_to_existing: bool,
+    /// The tickets it would act on at once, in the order it would take them (at most 500).
+    pub tickets: Vec<PreviewTicket>,
+    /// What it would do to each, in order.
+    pub actions: Vec<ActionDto>,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct PreviewTicket {
+    pub ticket_id: Uuid,
+    pub number: String,
+    pub subject: String,
+    pub priority: PriorityDto,
+    pub status: StatusDto,
+    pub assignee_id: Option<Uuid>,
 }
 
 impl RuleRequest {
@@ -123,7 +163,12 @@ impl RuleRequest {
             conditions.push(match condition.kind {
                 ConditionType::ResponseOverdue => RuleCondition::ResponseOverdue,
                 ConditionType::ResolutionOverdue => RuleCondition::ResolutionOverdue,
-                ConditionType::AtRisk => RuleCondition::AtRisk,
+                ConditionType::AtRisk => RuleCondition::AtRisk {
+                    metric: condition.metric.map(Into::into),
+                },
+                ConditionType::Breached => RuleCondition::Breached {
+                    metric: condition.metric.map(Into::into),
+                },
                 ConditionType::UnassignedFor => RuleCondition::UnassignedFor {
                     minutes: minutes()?,
                 },
@@ -172,6 +217,7 @@ impl RuleRequest {
             conditions,
             actions,
             enabled: self.enabled.unwrap_or(true),
+            apply_to_existing: self.apply_to_existing.unwrap_or(false),
         })
     }
 }
@@ -180,6 +226,47 @@ impl From<Saved<RuleDefinition>> for RuleDto {
     fn from(saved: Saved<RuleDefinition>) -> Self {
         rule_dto(saved.id, saved.version, &saved.definition)
     }
+}
+
+fn actions_dto(actions: &[RuleAction]) -> Vec<ActionDto> {
+    actions
+        .iter()
+        .map(|a| match a {
+            RuleAction::Escalate {
+                escalate_to,
+                to_team_lead,
+            } => ActionDto {
+                kind: ActionType::Escalate,
+                parameters: Some(ActionParameters {
+                    escalate_to: escalate_to.map(|u| u.0),
+                    to_team_lead: Some(*to_team_lead),
+                    ..Default::default()
+                }),
+            },
+            RuleAction::Reassign { agent_id } => ActionDto {
+                kind: ActionType::Reassign,
+                parameters: Some(ActionParameters {
+                    agent_id: Some(agent_id.0),
+                    ..Default::default()
+                }),
+            },
+            RuleAction::RaisePriority => ActionDto {
+                kind: ActionType::RaisePriority,
+                parameters: None,
+            },
+            RuleAction::Notify {
+                recipients,
+                message,
+            } => ActionDto {
+                kind: ActionType::Notify,
+                parameters: Some(ActionParameters {
+                    recipients: Some(recipients.iter().map(|u| u.0).collect()),
+                    message: message.clone(),
+                    ..Default::default()
+                }),
+            },
+        })
+        .collect()
 }
 
 fn rule_dto(id: Uuid, version: u32, definition: &RuleDefinition) -> RuleDto {
@@ -195,65 +282,39 @@ fn rule_dto(id: Uuid, version: u32, definition: &RuleDefinition) -> RuleDto {
                 RuleCondition::ResponseOverdue => ConditionDto {
                     kind: ConditionType::ResponseOverdue,
                     minutes: None,
+                    metric: None,
                 },
                 RuleCondition::ResolutionOverdue => ConditionDto {
                     kind: ConditionType::ResolutionOverdue,
                     minutes: None,
+                    metric: None,
                 },
-                RuleCondition::AtRisk => ConditionDto {
+                RuleCondition::AtRisk { metric } => ConditionDto {
                     kind: ConditionType::AtRisk,
                     minutes: None,
+                    metric: metric.map(Into::into),
+                },
+                RuleCondition::Breached { metric } => ConditionDto {
+                    kind: ConditionType::Breached,
+                    minutes: None,
+                    metric: metric.map(Into::into),
                 },
                 RuleCondition::UnassignedFor { minutes } => ConditionDto {
                     kind: ConditionType::UnassignedFor,
                     minutes: Some(*minutes),
+                    metric: None,
                 },
                 RuleCondition::NoUpdateFor { minutes } => ConditionDto {
                     kind: ConditionType::NoUpdateFor,
                     minutes: Some(*minutes),
+                    metric: None,
                 },
             })
             .collect(),
-        actions: definition
-            .actions
-            .iter()
-            .map(|a| match a {
-                RuleAction::Escalate {
-                    escalate_to,
-                    to_team_lead,
-                } => ActionDto {
-                    kind: ActionType::Escalate,
-                    parameters: Some(ActionParameters {
-                        escalate_to: escalate_to.map(|u| u.0),
-                        to_team_lead: Some(*to_team_lead),
-                        ..Default::default()
-                    }),
-                },
-                RuleAction::Reassign { agent_id } => ActionDto {
-                    kind: ActionType::Reassign,
-                    parameters: Some(ActionParameters {
-                        agent_id: Some(agent_id.0),
-                        ..Default::default()
-                    }),
-                },
-                RuleAction::RaisePriority => ActionDto {
-                    kind: ActionType::RaisePriority,
-                    parameters: None,
-                },
-                RuleAction::Notify {
-                    recipients,
-                    message,
-                } => ActionDto {
-                    kind: ActionType::Notify,
-                    parameters: Some(ActionParameters {
-                        recipients: Some(recipients.iter().map(|u| u.0).collect()),
-                        message: message.clone(),
-                        ..Default::default()
-                    }),
-                },
-            })
-            .collect(),
+        actions: actions_dto(&definition.actions),
         enabled: definition.enabled,
+        apply_to_existing: definition.apply_to_existing,
+        acting_on_now: None,
     }
 }
 
@@ -291,8 +352,43 @@ impl RulesApi {
         body: JsonBody<RuleRequest>,
     ) -> Result<ConfigSaved<RuleDto>, ApiError> {
         let definition = body.0.definition()?;
+        let acting = escalation::acting_on_now(&app, &definition).await?;
         let written = config::create::<EscalationRule>(&app, &auth.0, &origin, definition).await?;
-        Ok(ConfigSaved::of(true, written))
+        Ok(ConfigSaved::of_with(true, written, |rule: &mut RuleDto| {
+            rule.acting_on_now = Some(acting)
+        }))
+    }
+
+    /// What a rule would do if it were saved now: the tickets it would act on at once, and
+    /// its actions. Writes nothing.
+    #[oai(
+        path = "/api/escalation-rules/preview",
+        method = "post",
+        operation_id = "preview_escalation_rule"
+    )]
+    async fn preview(
+        &self,
+        auth: BearerAuth,
+        app: Data<&SharedApp>,
+        body: JsonBody<RuleRequest>,
+    ) -> Result<Json<RulePreview>, ApiError> {
+        let definition = body.0.definition()?;
+        let tickets = escalation::preview(&app, &auth.0, &definition).await?;
+        Ok(Json(RulePreview {
+            apply_to_existing: definition.apply_to_existing,
+            tickets: tickets
+                .into_iter()
+                .map(|t| PreviewTicket {
+                    ticket_id: t.id,
+                    number: TicketNumber(t.number).to_string(),
+                    subject: t.subject,
+                    priority: t.priority.into(),
+                    status: t.status.into(),
+                    assignee_id: t.assignee_id,
+                })
+                .collect(),
+            actions: actions_dto(&definition.actions),
+        }))
     }
 
     /// One rule, current version (staff).
@@ -328,10 +424,15 @@ impl RulesApi {
     ) -> Result<ConfigSaved<RuleDto>, ApiError> {
         let expected = if_match(expected.0.as_deref())?;
         let definition = body.0.definition()?;
+        let acting = escalation::acting_on_now(&app, &definition).await?;
         let written =
             config::update::<EscalationRule>(&app, &auth.0, &origin, id.0, expected, definition)
                 .await?;
-        Ok(ConfigSaved::of(false, written))
+        Ok(ConfigSaved::of_with(
+            false,
+            written,
+            |rule: &mut RuleDto| rule.acting_on_now = Some(acting),
+        ))
     }
 
     /// Delete a rule (managers, admins).
