@@ -90,6 +90,22 @@ impl fmt::Display for TicketNumber {
     }
 }
 
+impl TicketNumber {
+    /// A number as people write it: `TKT-000051`, `tkt-51`, `#51` or `51`. `None` for
+    /// anything else (a zero, a negative, a word).
+    pub fn recognise(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let digits = match text.get(..4) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("TKT-") => &text[4..],
+            _ => text.strip_prefix('#').unwrap_or(text),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok().filter(|n| *n > 0).map(TicketNumber)
+    }
+}
+
 /// Spelled-out enums share one shape: exact lower-case strings on the wire and in the log.
 macro_rules! wire_enum {
     ($(#[$meta:meta])* $name:ident, $what:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -535,6 +551,20 @@ mod tests {
     fn ticket_numbers_are_zero_padded() {
         assert_eq!(TicketNumber(42).to_string(), "TKT-000042");
         assert_eq!(TicketNumber(1_234_567).to_string(), "TKT-1234567");
+    }
+
+    #[test]
+    fn a_ticket_number_is_recognised_as_people_write_it() {
+        for written in ["TKT-000051", "tkt-51", "#51", "51", " 51 "] {
+            assert_eq!(
+                TicketNumber::recognise(written),
+                Some(TicketNumber(51)),
+                "{written}"
+            );
+        }
+        for other in ["", "TKT-", "0", "-5", "51a", "vpn", "TKT-x1", "#"] {
+            assert_eq!(TicketNumber::recognise(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use docket_domain::sla::ClockState;
 use docket_domain::ticket::{TicketEvent, TicketSla};
+use docket_domain::values::TicketNumber;
 use docket_domain::{Priority, Role, TicketStatus};
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, QueryBuilder};
@@ -223,6 +224,7 @@ pub fn fold(
         }
         TicketEvent::TicketStatusChanged { to, .. } => row.status = to,
         TicketEvent::TicketAssigned { assignee_id, .. } => row.assignee_id = Some(assignee_id.0),
+        TicketEvent::TicketUnassigned { .. } => row.assignee_id = None,
         TicketEvent::TicketEscalated { to_level, .. } => {
             row.escalation_level = i32::try_from(to_level).unwrap_or(i32::MAX);
         }
@@ -1074,6 +1076,19 @@ pub async fn get<'e, E: PgExecutor<'e>>(
     .await
 }
 
+/// The ticket numbered `number`.
+pub async fn get_by_number<'e, E: PgExecutor<'e>>(
+    executor: E,
+    number: i64,
+) -> Result<Option<TicketRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets_view WHERE number = $1"
+    ))
+    .bind(number)
+    .fetch_optional(executor)
+    .await
+}
+
 /// The tickets not yet resolved or closed, oldest first.
 pub async fn unfinished_ids<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
@@ -1186,6 +1201,9 @@ pub struct TicketFilter {
     pub text: Option<String>,
     /// Whether `text` may match internal comments (staff only).
     pub include_internal: bool,
+    /// Whether `text` written as a ticket number (`TKT-000051`, `#51`, `51`) also matches
+    /// that ticket. The ranked search puts such a ticket first itself, so only lists ask.
+    pub text_names_number: bool,
     /// The subject contains this, case-insensitively, taken literally.
     pub subject_contains: Option<String>,
     /// The ticket's SLA state is one of these.
@@ -1193,6 +1211,14 @@ pub struct TicketFilter {
     pub sla_breached: Option<bool>,
     pub created_from: Option<DateTime<Utc>>,
     pub created_to: Option<DateTime<Utc>>,
+    /// Last changed at or after this instant.
+    pub updated_from: Option<DateTime<Utc>>,
+    /// Last changed before this instant.
+    pub updated_to: Option<DateTime<Utc>>,
+    /// Held by nobody (`assignee_id` then names no one).
+    pub unassigned: bool,
+    /// The ticket with this number.
+    pub number: Option<i64>,
     pub sort: TicketSort,
     /// 1-based.
     pub page: i64,
@@ -1225,11 +1251,16 @@ impl TicketFilter {
             tags_any,
             text: _,
             include_internal: _,
+            text_names_number: _,
             subject_contains,
             sla_states,
             sla_breached,
             created_from,
             created_to,
+            updated_from,
+            updated_to,
+            unassigned,
+            number,
             sort: _,
             page: _,
             page_size: _,
@@ -1245,6 +1276,10 @@ impl TicketFilter {
             || sla_breached.is_some()
             || created_from.is_some()
             || created_to.is_some()
+            || updated_from.is_some()
+            || updated_to.is_some()
+            || *unassigned
+            || number.is_some()
     }
 }
 
@@ -1330,10 +1365,13 @@ fn tickets_for(filter: &TicketFilter) -> &'static str {
 fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &TicketFilter) {
     query.push(" WHERE TRUE");
     if let Some(text) = &filter.text {
+        // Text written as a ticket number (`TKT-000051`, `#51`, `51`) also finds that ticket.
+        let number = TicketNumber::recognise(text).filter(|_| filter.text_names_number);
+        query.push(" AND ((");
         // Written out (not in a subquery) so the planner uses the GIN index.
         query
             .push(format!(
-                " AND s.search_vector @@ websearch_to_tsquery({SEARCH_CONFIG}, "
+                "s.search_vector @@ websearch_to_tsquery({SEARCH_CONFIG}, "
             ))
             .push_bind(text.clone())
             .push(")");
@@ -1347,6 +1385,11 @@ fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &TicketFilter) {
                 .push_bind(text.clone())
                 .push(")");
         }
+        query.push(")");
+        if let Some(number) = number {
+            query.push(" OR t.number = ").push_bind(number.0);
+        }
+        query.push(")");
     }
     if let Some(subject) = &filter.subject_contains {
         query
@@ -1388,6 +1431,18 @@ fn push_filters(query: &mut QueryBuilder<'_, Postgres>, filter: &TicketFilter) {
     }
     if let Some(to) = filter.created_to {
         query.push(" AND t.created_at < ").push_bind(to);
+    }
+    if let Some(from) = filter.updated_from {
+        query.push(" AND t.updated_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.updated_to {
+        query.push(" AND t.updated_at < ").push_bind(to);
+    }
+    if filter.unassigned {
+        query.push(" AND t.assignee_id IS NULL");
+    }
+    if let Some(number) = filter.number {
+        query.push(" AND t.number = ").push_bind(number);
     }
 }
 

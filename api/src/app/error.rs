@@ -22,6 +22,7 @@ pub enum ConflictKind {
     TicketClosed,
     TicketFinished,
     AlreadyAssigned,
+    NotAssigned,
     NotRoutable,
     UserExists,
     OwnAccount,
@@ -40,6 +41,9 @@ pub enum AppError {
     /// A value the caller gave is not acceptable; `field` names it.
     #[error("{field}: {reason}")]
     Invalid { field: String, reason: String },
+    /// A request parameter (query, path or header) is not acceptable; `name` names it.
+    #[error("{name}: {reason}")]
+    InvalidParameter { name: String, reason: String },
     /// Who the caller is could not be established, or is no longer valid.
     #[error("{0}")]
     Unauthenticated(String),
@@ -180,6 +184,7 @@ impl Refusal for TicketError {
             TicketError::AlreadyAssigned => {
                 AppError::conflict(ConflictKind::AlreadyAssigned, detail)
             }
+            TicketError::NotAssigned => AppError::conflict(ConflictKind::NotAssigned, detail),
             TicketError::InvalidAssignee | TicketError::InvalidCustomer => {
                 AppError::invalid(field, detail)
             }

@@ -97,7 +97,9 @@ pub fn message_kind(event: &TicketEvent) -> Option<&'static str> {
         TicketEvent::TicketDetailsUpdated { .. }
         | TicketEvent::TicketPriorityChanged { .. }
         | TicketEvent::TicketTeamAssigned { .. } => "ticket_updated",
-        TicketEvent::TicketAssigned { .. } => "ticket_assigned",
+        TicketEvent::TicketAssigned { .. } | TicketEvent::TicketUnassigned { .. } => {
+            "ticket_assigned"
+        }
         TicketEvent::TicketStatusChanged { .. } => "ticket_status_changed",
         TicketEvent::CommentAdded { .. } => "new_comment",
         TicketEvent::TicketEscalated { .. } => "ticket_escalated",

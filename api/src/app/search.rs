@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use docket_domain::saved_search::{SavedSearchCommand, SavedSearchId, SearchName};
+use docket_domain::values::TicketNumber;
 use docket_projections::saved_searches::{self, SavedSearchRow};
 use docket_projections::tickets::{self, TicketFilter, TicketRow};
 use docket_projections::{registry, search_terms};
@@ -113,7 +114,7 @@ pub async fn search(
         if found.worth_registering {
             app.ranked_searches.consider(&app.pool, text, found.total);
         }
-        let items = found
+        let mut items: Vec<Hit> = found
             .hits
             .into_iter()
             .map(|hit| Hit {
@@ -124,10 +125,27 @@ pub async fn search(
                 snippet: hit.snippet,
             })
             .collect();
-        Ok(Hits {
-            items,
-            total: found.total,
-        })
+        let mut total = found.total;
+        // `TKT-000051`, `#51` or `51` also finds the ticket with that number, first.
+        if let Some(numbered) = numbered(app, &filter, text).await?
+            && !items.iter().any(|hit| hit.ticket.id == numbered.id)
+        {
+            total += 1;
+            if filter.page <= 1 {
+                items.insert(
+                    0,
+                    Hit {
+                        subject_highlight: html_escape(&numbered.subject),
+                        ticket: numbered,
+                        rank: 1.0,
+                        matched_in: "number".to_string(),
+                        snippet: String::new(),
+                    },
+                );
+                items.truncate(usize::try_from(filter.page_size).unwrap_or(20));
+            }
+        }
+        Ok(Hits { items, total })
     } else {
         let found = tickets::list(&app.pool, &filter).await?;
         let items = found
@@ -146,6 +164,23 @@ pub async fn search(
             total: found.total,
         })
     }
+}
+
+/// The ticket `text` names by number, if it is one the filter lets the caller see.
+async fn numbered(
+    app: &App,
+    filter: &TicketFilter,
+    text: &str,
+) -> Result<Option<TicketRow>, AppError> {
+    let Some(number) = TicketNumber::recognise(text) else {
+        return Ok(None);
+    };
+    let row = tickets::get_by_number(&app.pool, number.0).await?;
+    Ok(row.filter(|row| {
+        filter
+            .customer_id
+            .is_none_or(|customer| row.customer_id == customer)
+    }))
 }
 
 /// Subjects starting with what has been typed so far (at most 10).

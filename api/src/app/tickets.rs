@@ -6,7 +6,7 @@ use docket_domain::access::Permission;
 use docket_domain::ticket::{
     AddComment, AssignTeam, AssignTicket, ChangeTicketStatus, EscalateTicket, OpenTicket,
     StatusPeriod, Ticket, TicketCommand, TicketDetailsChange, TicketEvent, TicketState,
-    UpdateTicketDetails, UserStanding, may_open_for, status_timeline,
+    UnassignTicket, UpdateTicketDetails, UserStanding, may_open_for, status_timeline,
 };
 use docket_domain::values::{
     Category, CommentBody, CommentId, Description, Reason, SkillId, SkillName, Subject, Tags,
@@ -88,15 +88,50 @@ async fn execute(
     command: TicketCommand,
     person_field: &str,
 ) -> Result<Committed<Ticket>, AppError> {
-    app.tickets
-        .execute(
-            &id.to_string(),
-            expected,
-            command,
-            origin.metadata(Some(caller.actor())),
-        )
+    let metadata = origin.metadata(Some(caller.actor()));
+    let aggregate_id = id.to_string();
+    match app
+        .tickets
+        .execute(&aggregate_id, expected, command.clone(), metadata.clone())
         .await
-        .map_err(|error| error.naming(person_field))
+    {
+        // `If-Match` protects what people edit: when all that happened since the version the
+        // caller saw is the server's SLA bookkeeping, the command is theirs to decide now
+        // (ADR 0016).
+        Err(CommandError::VersionMismatch { current })
+            if only_bookkeeping_between(app, id, expected, current).await? =>
+        {
+            app.tickets
+                .execute(&aggregate_id, Some(current), command, metadata)
+                .await
+                .map_err(|error| error.naming(person_field))
+        }
+        outcome => outcome.map_err(|error| error.naming(person_field)),
+    }
+}
+
+/// Whether every event of the ticket after version `seen` (up to `current`) is SLA bookkeeping.
+async fn only_bookkeeping_between(
+    app: &App,
+    id: Uuid,
+    seen: Option<i64>,
+    current: i64,
+) -> Result<bool, AppError> {
+    let Some(seen) = seen.filter(|seen| *seen < current) else {
+        return Ok(false);
+    };
+    let events = log::events_of_aggregate(&app.pool, "ticket", &id.to_string()).await?;
+    let mut since = events.iter().filter(|e| e.sequence > seen).peekable();
+    if since.peek().is_none() {
+        return Ok(false);
+    }
+    for event in since {
+        let payload = tickets::decode(event).map_err(AppError::internal)?;
+        if !payload.is_sla() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 // ---- opening ---------------------------------------------------------------------------------
@@ -307,6 +342,21 @@ pub async fn assign(
     written(&execute(app, caller, origin, id, expected, command, "agent_id").await?)
 }
 
+/// Takes the ticket out of its assignee's hands; it waits in the queue.
+pub async fn unassign(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    id: Uuid,
+    expected: Option<i64>,
+) -> Result<Written, AppError> {
+    let command = TicketCommand::Unassign(UnassignTicket {
+        actor: caller.actor(),
+        at: app.time.now(),
+    });
+    written(&execute(app, caller, origin, id, expected, command, "agent_id").await?)
+}
+
 /// Escalates: one level up, and to `escalate_to` when given.
 pub async fn escalate(
     app: &App,
@@ -408,8 +458,24 @@ async fn visible_row(
         .ok_or(AppError::NotFound("ticket"))
 }
 
-/// The ticket's row once it is at `min_version`; `None` when there is no such ticket.
+/// The ticket's row once it is at `min_version`; `None` when there is no such ticket. A version
+/// the log has not reached is refused at once rather than waited for.
 async fn at_least(app: &App, id: Uuid, min_version: i64) -> Result<Option<TicketRow>, AppError> {
+    if tickets::version(&app.pool, id)
+        .await?
+        .is_none_or(|v| v < min_version)
+    {
+        let (ticket, version) = app.tickets.load(&id.to_string()).await?;
+        if ticket.state().is_none() {
+            return Ok(None);
+        }
+        if version < min_version {
+            return Err(AppError::InvalidParameter {
+                name: "min_version".into(),
+                reason: format!("min_version must be at most the ticket's version, {version}"),
+            });
+        }
+    }
     let pool = app.pool.clone();
     let reached =
         docket_projections::runtime::wait_until(&app.notifications, app.consistency.wait(), || {
@@ -422,20 +488,46 @@ async fn at_least(app: &App, id: Uuid, min_version: i64) -> Result<Option<Ticket
         })
         .await?;
     if !reached {
-        // It may simply not exist; say so rather than make the client wait again.
-        let (ticket, version) = app.tickets.load(&id.to_string()).await?;
-        if ticket.state().is_none() {
-            return Ok(None);
-        }
-        if version < min_version {
-            return Err(AppError::invalid(
-                "min_version",
-                format!("the ticket is at version {version}"),
-            ));
-        }
         return Err(AppError::ProjectionBehind);
     }
     Ok(tickets::get(&app.pool, id).await?)
+}
+
+/// How a request names a ticket: by its id, or by its number (`TKT-000051`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketRef {
+    Id(Uuid),
+    Number(TicketNumber),
+}
+
+impl TicketRef {
+    /// A UUID, or a number as people write it; `None` for anything else.
+    pub fn recognise(text: &str) -> Option<Self> {
+        match Uuid::parse_str(text.trim()) {
+            Ok(id) => Some(TicketRef::Id(id)),
+            Err(_) => TicketNumber::recognise(text).map(TicketRef::Number),
+        }
+    }
+}
+
+/// The id of the ticket `reference` names (for a number, as the read model knows it, after
+/// it includes the caller's own writes). `None` when no ticket has that number.
+async fn resolve(
+    app: &App,
+    caller: &Caller,
+    reference: TicketRef,
+) -> Result<Option<Uuid>, AppError> {
+    match reference {
+        TicketRef::Id(id) => Ok(Some(id)),
+        TicketRef::Number(number) => {
+            app.consistency
+                .include(caller, &[&registry::TICKETS])
+                .await?;
+            Ok(tickets::get_by_number(&app.pool, number.0)
+                .await?
+                .map(|row| row.id))
+        }
+    }
 }
 
 /// A ticket and the comments the caller may see.
@@ -448,9 +540,12 @@ pub struct TicketDetail {
 pub async fn get(
     app: &App,
     caller: &Caller,
-    id: Uuid,
+    reference: TicketRef,
     min_version: Option<i64>,
 ) -> Result<TicketDetail, AppError> {
+    let id = resolve(app, caller, reference)
+        .await?
+        .ok_or(AppError::NotFound("ticket"))?;
     let ticket = visible_row(app, caller, id, min_version).await?;
     let comments = tickets::comments(&app.pool, id, caller.is_staff()).await?;
     Ok(TicketDetail { ticket, comments })

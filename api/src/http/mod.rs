@@ -14,6 +14,7 @@ pub mod live;
 pub mod metrics;
 pub mod principal;
 pub mod problem;
+pub mod query;
 pub mod rate_limit;
 pub mod search;
 pub mod sla;
@@ -284,6 +285,7 @@ pub fn routes(app: SharedApp, settings: &Settings) -> impl Endpoint + use<> {
     let explorer = api.swagger_ui();
     let document = document_of(&api);
     let route_templates = metrics::RouteTemplates::of(&document);
+    let known_queries = query::KnownQueries::of(&document);
     let document = OpenApiJson(document.to_string().into());
     Route::new()
         .at("/openapi.json", poem::get(openapi_json).data(document))
@@ -291,11 +293,16 @@ pub fn routes(app: SharedApp, settings: &Settings) -> impl Endpoint + use<> {
         .nest("/", api)
         .with(CatchPanic::new())
         .around(idempotency::idempotency)
+        .around(query::refuse_unknown)
+        // Each `around` names its inner endpoint's type twice; boxing here keeps the type of the
+        // whole stack within the compiler's depth limit, for one dynamic call per request.
+        .boxed()
         .around(rate_limit::limit)
         .around(metrics::record)
         .around(request_context)
         .data(app)
         .data(Arc::new(route_templates))
+        .data(Arc::new(known_queries))
         .data(Arc::new(RateLimits::from_settings(settings)))
         .data(BodyLimit(settings.max_body_bytes))
         .data(TrustForwardedFor(settings.trust_forwarded_for))
@@ -322,6 +329,19 @@ pub fn if_match(header: Option<&str>) -> Result<Option<i64>, ApiError> {
             field: "If-Match".into(),
             detail: "must be an ETag from this API, such as \"3\"".into(),
         })
+}
+
+/// Whether an `If-None-Match` header names `tag` (or is `*`). Weak and strong forms of the same
+/// tag match, as RFC 9110's weak comparison has it for `If-None-Match`.
+pub fn matches_any(if_none_match: Option<&str>, tag: &str) -> bool {
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let Some(header) = if_none_match else {
+        return false;
+    };
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || opaque(candidate) == opaque(tag))
 }
 
 /// A field the domain refused to build, as a 422 naming it.
@@ -362,6 +382,16 @@ mod tests {
         assert_eq!(if_match(Some("*")).ok(), Some(None));
         assert_eq!(if_match(None).ok(), Some(None));
         assert!(if_match(Some("\"abc\"")).is_err());
+    }
+
+    #[test]
+    fn if_none_match_compares_tags_weakly_and_takes_a_list_or_any() {
+        assert!(matches_any(Some("\"7\""), "\"7\""));
+        assert!(matches_any(Some("W/\"7\""), "\"7\""));
+        assert!(matches_any(Some("\"6\", \"7\""), "\"7\""));
+        assert!(matches_any(Some("*"), "\"7\""));
+        assert!(!matches_any(Some("\"6\""), "\"7\""));
+        assert!(!matches_any(None, "\"7\""));
     }
 
     #[test]

@@ -260,6 +260,7 @@ fn conflict_type(kind: ConflictKind) -> (&'static str, &'static str) {
             "already-assigned",
             "The ticket is already assigned to that person",
         ),
+        ConflictKind::NotAssigned => ("not-assigned", "Nobody holds the ticket"),
         ConflictKind::NotRoutable => ("not-routable", "The ticket cannot be routed now"),
         ConflictKind::UserExists => ("user-exists", "The user already exists"),
         ConflictKind::OwnAccount => (
@@ -286,6 +287,10 @@ impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         match error {
             AppError::Invalid { field, reason } => ApiError::Validation { field, reason },
+            AppError::InvalidParameter { name, reason } => ApiError::InvalidParameter {
+                field: name,
+                detail: reason,
+            },
             AppError::Unauthenticated(detail) => ApiError::Unauthenticated(detail),
             AppError::NotPermitted(detail) => ApiError::Forbidden(detail),
             AppError::NotFound(what) => ApiError::not_found(what),
@@ -406,7 +411,7 @@ pub fn render(error: poem::Error) -> Response {
     let api = if let Some(e) = error.downcast_ref::<ParseParamError>() {
         ApiError::InvalidParameter {
             field: e.name.to_string(),
-            detail: e.reason.clone(),
+            detail: parameter_reason(e.name, &e.reason),
         }
     } else if let Some(e) = error.downcast_ref::<ParsePathError>() {
         ApiError::InvalidParameter {
@@ -437,6 +442,53 @@ pub fn render(error: poem::Error) -> Response {
     problem_response(&api.problem())
 }
 
+/// What poem-openapi says of a parameter it refused (`verification failed. maximum(100,
+/// exclusive: false)`, `failed to parse "string_date-time": …`), said as the user would:
+/// `page_size must be at most 100`.
+fn parameter_reason(name: &str, reason: &str) -> String {
+    let number = |text: &str| {
+        let inner = text.split(['(', ',', ')']).nth(1).unwrap_or("").trim();
+        inner.strip_suffix(".0").unwrap_or(inner).to_string()
+    };
+    let exclusive = reason.contains("exclusive: true");
+    if let Some(rule) = reason.strip_prefix("verification failed. ") {
+        return match rule {
+            r if r.starts_with("maximum(") && exclusive => {
+                format!("{name} must be less than {}", number(r))
+            }
+            r if r.starts_with("maximum(") => format!("{name} must be at most {}", number(r)),
+            r if r.starts_with("minimum(") && exclusive => {
+                format!("{name} must be more than {}", number(r))
+            }
+            r if r.starts_with("minimum(") => format!("{name} must be at least {}", number(r)),
+            r if r.starts_with("maxLength(") => {
+                format!("{name} must be at most {} characters", number(r))
+            }
+            r if r.starts_with("minLength(") => {
+                format!("{name} must be at least {} characters", number(r))
+            }
+            r if r.starts_with("pattern(") => format!("{name} is not in the expected form"),
+            _ => format!("{name} is not acceptable"),
+        };
+    }
+    let kind = reason
+        .strip_prefix("failed to parse \"")
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("");
+    match kind {
+        "string_date-time" => {
+            format!("{name} must be an RFC 3339 date-time such as 2026-12-01T00:00:00Z")
+        }
+        "string_date" => format!("{name} must be a date such as 2026-12-01"),
+        "string_uuid" => format!("{name} must be a UUID"),
+        "boolean" => format!("{name} must be true or false"),
+        k if k.starts_with("integer") => format!("{name} must be a whole number"),
+        k if k.starts_with("number") => format!("{name} must be a number"),
+        _ if reason.contains("required") => format!("{name} is required"),
+        _ => format!("{name}: {reason}"),
+    }
+}
+
 /// Payload type for documenting `application/problem+json` bodies.
 pub struct ProblemJson(pub Problem);
 
@@ -455,6 +507,50 @@ impl poem_openapi::payload::Payload for ProblemJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_parameters_are_explained_in_the_users_words() {
+        let cases = [
+            (
+                "page_size",
+                "verification failed. maximum(100, exclusive: false)",
+                "page_size must be at most 100",
+            ),
+            (
+                "page",
+                "verification failed. minimum(1, exclusive: false)",
+                "page must be at least 1",
+            ),
+            (
+                "q",
+                "verification failed. maxLength(500)",
+                "q must be at most 500 characters",
+            ),
+            (
+                "created_from",
+                "failed to parse \"string_date-time\": input contains invalid characters",
+                "created_from must be an RFC 3339 date-time such as 2026-12-01T00:00:00Z",
+            ),
+            (
+                "page",
+                "failed to parse \"integer_int64\": invalid digit found in string",
+                "page must be a whole number",
+            ),
+            (
+                "team_id",
+                "failed to parse \"string_uuid\": invalid character",
+                "team_id must be a UUID",
+            ),
+            (
+                "sla_breached",
+                "failed to parse \"boolean\": provided string was not `true` or `false`",
+                "sla_breached must be true or false",
+            ),
+        ];
+        for (name, reason, said) in cases {
+            assert_eq!(parameter_reason(name, reason), said, "{reason}");
+        }
+    }
 
     #[test]
     fn each_error_kind_has_its_own_status_and_type() {

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::commands::{
     AddComment, ApplyEscalationRule, AssignTeam, AssignTicket, ChangeTicketStatus, EscalateTicket,
-    OpenTicket, RouteTicket, RuleStep, TicketCommand, UpdateTicketDetails, UserStanding,
+    OpenTicket, RouteTicket, RuleStep, TicketCommand, UnassignTicket, UpdateTicketDetails,
+    UserStanding,
 };
 use super::error::TicketError;
 use super::events::{SlaReason, TicketEvent};
@@ -68,6 +69,7 @@ impl Ticket {
             }
             (TicketCommand::ChangeStatus(change), Some(ticket)) => ticket.change_status(change)?,
             (TicketCommand::Assign(assign), Some(ticket)) => ticket.assign(assign)?,
+            (TicketCommand::Unassign(unassign), Some(ticket)) => ticket.unassign(unassign)?,
             (TicketCommand::Escalate(escalate), Some(ticket)) => ticket.escalate(escalate)?,
             (TicketCommand::AddComment(comment), Some(ticket)) => ticket.add_comment(comment)?,
             (TicketCommand::ApplySlaPolicy(_), Some(_)) => Vec::new(),
@@ -89,6 +91,7 @@ impl Ticket {
             }
             TicketCommand::ChangeStatus(change) => (None, SlaReason::TicketChanged, change.at),
             TicketCommand::Assign(assign) => (None, SlaReason::TicketChanged, assign.at),
+            TicketCommand::Unassign(unassign) => (None, SlaReason::TicketChanged, unassign.at),
             TicketCommand::Escalate(escalate) => (None, SlaReason::TicketChanged, escalate.at),
             TicketCommand::AddComment(comment) => (None, SlaReason::TicketChanged, comment.at),
             TicketCommand::CheckSlaDeadlines(check) => (None, SlaReason::TicketChanged, check.at),
@@ -275,6 +278,21 @@ impl TicketState {
             reason: assign.reason.clone(),
             assigned_by: assign.actor,
             occurred_at: assign.at,
+        }])
+    }
+
+    fn unassign(&self, unassign: &UnassignTicket) -> Result<Vec<TicketEvent>, TicketError> {
+        require_ticket_worker(&unassign.actor, "unassign tickets")?;
+        if self.status == TicketStatus::Closed {
+            return Err(TicketError::Closed);
+        }
+        let Some(previous) = self.assignee_id else {
+            return Err(TicketError::NotAssigned);
+        };
+        Ok(vec![TicketEvent::TicketUnassigned {
+            previous_assignee_id: previous,
+            unassigned_by: unassign.actor,
+            occurred_at: unassign.at,
         }])
     }
 
@@ -568,6 +586,11 @@ impl Aggregate for Ticket {
             TicketEvent::TicketAssigned { assignee_id, .. } => {
                 if let Some(ticket) = &mut self.state {
                     ticket.assignee_id = Some(assignee_id);
+                }
+            }
+            TicketEvent::TicketUnassigned { .. } => {
+                if let Some(ticket) = &mut self.state {
+                    ticket.assignee_id = None;
                 }
             }
             TicketEvent::TicketEscalated { to_level, .. } => {

@@ -14,6 +14,8 @@ pub enum TicketCommand {
     UpdateDetails(UpdateTicketDetails),
     ChangeStatus(ChangeTicketStatus),
     Assign(AssignTicket),
+    /// Take the ticket out of its assignee's hands.
+    Unassign(UnassignTicket),
     Escalate(EscalateTicket),
     AddComment(AddComment),
     /// Re-select the SLA policy (after a policy was edited), or start SLA clocks on a ticket that
@@ -37,6 +39,7 @@ impl TicketCommand {
             TicketCommand::UpdateDetails(_) => "update_ticket_details",
             TicketCommand::ChangeStatus(_) => "change_ticket_status",
             TicketCommand::Assign(_) => "assign_ticket",
+            TicketCommand::Unassign(_) => "unassign_ticket",
             TicketCommand::Escalate(_) => "escalate_ticket",
             TicketCommand::AddComment(_) => "add_comment",
             TicketCommand::ApplySlaPolicy(_) => "apply_sla_policy",
@@ -104,6 +107,12 @@ pub struct ChangeTicketStatus {
 pub struct AssignTicket {
     pub assignee: UserStanding,
     pub reason: Option<Reason>,
+    pub actor: Actor,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnassignTicket {
     pub actor: Actor,
     pub at: DateTime<Utc>,
 }

@@ -23,6 +23,8 @@ pub enum TicketError {
     Finished { status: TicketStatus },
     #[error("the ticket is already assigned to that person")]
     AlreadyAssigned,
+    #[error("nobody holds the ticket")]
+    NotAssigned,
     #[error("the assignee must be an active agent or manager")]
     InvalidAssignee,
     #[error("the customer must be an active customer account")]

@@ -66,6 +66,12 @@ pub enum TicketEvent {
         assigned_by: Actor,
         occurred_at: DateTime<Utc>,
     },
+    /// Nobody holds the ticket any more (it waits in the queue).
+    TicketUnassigned {
+        previous_assignee_id: UserId,
+        unassigned_by: Actor,
+        occurred_at: DateTime<Utc>,
+    },
     TicketEscalated {
         from_level: u32,
         to_level: u32,
@@ -192,6 +198,7 @@ impl TicketEvent {
             | TicketEvent::TicketPriorityChanged { occurred_at, .. }
             | TicketEvent::TicketStatusChanged { occurred_at, .. }
             | TicketEvent::TicketAssigned { occurred_at, .. }
+            | TicketEvent::TicketUnassigned { occurred_at, .. }
             | TicketEvent::TicketEscalated { occurred_at, .. }
             | TicketEvent::CommentAdded { occurred_at, .. }
             | TicketEvent::SlaPolicyApplied { occurred_at, .. }
@@ -249,6 +256,7 @@ impl TicketEvent {
             TicketEvent::TicketPriorityChanged { changed_by, .. } => *changed_by,
             TicketEvent::TicketStatusChanged { changed_by, .. } => *changed_by,
             TicketEvent::TicketAssigned { assigned_by, .. } => *assigned_by,
+            TicketEvent::TicketUnassigned { unassigned_by, .. } => *unassigned_by,
             TicketEvent::TicketEscalated { escalated_by, .. } => *escalated_by,
             TicketEvent::CommentAdded { author, .. } => *author,
             TicketEvent::TicketTeamAssigned { assigned_by, .. } => *assigned_by,
@@ -289,6 +297,7 @@ impl TicketEvent {
             TicketEvent::TicketPriorityChanged { .. } => "TicketPriorityChanged",
             TicketEvent::TicketStatusChanged { .. } => "TicketStatusChanged",
             TicketEvent::TicketAssigned { .. } => "TicketAssigned",
+            TicketEvent::TicketUnassigned { .. } => "TicketUnassigned",
             TicketEvent::TicketEscalated { .. } => "TicketEscalated",
             TicketEvent::CommentAdded { .. } => "CommentAdded",
             TicketEvent::SlaPolicyApplied { .. } => "SlaPolicyApplied",

@@ -18,7 +18,7 @@ pub use aggregate::{Ticket, TicketState, may_open_for};
 pub use commands::{
     AddComment, ApplyEscalationRule, ApplySlaPolicy, AssignTeam, AssignTicket, ChangeTicketStatus,
     CheckSlaDeadlines, EscalateTicket, OpenTicket, RouteTicket, RuleStep, TicketCommand,
-    TicketDetailsChange, UpdateTicketDetails, UserStanding,
+    TicketDetailsChange, UnassignTicket, UpdateTicketDetails, UserStanding,
 };
 pub use error::TicketError;
 pub use events::{SlaReason, TicketEvent};

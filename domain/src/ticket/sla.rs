@@ -251,6 +251,7 @@ pub(super) fn consequences(
             TicketEvent::TicketCreated { .. }
             | TicketEvent::TicketDetailsUpdated { .. }
             | TicketEvent::TicketAssigned { .. }
+            | TicketEvent::TicketUnassigned { .. }
             | TicketEvent::TicketEscalated { .. }
             | TicketEvent::CommentAdded { .. }
             | TicketEvent::SlaPolicyApplied { .. }
@@ -500,6 +501,7 @@ pub(super) fn apply(sla: &mut TicketSla, event: &TicketEvent) {
         | TicketEvent::TicketPriorityChanged { .. }
         | TicketEvent::TicketStatusChanged { .. }
         | TicketEvent::TicketAssigned { .. }
+        | TicketEvent::TicketUnassigned { .. }
         | TicketEvent::TicketEscalated { .. }
         | TicketEvent::CommentAdded { .. }
         | TicketEvent::EscalationRuleTriggered { .. }

@@ -33,6 +33,7 @@ where
             TicketEvent::TicketDetailsUpdated { .. }
             | TicketEvent::TicketPriorityChanged { .. }
             | TicketEvent::TicketAssigned { .. }
+            | TicketEvent::TicketUnassigned { .. }
             | TicketEvent::TicketEscalated { .. }
             | TicketEvent::CommentAdded { .. }
             | TicketEvent::SlaPolicyApplied { .. }

@@ -11,6 +11,7 @@ mod consistency;
 mod errors;
 mod event_store;
 mod faults;
+mod integrator;
 mod limits;
 mod live;
 mod openapi;

@@ -7,13 +7,14 @@
 pub mod wire;
 
 use chrono::{DateTime, Utc};
-use docket_domain::values::{CommentBody, Reason};
+use docket_domain::values::{CommentBody, Reason, TicketNumber};
 use docket_domain::{Priority, TicketStatus};
 use docket_projections::tickets::{TicketFilter, TicketSort};
 use poem::web::Data;
 use poem_openapi::OpenApi;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 use uuid::Uuid;
 
 use crate::app::tickets as service;
@@ -56,7 +57,9 @@ impl TicketsApi {
         status: Query<Option<String>>,
         /// Comma list of priorities, e.g. `critical,high`.
         priority: Query<Option<String>>,
-        assignee_id: Query<Option<Uuid>>,
+        /// Held by this agent; `me` for the caller, `none` for tickets nobody holds.
+        #[oai(validator(max_length = 40))]
+        assignee_id: Query<Option<String>>,
         /// Assigned to this team.
         team_id: Query<Option<Uuid>>,
         customer_id: Query<Option<Uuid>>,
@@ -69,6 +72,13 @@ impl TicketsApi {
         created_from: Query<Option<DateTime<Utc>>>,
         /// Created before this instant.
         created_to: Query<Option<DateTime<Utc>>>,
+        /// Last changed at or after this instant.
+        updated_from: Query<Option<DateTime<Utc>>>,
+        /// Last changed before this instant.
+        updated_to: Query<Option<DateTime<Utc>>>,
+        /// The ticket with this number (`TKT-000051` or `51`).
+        #[oai(validator(max_length = 20))]
+        number: Query<Option<String>>,
         /// Comma list of SLA states: `running`, `paused`, `at_risk`, `breached`, `met`.
         #[oai(validator(max_length = 60))]
         sla_state: Query<Option<String>>,
@@ -90,32 +100,42 @@ impl TicketsApi {
             validator(minimum(value = "1"), maximum(value = "100"))
         )]
         page_size: Query<i64>,
-    ) -> Result<Json<TicketPage>, ApiError> {
+        /// The page's ETag from an earlier read: 304 if nothing on it changed.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
+    ) -> Result<TicketList, ApiError> {
+        let assignee = AssigneeFilter::parse(assignee_id.0.as_deref(), auth.0.id.0)?;
         let filter = TicketFilter {
             statuses: comma_list::<TicketStatus>("status", status.0.as_deref())?,
             priorities: comma_list::<Priority>("priority", priority.0.as_deref())?,
-            assignee_id: assignee_id.0,
+            assignee_id: assignee.held_by,
+            unassigned: assignee.nobody,
             team_id: team_id.0,
             customer_id: customer_id.0,
             category: category.0,
             tag: tag.0,
             text: q.0.filter(|q| !q.trim().is_empty()),
+            text_names_number: true,
             sla_states: comma_list("sla_state", sla_state.0.as_deref())?,
             sla_breached: sla_breached.0,
             created_from: created_from.0,
             created_to: created_to.0,
+            updated_from: updated_from.0,
+            updated_to: updated_to.0,
+            number: ticket_number(number.0.as_deref())?,
             sort: ticket_sort(sort.0.as_deref())?,
             page: page.0,
             page_size: page_size.0,
             ..TicketFilter::default()
         };
         let found = service::list(&app, &auth.0, filter).await?;
-        Ok(Json(TicketPage {
+        let page = TicketPage {
             items: found.items.into_iter().map(TicketDto::from).collect(),
             total: found.total,
             page: page.0,
             page_size: page_size.0,
-        }))
+        };
+        Ok(TicketList::of(page, if_none_match.0.as_deref()))
     }
 
     /// One ticket with its comments.
@@ -124,13 +144,22 @@ impl TicketsApi {
         &self,
         auth: BearerAuth,
         app: Data<&SharedApp>,
-        id: Path<Uuid>,
+        /// The ticket's id, or its number (`TKT-000051`, `51`).
+        id: Path<String>,
         /// Wait (briefly) until the ticket is at least at this version.
         #[oai(validator(minimum(value = "0")))]
         min_version: Query<Option<i64>>,
+        /// The ETag of an earlier read: 304 if the ticket is still at that version.
+        #[oai(name = "If-None-Match")]
+        if_none_match: Header<Option<String>>,
     ) -> Result<TicketRead, ApiError> {
-        let detail = service::get(&app, &auth.0, id.0, min_version.0).await?;
-        Ok(TicketRead::of(detail))
+        let reference =
+            service::TicketRef::recognise(&id.0).ok_or_else(|| ApiError::InvalidParameter {
+                field: "id".into(),
+                detail: "must be a ticket id (a UUID) or number (such as TKT-000051)".into(),
+            })?;
+        let detail = service::get(&app, &auth.0, reference, min_version.0).await?;
+        Ok(TicketRead::of(detail, if_none_match.0.as_deref()))
     }
 
     /// Edit subject, description, priority, category or tags (agents, managers, admins).
@@ -209,16 +238,38 @@ impl TicketsApi {
             .transpose()
             .map_err(invalid)?;
         let expected = if_match(expected.0.as_deref())?;
-        let written = service::assign(
-            &app,
-            &auth.0,
-            &origin,
-            id.0,
-            expected,
-            request.agent_id,
-            reason,
-        )
-        .await?;
+        let (caller, ticket) = (&auth.0, id.0);
+        let written = match request.agent_id {
+            MaybeUndefined::Value(agent) => {
+                service::assign(&app, caller, &origin, ticket, expected, agent, reason).await?
+            }
+            MaybeUndefined::Undefined => {
+                let me = caller.id.0;
+                service::assign(&app, caller, &origin, ticket, expected, me, reason).await?
+            }
+            MaybeUndefined::Null => {
+                service::unassign(&app, caller, &origin, ticket, expected).await?
+            }
+        };
+        Ok(TicketWritten::ok(written))
+    }
+
+    /// Take the ticket out of its assignee's hands; it waits in the queue.
+    #[oai(
+        path = "/api/tickets/:id/assign",
+        method = "delete",
+        operation_id = "unassign_ticket"
+    )]
+    async fn unassign(
+        &self,
+        auth: BearerAuth,
+        app: Data<&SharedApp>,
+        origin: Data<&Origin>,
+        id: Path<Uuid>,
+        #[oai(name = "If-Match")] expected: Header<Option<String>>,
+    ) -> Result<TicketWritten, ApiError> {
+        let expected = if_match(expected.0.as_deref())?;
+        let written = service::unassign(&app, &auth.0, &origin, id.0, expected).await?;
         Ok(TicketWritten::ok(written))
     }
 
@@ -342,6 +393,43 @@ impl TicketsApi {
             periods: periods.into_iter().map(StatusPeriodDto::from).collect(),
         }))
     }
+}
+
+/// `assignee_id=<uuid>`, `=me` or `=none`.
+struct AssigneeFilter {
+    held_by: Option<Uuid>,
+    nobody: bool,
+}
+
+impl AssigneeFilter {
+    fn parse(raw: Option<&str>, me: Uuid) -> Result<Self, ApiError> {
+        let (held_by, nobody) = match raw.map(str::trim) {
+            None | Some("") => (None, false),
+            Some(me_) if me_.eq_ignore_ascii_case("me") => (Some(me), false),
+            Some(none) if none.eq_ignore_ascii_case("none") => (None, true),
+            Some(id) => (
+                Some(Uuid::parse_str(id).map_err(|_| ApiError::InvalidParameter {
+                    field: "assignee_id".into(),
+                    detail: "must be a user id, `me` or `none`".into(),
+                })?),
+                false,
+            ),
+        };
+        Ok(Self { held_by, nobody })
+    }
+}
+
+/// `number=TKT-000051` or `number=51`.
+fn ticket_number(raw: Option<&str>) -> Result<Option<i64>, ApiError> {
+    raw.map(|text| {
+        TicketNumber::recognise(text)
+            .map(|n| n.0)
+            .ok_or_else(|| ApiError::InvalidParameter {
+                field: "number".into(),
+                detail: "must be a ticket number such as TKT-000051 or 51".into(),
+            })
+    })
+    .transpose()
 }
 
 /// `-created_at` unless asked otherwise.

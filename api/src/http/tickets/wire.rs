@@ -14,11 +14,11 @@ use uuid::Uuid;
 use crate::app::tickets::{
     CommentAdded, CommentView, NewTicket, SkillNamed, TicketDetail, TicketView, Written,
 };
-use crate::http::etag;
 use crate::http::invalid;
 use crate::http::principal::consistency_token;
 use crate::http::problem::ApiError;
 use crate::http::wire::{ClockStateDto, PriorityDto, RoleDto, StatusDto};
+use crate::http::{etag, matches_any};
 use docket_domain::ticket::TicketDetailsChange;
 use docket_domain::values::{Category, Description, SkillName, Subject, Tags};
 
@@ -81,8 +81,10 @@ pub struct ChangeStatusRequest {
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
-    /// An active agent or manager.
-    pub agent_id: Uuid,
+    /// An active agent or manager. Absent: the caller takes the ticket ("assign to me");
+    /// `null`: nobody holds it any more.
+    #[serde(default)]
+    pub agent_id: MaybeUndefined<Uuid>,
     #[oai(validator(max_length = 2000))]
     pub reason: Option<String>,
 }
@@ -241,7 +243,20 @@ pub enum TicketWritten {
 #[derive(ApiResponse)]
 pub enum TicketRead {
     #[oai(status = 200)]
-    Ok(Json<TicketDetailDto>, #[oai(header = "ETag")] String),
+    Ok(Json<Box<TicketDetailDto>>, #[oai(header = "ETag")] String),
+    /// The ticket is still at the version `If-None-Match` named.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum TicketList {
+    /// One page; its weak ETag changes whenever any ticket on it, or the total, does.
+    #[oai(status = 200)]
+    Ok(Json<TicketPage>, #[oai(header = "ETag")] String),
+    /// The page is as it was when `If-None-Match`'s ETag was given.
+    #[oai(status = 304)]
+    NotModified(#[oai(header = "ETag")] String),
 }
 
 #[derive(ApiResponse)]
@@ -385,16 +400,44 @@ impl TicketWritten {
 }
 
 impl TicketRead {
-    pub fn of(detail: TicketDetail) -> Self {
-        let version = detail.ticket.version;
+    /// The ticket, or 304 when the caller's `If-None-Match` already names its version.
+    pub fn of(detail: TicketDetail, if_none_match: Option<&str>) -> Self {
+        let tag = etag(detail.ticket.version);
+        if matches_any(if_none_match, &tag) {
+            return TicketRead::NotModified(tag);
+        }
         TicketRead::Ok(
-            Json(TicketDetailDto {
+            Json(Box::new(TicketDetailDto {
                 ticket: detail.ticket.into(),
                 comments: detail.comments.into_iter().map(CommentDto::from).collect(),
-            }),
-            etag(version),
+            })),
+            tag,
         )
     }
+}
+
+impl TicketList {
+    /// The page, or 304 when the caller's `If-None-Match` already names it.
+    pub fn of(page: TicketPage, if_none_match: Option<&str>) -> Self {
+        let tag = page_etag(&page);
+        if matches_any(if_none_match, &tag) {
+            TicketList::NotModified(tag)
+        } else {
+            TicketList::Ok(Json(page), tag)
+        }
+    }
+}
+
+/// A weak ETag for a page of tickets: what is on it (each ticket at its version), in order,
+/// and the total.
+fn page_etag(page: &TicketPage) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(format!("{} {} {}", page.total, page.page, page.page_size));
+    for ticket in &page.items {
+        hash.update(format!(" {}:{}", ticket.id, ticket.version));
+    }
+    format!("W/\"{}\"", hex::encode(&hash.finalize()[..12]))
 }
 
 impl CommentCreated {
