@@ -561,6 +561,52 @@ fn a_closed_ticket_cannot_be_assigned() {
         .then_expect_error(TicketError::Closed);
 }
 
+fn unassign(actor: Actor) -> TicketCommand {
+    TicketCommand::Unassign(UnassignTicket {
+        actor,
+        at: later(3),
+    })
+}
+
+#[test]
+fn an_agent_hands_a_ticket_back_and_it_can_be_taken_again() {
+    let held = vec![created(), assigned(agent(), None, manager())];
+    given(held.clone())
+        .when(unassign(agent()))
+        .then_expect_events(vec![TicketEvent::TicketUnassigned {
+            previous_assignee_id: agent().user_id,
+            unassigned_by: agent(),
+            occurred_at: later(3),
+        }]);
+    let mut released = held;
+    released.push(TicketEvent::TicketUnassigned {
+        previous_assignee_id: agent().user_id,
+        unassigned_by: agent(),
+        occurred_at: later(3),
+    });
+    given(released)
+        .when(assign(standing(agent()), agent()))
+        .then_expect_events(vec![assigned(agent(), None, agent())]);
+}
+
+#[test]
+fn unassigning_needs_an_assignee_a_ticket_worker_and_an_open_ticket() {
+    given(vec![created()])
+        .when(unassign(agent()))
+        .then_expect_error(TicketError::NotAssigned);
+    for actor in [customer(), viewer()] {
+        given(vec![created(), assigned(agent(), None, manager())])
+            .when(unassign(actor))
+            .then_expect_error(TicketError::NotPermitted {
+                role: actor.role,
+                action: "unassign tickets",
+            });
+    }
+    given(closed_ticket())
+        .when(unassign(manager()))
+        .then_expect_error(TicketError::Closed);
+}
+
 // ---- escalation ------------------------------------------------------------------------------
 
 fn escalate(to: Option<UserStanding>, actor: Actor) -> TicketCommand {

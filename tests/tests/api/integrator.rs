@@ -422,15 +422,24 @@ async fn query_parameter_errors_speak_the_users_language() {
     let agent = app.user("agent").await;
     let customer = app.customer().await;
     let cases = [
-        ("/api/tickets?page_size=500", "page_size must be at most 100"),
+        (
+            "/api/tickets?page_size=500",
+            "page_size must be at most 100",
+        ),
         ("/api/tickets?page=0", "page must be at least 1"),
         (
             "/api/tickets?created_from=yesterday",
             "created_from must be an RFC 3339 date-time such as 2026-12-01T00:00:00Z",
         ),
         ("/api/tickets?team_id=sales", "team_id must be a UUID"),
-        ("/api/tickets?sla_breached=maybe", "sla_breached must be true or false"),
-        ("/api/search?q=vpn&page=first", "page must be a whole number"),
+        (
+            "/api/tickets?sla_breached=maybe",
+            "sla_breached must be true or false",
+        ),
+        (
+            "/api/search?q=vpn&page=first",
+            "page must be a whole number",
+        ),
     ];
     for (path, said) in cases {
         let refused = app
@@ -452,7 +461,10 @@ async fn query_parameter_errors_speak_the_users_language() {
         .expect_problem(400, "invalid-parameter");
     assert_eq!(ahead.body["field"], "min_version");
     assert!(
-        ahead.body["detail"].as_str().unwrap().contains(&version.to_string()),
+        ahead.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&version.to_string()),
         "{}",
         ahead.text
     );
