@@ -815,6 +815,7 @@ pub async fn queued_tickets<'e, E: PgExecutor<'e>>(
 /// Unassigned unfinished tickets in the order they are served: most urgent, then oldest.
 pub async fn queue<'e, E: PgExecutor<'e>>(
     db: E,
+    skip: i64,
     limit: i64,
 ) -> Result<Vec<QueuedTicket>, sqlx::Error> {
     sqlx::query_as(
@@ -823,9 +824,10 @@ pub async fn queue<'e, E: PgExecutor<'e>>(
            FROM routing_tickets_view r LEFT JOIN tickets_view t ON t.id = r.ticket_id
           WHERE r.assignee_id IS NULL AND r.status NOT IN ('resolved', 'closed')
           ORDER BY r.urgency DESC, r.created_at, r.ticket_id
-          LIMIT $1",
+          LIMIT $1 OFFSET $2",
     )
     .bind(limit)
+    .bind(skip)
     .fetch_all(db)
     .await
 }
@@ -930,19 +932,27 @@ pub struct ShiftRow {
     pub breaks: Vec<BreakWindow>,
 }
 
-pub async fn shifts_of<'e, E: PgExecutor<'e>>(
-    db: E,
+/// A page of an agent's shifts, newest first, and how many they have in all.
+pub async fn shifts_of(
+    pool: &sqlx::PgPool,
     agent: Uuid,
-    limit: i64,
-) -> Result<Vec<ShiftRow>, sqlx::Error> {
-    sqlx::query_as(
+    page: i64,
+    page_size: i64,
+) -> Result<(Vec<ShiftRow>, i64), sqlx::Error> {
+    let shifts = sqlx::query_as(
         "SELECT id, agent_id, started_at, scheduled_end, ended_at, breaks FROM shifts_view
-          WHERE agent_id = $1 ORDER BY started_at DESC LIMIT $2",
+          WHERE agent_id = $1 ORDER BY started_at DESC, id DESC LIMIT $2 OFFSET $3",
     )
     .bind(agent)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    .bind(page_size)
+    .bind((page - 1).saturating_mul(page_size))
+    .fetch_all(pool)
+    .await?;
+    let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM shifts_view WHERE agent_id = $1")
+        .bind(agent)
+        .fetch_one(pool)
+        .await?;
+    Ok((shifts, total))
 }
 
 /// Per agent: unfinished tickets whose SLA is at risk or breached (from the tickets model).

@@ -119,15 +119,18 @@ pub fn candidate_catalog(
     }
     let mut entries = Vec::with_capacity(policies.len());
     for (index, policy) in policies.iter().enumerate() {
-        let definition = policy.document.definition();
-        definition.validate().map_err(|e| {
-            anyhow!(
-                "policies[{index}] ({}): {}: {}",
-                policy.document.name,
-                e.field,
-                e.reason
-            )
-        })?;
+        let definition = policy
+            .document
+            .definition()
+            .and_then(|definition| definition.validate().map(|()| definition))
+            .map_err(|e| {
+                anyhow!(
+                    "policies[{index}] ({}): {}: {}",
+                    policy.document.name,
+                    e.field,
+                    e.reason
+                )
+            })?;
         if let Some(calendar) = definition.calendar_id
             && !known.contains_key(&calendar)
         {

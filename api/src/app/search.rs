@@ -203,6 +203,7 @@ pub async fn saved(app: &App, caller: &Caller) -> Result<Vec<SavedSearchRow>, Ap
 /// A search saved under a name, and where the write landed.
 pub struct Saved {
     pub id: Uuid,
+    pub version: i64,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub position: Option<docket_projections::Checkpoint>,
 }
@@ -235,6 +236,7 @@ pub async fn save(
         .await?;
     Ok(Saved {
         id: id.0,
+        version: committed.version,
         created_at: now,
         position: committed.position,
     })

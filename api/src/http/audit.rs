@@ -12,6 +12,8 @@ use crate::app::{SharedApp, audit as service};
 use crate::http::ApiTags;
 use crate::http::principal::BearerAuth;
 use crate::http::problem::ApiError;
+use crate::http::tickets::event_data;
+use crate::http::wire::Timestamp;
 
 #[derive(Debug, Clone, Object)]
 pub struct AuditActor {
@@ -26,6 +28,8 @@ pub struct AuditEntryDto {
     pub aggregate_type: String,
     pub aggregate_id: String,
     pub sequence: i64,
+    /// The event type, such as `TicketCreated` (see `docs/events.md`).
+    #[oai(rename = "type")]
     pub event_type: String,
     pub event_version: String,
     pub actor: AuditActor,
@@ -33,19 +37,21 @@ pub struct AuditEntryDto {
     pub user_agent: Option<String>,
     pub correlation_id: Option<String>,
     /// Business time of the event.
-    pub occurred_at: Option<DateTime<Utc>>,
+    pub occurred_at: Option<Timestamp>,
     /// When the log recorded it.
-    pub recorded_at: DateTime<Utc>,
+    pub recorded_at: Timestamp,
     pub data: serde_json::Value,
 }
 
 impl From<AuditEntry> for AuditEntryDto {
     fn from(entry: AuditEntry) -> Self {
+        let data = event_data(&entry.aggregate_type, entry.data);
         Self {
             position: entry.position,
             aggregate_type: entry.aggregate_type,
             aggregate_id: entry.aggregate_id,
             sequence: entry.sequence,
+            data,
             event_type: entry.event_type,
             event_version: entry.event_version,
             actor: AuditActor {
@@ -55,9 +61,8 @@ impl From<AuditEntry> for AuditEntryDto {
             ip: entry.ip,
             user_agent: entry.user_agent,
             correlation_id: entry.correlation_id,
-            occurred_at: entry.occurred_at,
-            recorded_at: entry.recorded_at,
-            data: entry.data,
+            occurred_at: entry.occurred_at.map(Timestamp),
+            recorded_at: entry.recorded_at.into(),
         }
     }
 }
@@ -91,8 +96,9 @@ impl AuditApi {
         app: Data<&SharedApp>,
         actor_id: Query<Option<Uuid>>,
         #[oai(validator(max_length = 100))] aggregate_id: Query<Option<String>>,
-        /// e.g. `TicketStatusChanged`.
-        #[oai(validator(max_length = 100))]
+        /// Events of this type only, such as `TicketStatusChanged` (the types are listed in
+        /// `docs/events.md`).
+        #[oai(name = "type", validator(max_length = 100))]
         event_type: Query<Option<String>>,
         /// Occurred at or after.
         from: Query<Option<DateTime<Utc>>>,
@@ -101,12 +107,24 @@ impl AuditApi {
         /// The `next_cursor` of the previous page.
         cursor: Query<Option<i64>>,
         order: Query<Option<AuditOrder>>,
+        /// Entries per page, at most 200.
         #[oai(
-            default = "default_limit",
+            default = "default_page_size",
             validator(minimum(value = "1"), maximum(value = "200"))
         )]
-        limit: Query<i64>,
+        page_size: Query<i64>,
     ) -> Result<Json<AuditPage>, ApiError> {
+        if let Some(named) = event_type.0.as_deref()
+            && !docket_domain::event_type_names().any(|known| known == named)
+        {
+            return Err(ApiError::InvalidParameter {
+                field: "type".into(),
+                detail: format!(
+                    "`{named}` is no event type; see docs/events.md for the list, such as \
+                     TicketCreated or TicketStatusChanged"
+                ),
+            });
+        }
         let filter = AuditFilter {
             actor_id: actor_id.0,
             aggregate_id: aggregate_id.0,
@@ -115,7 +133,7 @@ impl AuditApi {
             to: to.0,
             cursor: cursor.0,
             newest_first: order.0 != Some(AuditOrder::Asc),
-            limit: limit.0,
+            limit: page_size.0,
         };
         let (entries, next_cursor) = service::page(&app, &auth.0, &filter).await?;
         Ok(Json(AuditPage {
@@ -125,6 +143,6 @@ impl AuditApi {
     }
 }
 
-fn default_limit() -> i64 {
+fn default_page_size() -> i64 {
     50
 }

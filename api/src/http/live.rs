@@ -4,7 +4,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
 use poem::Request;
@@ -25,6 +24,7 @@ use crate::app::{Caller, SharedApp};
 use crate::http::ApiTags;
 use crate::http::principal::authenticate_token;
 use crate::http::problem::ApiError;
+use crate::http::wire::Timestamp;
 use docket_projections::Checkpoint;
 
 /// A message on the live stream. `type` is one of `ticket_created`, `ticket_updated`,
@@ -47,10 +47,10 @@ pub struct LiveEvent {
     #[oai(skip_serializing_if_is_none)]
     pub version: Option<i64>,
     #[oai(skip_serializing_if_is_none)]
-    pub occurred_at: Option<DateTime<Utc>>,
+    pub occurred_at: Option<Timestamp>,
     /// When the log recorded the event.
     #[oai(skip_serializing_if_is_none)]
-    pub recorded_at: Option<DateTime<Utc>>,
+    pub recorded_at: Option<Timestamp>,
     #[oai(skip_serializing_if_is_none)]
     pub actor: Option<Value>,
     /// The event's fields.

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod json;
 pub mod live;
 pub mod metrics;
+pub mod paging;
 pub mod principal;
 pub mod problem;
 pub mod query;
@@ -293,7 +294,7 @@ pub fn routes(app: SharedApp, settings: &Settings) -> impl Endpoint + use<> {
         .nest("/", api)
         .with(CatchPanic::new())
         .around(idempotency::idempotency)
-        .around(query::refuse_unknown)
+        .around(query::as_documented)
         // Each `around` names its inner endpoint's type twice; boxing here keeps the type of the
         // whole stack within the compiler's depth limit, for one dynamic call per request.
         .boxed()

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 
 use crate::http::problem::ApiError;
@@ -108,6 +109,28 @@ impl KnownQueries {
             .map(|(_, op)| op)
     }
 
+    /// The methods of the route `path` reaches (the template matching the most literal
+    /// segments), for `Allow`.
+    fn allowed(&self, path: &str) -> Vec<String> {
+        let parts = segments(path);
+        let scored: Vec<(usize, &Operation)> = self
+            .operations
+            .iter()
+            .filter_map(|op| op.matches(&op.method, &parts).map(|score| (score, op)))
+            .collect();
+        let Some(best) = scored.iter().map(|(score, _)| *score).max() else {
+            return Vec::new();
+        };
+        let mut methods: Vec<String> = scored
+            .into_iter()
+            .filter(|(score, _)| *score == best)
+            .map(|(_, op)| op.method.to_ascii_uppercase())
+            .collect();
+        methods.sort();
+        methods.dedup();
+        methods
+    }
+
     /// The first query parameter of `query` the operation does not take, with what it takes.
     fn unknown(&self, method: &str, path: &str, query: &str) -> Option<(String, Vec<String>)> {
         let operation = self.operation(method, path)?;
@@ -146,9 +169,11 @@ fn percent_decoded(key: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The middleware: 400 for a query parameter the operation does not take.
-pub async fn refuse_unknown<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    if let (Some(known), Some(query)) = (req.data::<Arc<KnownQueries>>(), req.uri().query())
+/// The middleware that holds requests to the document: 400 for a query parameter the operation
+/// does not take, and `Allow` (the route's methods) on a 405.
+pub async fn as_documented<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
+    let known = req.data::<Arc<KnownQueries>>().cloned();
+    if let (Some(known), Some(query)) = (known.as_ref(), req.uri().query())
         && let Some((key, takes)) = known.unknown(req.method().as_str(), req.uri().path(), query)
     {
         let detail = if takes.is_empty() {
@@ -161,7 +186,21 @@ pub async fn refuse_unknown<E: Endpoint>(next: E, req: Request) -> poem::Result<
         };
         return Ok(ApiError::InvalidParameter { field: key, detail }.into_response());
     }
-    next.call(req).await.map(IntoResponse::into_response)
+    let path = req.uri().path().to_string();
+    let mut response = match next.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(error) if error.status() == StatusCode::METHOD_NOT_ALLOWED => {
+            crate::http::problem::render(error)
+        }
+        Err(error) => return Err(error),
+    };
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(known) = known
+        && let Ok(allow) = HeaderValue::from_str(&known.allowed(&path).join(", "))
+    {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -180,6 +219,24 @@ mod tests {
                 "/api/events/stream": {"get": {"security": [{"StreamQueryToken": []}], "parameters": []}}
             }
         }))
+    }
+
+    #[test]
+    fn allow_names_the_methods_of_the_route_a_path_reaches() {
+        let mut known = known();
+        known.operations.push(Operation {
+            method: "patch".into(),
+            segments: vec![
+                Segment::Literal("api".into()),
+                Segment::Literal("tickets".into()),
+                Segment::Parameter,
+            ],
+            query: vec![],
+        });
+        assert_eq!(known.allowed("/api/tickets/7"), vec!["GET", "PATCH"]);
+        assert_eq!(known.allowed("/api/tickets/queue"), vec!["GET"]);
+        assert_eq!(known.allowed("/api/tickets"), vec!["GET"]);
+        assert!(known.allowed("/nowhere").is_empty());
     }
 
     #[test]

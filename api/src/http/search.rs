@@ -14,11 +14,13 @@ use uuid::Uuid;
 use crate::app::search::{self as service, Hit};
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
+use crate::http::paging::{Page, Paging};
 use crate::http::principal::{BearerAuth, consistency_token};
 use crate::http::problem::ApiError;
 use crate::http::tickets::TicketDto;
+use crate::http::wire::Timestamp;
 use crate::http::wire::{PriorityDto, StatusDto, default_page, default_page_size};
-use crate::http::{ApiTags, invalid};
+use crate::http::{ApiTags, etag, invalid};
 
 #[derive(Debug, Clone, Object)]
 pub struct SearchHitDto {
@@ -122,7 +124,7 @@ pub struct SavedSearchDto {
     pub id: Uuid,
     pub name: String,
     pub query: AdvancedSearchRequest,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 #[derive(ApiResponse)]
@@ -130,6 +132,10 @@ pub enum SearchSaved {
     #[oai(status = 201)]
     Created(
         Json<SavedSearchDto>,
+        #[oai(header = "Location")] String,
+        /// The saved search's version.
+        #[oai(header = "ETag")]
+        String,
         #[oai(header = "X-Consistency-Token")] Option<String>,
     ),
 }
@@ -184,7 +190,7 @@ impl SavedSearchDto {
             id: row.id,
             name: row.name,
             query: serde_json::from_value(row.query).map_err(ApiError::internal)?,
-            created_at: row.created_at,
+            created_at: row.created_at.into(),
         })
     }
 }
@@ -284,12 +290,45 @@ impl SearchApi {
         &self,
         auth: BearerAuth,
         app: Data<&SharedApp>,
-    ) -> Result<Json<Vec<SavedSearchDto>>, ApiError> {
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<SavedSearchDto>>, ApiError> {
         let rows = service::saved(&app, &auth.0).await?;
-        rows.into_iter()
+        let all = rows
+            .into_iter()
             .map(SavedSearchDto::of)
-            .collect::<Result<Vec<_>, _>>()
-            .map(Json)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Json(Page::of(all, Paging::new(page.0, page_size.0))))
+    }
+
+    /// One of your saved searches.
+    #[oai(
+        path = "/api/search/saved/:id",
+        method = "get",
+        operation_id = "get_saved_search"
+    )]
+    async fn saved_one(
+        &self,
+        auth: BearerAuth,
+        app: Data<&SharedApp>,
+        id: Path<Uuid>,
+    ) -> Result<Json<SavedSearchDto>, ApiError> {
+        let rows = service::saved(&app, &auth.0).await?;
+        let row = rows
+            .into_iter()
+            .find(|row| row.id == id.0)
+            .ok_or_else(|| ApiError::not_found("saved search"))?;
+        Ok(Json(SavedSearchDto::of(row)?))
     }
 
     /// Save a search under a name.
@@ -315,8 +354,10 @@ impl SearchApi {
                 id: saved.id,
                 name: name.as_str().to_string(),
                 query: request.query,
-                created_at: saved.created_at,
+                created_at: saved.created_at.into(),
             }),
+            format!("/api/search/saved/{}", saved.id),
+            etag(saved.version),
             consistency_token(saved.position),
         ))
     }

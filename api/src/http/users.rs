@@ -1,6 +1,5 @@
 //! `/api/users`: accounts and roles, for administrators (managers may look).
 
-use chrono::{DateTime, Utc};
 use docket_domain::user::Registration;
 use docket_domain::values::{Email, FullName, UserId};
 use poem::web::Data;
@@ -16,6 +15,7 @@ use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
 use crate::http::principal::BearerAuth;
 use crate::http::problem::ApiError;
+use crate::http::wire::Timestamp;
 use crate::http::wire::{RoleDto, default_page, default_page_size};
 use crate::http::{ApiTags, etag, invalid};
 
@@ -28,8 +28,8 @@ pub struct UserDto {
     pub role: RoleDto,
     /// Deactivated accounts cannot sign in.
     pub active: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// The account's version, for `If-Match`.
     pub version: i64,
 }
@@ -42,8 +42,8 @@ impl From<UserView> for UserDto {
             full_name: user.full_name,
             role: user.role.into(),
             active: user.active,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
+            created_at: user.created_at.into(),
+            updated_at: user.updated_at.into(),
             version: user.version,
         }
     }

@@ -1,10 +1,15 @@
 //! Wire enums shared by several resources. They mirror the domain's enums (which know nothing
 //! of OpenAPI) and convert both ways with exhaustive matches, so the two cannot drift apart.
 
+use std::borrow::Cow;
+
+use chrono::{DateTime, SecondsFormat, Utc};
 use docket_domain::sla::{ClockState, SlaMetric};
 use docket_domain::values::{AgentStatus, TeamRole};
 use docket_domain::{Priority, Role, TicketStatus};
 use poem_openapi::Enum;
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use serde::{Deserialize, Serialize};
 
 macro_rules! mirror_enum {
@@ -72,6 +77,62 @@ mirror_enum!(
     /// What an SLA clock measures.
     SlaMetricDto <=> SlaMetric { FirstResponse, NextResponse, Resolution, Escalation }
 );
+
+/// An instant as every response shows it: RFC 3339 in UTC with microseconds and `Z`, such as
+/// `2026-12-01T09:30:00.000000Z`. PostgreSQL keeps microseconds and the server's clock gives
+/// them (`app::time`), so an instant reads back exactly as its write answered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(at: DateTime<Utc>) -> Self {
+        Timestamp(at)
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+}
+
+impl Type for Timestamp {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string_date-time".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "date-time")))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ToJSON for Timestamp {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        Some(serde_json::Value::String(self.to_string()))
+    }
+}
+
+impl ParseFromJSON for Timestamp {
+    fn parse_from_json(value: Option<serde_json::Value>) -> ParseResult<Self> {
+        DateTime::<Utc>::parse_from_json(value)
+            .map(Timestamp)
+            .map_err(ParseError::propagate)
+    }
+}
 
 /// The first page, when none is asked for.
 pub fn default_page() -> i64 {

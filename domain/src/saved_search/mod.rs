@@ -2,8 +2,8 @@
 //! event-sourced like every other change, so "who saved what, when" is in the log too.
 
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -69,13 +69,6 @@ pub enum SavedSearchEvent {
 }
 
 impl SavedSearchEvent {
-    pub fn name(&self) -> &'static str {
-        match self {
-            SavedSearchEvent::SearchSaved { .. } => "SearchSaved",
-            SavedSearchEvent::SavedSearchDeleted { .. } => "SavedSearchDeleted",
-        }
-    }
-
     pub fn occurred_at(&self) -> DateTime<Utc> {
         match self {
             SavedSearchEvent::SearchSaved { occurred_at, .. }
@@ -84,15 +77,10 @@ impl SavedSearchEvent {
     }
 }
 
-impl DomainEvent for SavedSearchEvent {
-    fn event_type(&self) -> String {
-        self.name().to_string()
-    }
-
-    fn event_version(&self) -> String {
-        "1".to_string()
-    }
-}
+crate::event_names!(SavedSearchEvent {
+    SearchSaved,
+    SavedSearchDeleted,
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SavedSearchError {

@@ -9,8 +9,8 @@
 //! Managers and administrators change configuration; nobody else.
 
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -41,28 +41,6 @@ fn require_manager(actor: &Actor) -> Result<(), ConfigError> {
 
 fn valid<T>(result: Result<T, ValidationError>) -> Result<T, ConfigError> {
     result.map_err(ConfigError::Invalid)
-}
-
-macro_rules! event_names {
-    ($event:ident { $($variant:ident),+ $(,)? }) => {
-        impl $event {
-            pub fn name(&self) -> &'static str {
-                match self {
-                    $($event::$variant { .. } => stringify!($variant)),+
-                }
-            }
-        }
-
-        impl DomainEvent for $event {
-            fn event_type(&self) -> String {
-                self.name().to_string()
-            }
-
-            fn event_version(&self) -> String {
-                "1".to_string()
-            }
-        }
-    };
 }
 
 // ---- policies ---------------------------------------------------------------------------------

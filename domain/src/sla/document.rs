@@ -34,12 +34,30 @@ impl From<TargetsDocument> for MetricTargets {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// Targets for each priority the policy covers (its `conditions.priorities`, or all four). A
+/// priority it does not cover may be left out: no ticket of it is ever under the policy, and
+/// its targets are kept as the built-in default's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 pub struct TargetsByPriorityDocument {
-    pub critical: TargetsDocument,
-    pub high: TargetsDocument,
-    pub medium: TargetsDocument,
-    pub low: TargetsDocument,
+    #[serde(default)]
+    pub critical: Option<TargetsDocument>,
+    #[serde(default)]
+    pub high: Option<TargetsDocument>,
+    #[serde(default)]
+    pub medium: Option<TargetsDocument>,
+    #[serde(default)]
+    pub low: Option<TargetsDocument>,
+}
+
+impl TargetsByPriorityDocument {
+    fn given(&self, priority: Priority) -> Option<TargetsDocument> {
+        match priority {
+            Priority::Critical => self.critical,
+            Priority::High => self.high,
+            Priority::Medium => self.medium,
+            Priority::Low => self.low,
+        }
+    }
 }
 
 /// Which tickets a policy covers; absent or empty lists match anything.
@@ -75,9 +93,27 @@ pub struct PolicyDocument {
 
 impl PolicyDocument {
     /// The definition the domain keeps (validated when a policy command decides).
-    pub fn definition(&self) -> PolicyDefinition {
+    /// The definition, defaults filled in; refused when a priority the policy covers has no
+    /// targets.
+    pub fn definition(&self) -> Result<PolicyDefinition, ValidationError> {
         let conditions = self.conditions.clone().unwrap_or_default();
-        PolicyDefinition {
+        let covered = match conditions.priorities.as_deref() {
+            Some(listed) if !listed.is_empty() => listed.to_vec(),
+            _ => Priority::ALL.to_vec(),
+        };
+        let built_in = PriorityTargets::seed_defaults();
+        let targets_of = |priority: Priority| match self.targets.given(priority) {
+            Some(given) => Ok(MetricTargets::from(given)),
+            None if covered.contains(&priority) => Err(ValidationError::new(
+                format!("targets.{}", priority.as_str()),
+                format!(
+                    "is required: the policy applies to {} tickets",
+                    priority.as_str()
+                ),
+            )),
+            None => Ok(built_in.of(priority)),
+        };
+        Ok(PolicyDefinition {
             name: self.name.trim().to_string(),
             conditions: PolicyConditions {
                 priorities: conditions.priorities.unwrap_or_default(),
@@ -99,12 +135,12 @@ impl PolicyDocument {
                 .at_risk_percent
                 .unwrap_or(PolicyDefinition::DEFAULT_AT_RISK_PERCENT),
             targets: PriorityTargets {
-                critical: self.targets.critical.into(),
-                high: self.targets.high.into(),
-                medium: self.targets.medium.into(),
-                low: self.targets.low.into(),
+                critical: targets_of(Priority::Critical)?,
+                high: targets_of(Priority::High)?,
+                medium: targets_of(Priority::Medium)?,
+                low: targets_of(Priority::Low)?,
             },
-        }
+        })
     }
 }
 
@@ -212,17 +248,17 @@ mod tests {
             pause_statuses: None,
             at_risk_percent: None,
             targets: TargetsByPriorityDocument {
-                critical: targets(60),
-                high: targets(120),
-                medium: targets(240),
-                low: targets(480),
+                critical: Some(targets(60)),
+                high: Some(targets(120)),
+                medium: Some(targets(240)),
+                low: Some(targets(480)),
             },
         }
     }
 
     #[test]
     fn a_policy_gets_its_defaults_and_keeps_its_priorities() {
-        let definition = policy().definition();
+        let definition = policy().definition().unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(definition.name, "Gold");
         assert_eq!(definition.conditions.priorities, vec![Priority::Critical]);
         assert_eq!(
@@ -247,6 +283,37 @@ mod tests {
         let parsed: PolicyDocument =
             serde_json::from_str(written).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(parsed.definition(), policy().definition());
+    }
+
+    #[test]
+    fn a_policy_needs_targets_only_for_the_priorities_it_covers() {
+        let mut critical_only = policy();
+        critical_only.targets = TargetsByPriorityDocument {
+            critical: Some(targets(60)),
+            ..TargetsByPriorityDocument::default()
+        };
+        let definition = critical_only
+            .definition()
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(definition.targets.critical.first_response, 60);
+        // What it leaves out is never used, and kept as the built-in default's.
+        assert_eq!(definition.targets.low, PriorityTargets::seed_defaults().low);
+
+        let mut everyone = critical_only.clone();
+        everyone.conditions = None;
+        assert_eq!(
+            everyone.definition().err().map(|e| e.field),
+            Some("targets.high".to_string())
+        );
+        let mut two = critical_only;
+        two.conditions = Some(ConditionsDocument {
+            priorities: Some(vec![Priority::Critical, Priority::Low]),
+            ..ConditionsDocument::default()
+        });
+        assert_eq!(
+            two.definition().err().map(|e| e.field),
+            Some("targets.low".to_string())
+        );
     }
 
     #[test]

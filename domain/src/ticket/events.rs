@@ -1,5 +1,4 @@
 use chrono::{DateTime, Utc};
-use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::sla::{AppliedPolicy, SlaMetric};
@@ -288,43 +287,28 @@ impl TicketEvent {
     }
 }
 
-impl TicketEvent {
-    /// The event's type name as stored in the log's `event_type` column.
-    pub fn name(&self) -> &'static str {
-        match self {
-            TicketEvent::TicketCreated { .. } => "TicketCreated",
-            TicketEvent::TicketDetailsUpdated { .. } => "TicketDetailsUpdated",
-            TicketEvent::TicketPriorityChanged { .. } => "TicketPriorityChanged",
-            TicketEvent::TicketStatusChanged { .. } => "TicketStatusChanged",
-            TicketEvent::TicketAssigned { .. } => "TicketAssigned",
-            TicketEvent::TicketUnassigned { .. } => "TicketUnassigned",
-            TicketEvent::TicketEscalated { .. } => "TicketEscalated",
-            TicketEvent::CommentAdded { .. } => "CommentAdded",
-            TicketEvent::SlaPolicyApplied { .. } => "SlaPolicyApplied",
-            TicketEvent::SlaClockStarted { .. } => "SlaClockStarted",
-            TicketEvent::SlaClockPaused { .. } => "SlaClockPaused",
-            TicketEvent::SlaClockResumed { .. } => "SlaClockResumed",
-            TicketEvent::SlaClockRetargeted { .. } => "SlaClockRetargeted",
-            TicketEvent::SlaClockStopped { .. } => "SlaClockStopped",
-            TicketEvent::SlaWarning { .. } => "SlaWarning",
-            TicketEvent::SlaBreached { .. } => "SlaBreached",
-            TicketEvent::EscalationRuleTriggered { .. } => "EscalationRuleTriggered",
-            TicketEvent::NotificationRequested { .. } => "NotificationRequested",
-            TicketEvent::TicketRouted { .. } => "TicketRouted",
-            TicketEvent::TicketTeamAssigned { .. } => "TicketTeamAssigned",
-        }
-    }
-}
-
-impl DomainEvent for TicketEvent {
-    fn event_type(&self) -> String {
-        self.name().to_string()
-    }
-
-    fn event_version(&self) -> String {
-        "1".to_string()
-    }
-}
+crate::event_names!(TicketEvent {
+    TicketCreated,
+    TicketDetailsUpdated,
+    TicketPriorityChanged,
+    TicketStatusChanged,
+    TicketAssigned,
+    TicketUnassigned,
+    TicketEscalated,
+    CommentAdded,
+    SlaPolicyApplied,
+    SlaClockStarted,
+    SlaClockPaused,
+    SlaClockResumed,
+    SlaClockRetargeted,
+    SlaClockStopped,
+    SlaWarning,
+    SlaBreached,
+    EscalationRuleTriggered,
+    NotificationRequested,
+    TicketRouted,
+    TicketTeamAssigned,
+});
 
 /// Keeps "cleared" (`null`) apart from "unchanged" (absent) for an optional field.
 mod double_option {

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
+use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::{Aggregate, DomainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::values::{Actor, Email, FullName, Role, UserId};
@@ -114,29 +114,14 @@ impl UserEvent {
     }
 }
 
-impl UserEvent {
-    /// The event's type name as stored in the log's `event_type` column.
-    pub fn name(&self) -> &'static str {
-        match self {
-            UserEvent::UserRegistered { .. } => "UserRegistered",
-            UserEvent::UserProfileUpdated { .. } => "UserProfileUpdated",
-            UserEvent::UserRoleChanged { .. } => "UserRoleChanged",
-            UserEvent::UserDeactivated { .. } => "UserDeactivated",
-            UserEvent::UserReactivated { .. } => "UserReactivated",
-            UserEvent::UserPasswordChanged { .. } => "UserPasswordChanged",
-        }
-    }
-}
-
-impl DomainEvent for UserEvent {
-    fn event_type(&self) -> String {
-        self.name().to_string()
-    }
-
-    fn event_version(&self) -> String {
-        "1".to_string()
-    }
-}
+crate::event_names!(UserEvent {
+    UserRegistered,
+    UserProfileUpdated,
+    UserRoleChanged,
+    UserDeactivated,
+    UserReactivated,
+    UserPasswordChanged,
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UserError {

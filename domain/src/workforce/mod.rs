@@ -86,29 +86,7 @@ pub(crate) fn require_agent(agent: &UserStanding) -> Result<(), WorkforceError> 
     }
 }
 
-/// Every workforce event type implements `name()` and `DomainEvent` the same way.
-macro_rules! workforce_event_names {
-    ($event:ident { $($variant:ident),+ $(,)? }) => {
-        impl $event {
-            pub fn name(&self) -> &'static str {
-                match self {
-                    $($event::$variant { .. } => stringify!($variant)),+
-                }
-            }
-        }
-
-        impl cqrs_es::DomainEvent for $event {
-            fn event_type(&self) -> String {
-                self.name().to_string()
-            }
-
-            fn event_version(&self) -> String {
-                "1".to_string()
-            }
-        }
-    };
-}
-pub(crate) use workforce_event_names;
+pub(crate) use crate::event_names as workforce_event_names;
 
 #[cfg(test)]
 pub(crate) mod fixtures {

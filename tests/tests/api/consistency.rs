@@ -118,7 +118,7 @@ async fn a_ticket_created_to_be_routed_is_in_the_queue_when_nobody_can_take_it()
             .expect(201);
         let id = id_of(&created.body);
         let queue = app
-            .get("/api/tickets/queue?limit=500", &agent.token)
+            .get("/api/tickets/queue?page_size=100", &agent.token)
             .await
             .expect(200);
         let queued = queue.body["items"]

@@ -19,10 +19,20 @@ use tokio::sync::Mutex;
 
 /// The server as a child process on `url`; returns it and its address once it listens.
 async fn server_process(url: &str) -> (tokio::process::Child, String) {
+    server_process_logging(url, Stdio::null(), "warn").await
+}
+
+/// The same, its JSON log lines (filtered by `rust_log`) going to `stderr`.
+pub(crate) async fn server_process_logging(
+    url: &str,
+    stderr: Stdio,
+    rust_log: &str,
+) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_docket-test-server"))
         .arg(url)
+        .env("RUST_LOG", rust_log)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .unwrap();

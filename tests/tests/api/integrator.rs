@@ -475,3 +475,77 @@ async fn query_parameter_errors_speak_the_users_language() {
     .await
     .expect(200);
 }
+
+/// A client's mistake (412, 404, 409, 422, 400) is the client's: the server serves it without
+/// logging an error. The server runs as its own process here, its JSON log read back.
+#[tokio::test]
+async fn client_errors_are_not_logged_as_errors() {
+    let (_, url) = docket_tests::fresh_database().await;
+    let (mut child, address) = crate::faults::server_process_logging(
+        &url,
+        std::process::Stdio::piped(),
+        "info,docket_api=debug",
+    )
+    .await;
+    let probe = docket_tests::spawn_app_on(&url).await;
+    let agent = probe.user("agent").await;
+    let customer = probe.customer().await;
+    let ticket = opened(&probe, &customer, &agent, "Logged").await;
+    let id = id_of(&ticket);
+    let client = reqwest::Client::new();
+    let send = |method: Method, path: String, body: Option<Value>, header: Option<(&str, &str)>| {
+        let mut request = client
+            .request(method, format!("{address}{path}"))
+            .bearer_auth(&agent.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let ticket_path = format!("/api/tickets/{id}");
+    let statuses = vec![
+        send(
+            Method::PATCH,
+            ticket_path.clone(),
+            Some(json!({"category": "x"})),
+            Some(("If-Match", "\"99\"")),
+        )
+        .await,
+        send(
+            Method::GET,
+            format!("/api/tickets/{}", uuid::Uuid::new_v4()),
+            None,
+            None,
+        )
+        .await,
+        send(Method::DELETE, format!("{ticket_path}/assign"), None, None).await,
+        send(
+            Method::PATCH,
+            ticket_path,
+            Some(json!({"subject": ""})),
+            None,
+        )
+        .await,
+        send(Method::GET, "/api/tickets?priorty=high".into(), None, None).await,
+    ];
+    assert_eq!(statuses, vec![412, 404, 409, 422, 400]);
+    child.start_kill().unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    let served: Vec<u64> = lines
+        .iter()
+        .filter(|line| line["fields"]["message"] == "request served")
+        .filter_map(|line| line["fields"]["status"].as_u64())
+        .collect();
+    for status in [412, 404, 409, 422, 400] {
+        assert!(served.contains(&status), "{status} was served and logged");
+    }
+    let errors: Vec<&Value> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert!(errors.is_empty(), "logged as errors: {errors:?}");
+}

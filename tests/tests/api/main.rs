@@ -8,6 +8,7 @@ mod auth;
 mod client;
 mod concurrency;
 mod consistency;
+mod contract;
 mod errors;
 mod event_store;
 mod faults;

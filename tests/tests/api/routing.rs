@@ -324,7 +324,7 @@ async fn an_agent_on_a_break_stops_receiving_tickets() {
     .await;
     assert_eq!(ana_now["shift"]["on_break"], json!(true), "{ana_now}");
     let available = get_after(&app, "/api/agents/available", &admin.token, &on_break).await;
-    let ids: Vec<&Value> = available
+    let ids: Vec<&Value> = available["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -601,7 +601,7 @@ async fn queue_processing_claims_and_rebalancing_respect_skills_and_capacity() {
             .await
             .expect(200)
             .body;
-        let total: i64 = workload
+        let total: i64 = workload["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -613,7 +613,7 @@ async fn queue_processing_claims_and_rebalancing_respect_skills_and_capacity() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let of = |s: &Session| {
-        workload
+        workload["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -773,8 +773,8 @@ async fn teams_skills_and_shifts_are_managed_with_clear_errors() {
     .await
     .expect_problem(403, "forbidden");
     let teams = app.get("/api/teams", &ana.token).await.expect(200).body;
-    assert_eq!(teams[0]["members"][0]["user_id"], id(&ben));
-    assert_eq!(teams[0]["members"][0]["team_role"], json!("lead"));
+    assert_eq!(teams["items"][0]["members"][0]["user_id"], id(&ben));
+    assert_eq!(teams["items"][0]["members"][0]["team_role"], json!("lead"));
 
     start_shift(&app, &ana).await;
     let ben_shift = start_shift(&app, &ben).await;
@@ -826,8 +826,12 @@ async fn teams_skills_and_shifts_are_managed_with_clear_errors() {
         .await
         .expect(200)
         .body;
-    assert_eq!(team_load[0]["open_tickets"], json!(1), "{team_load}");
-    assert_eq!(team_load[0]["members"], json!(1));
+    assert_eq!(
+        team_load["items"][0]["open_tickets"],
+        json!(1),
+        "{team_load}"
+    );
+    assert_eq!(team_load["items"][0]["members"], json!(1));
     app.request(
         Method::DELETE,
         &format!("/api/teams/{team_id}/members?user_id={}", ana.user_id),
@@ -887,8 +891,9 @@ async fn teams_skills_and_shifts_are_managed_with_clear_errors() {
         .await
         .expect(200)
         .body;
-    assert_eq!(shifts.as_array().unwrap().len(), 1);
-    assert!(!shifts[0]["ended_at"].is_null());
+    assert_eq!(shifts["items"].as_array().unwrap().len(), 1);
+    assert_eq!(shifts["total"], 1);
+    assert!(!shifts["items"][0]["ended_at"].is_null());
     app.post(
         &format!("/api/shifts/{}/end", uuid::Uuid::new_v4()),
         &manager.token,

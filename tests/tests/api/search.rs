@@ -358,10 +358,11 @@ async fn saved_searches_belong_to_whoever_saved_them() {
     let id = saved.body["id"].as_str().unwrap().to_string();
     let token = saved.consistency_token().unwrap();
     let mine = get_consistent(&app, "/api/search/saved", &agent.token, &token).await;
-    assert_eq!(mine[0]["name"], "My VPN queue");
-    assert_eq!(mine[0]["query"]["priority"], json!(["critical"]));
+    assert_eq!(mine["items"][0]["name"], "My VPN queue");
+    assert_eq!(mine["items"][0]["query"]["priority"], json!(["critical"]));
     let theirs = get_consistent(&app, "/api/search/saved", &other.token, &token).await;
-    assert_eq!(theirs, json!([]));
+    assert_eq!(theirs["items"], json!([]));
+    assert_eq!(theirs["total"], 0);
     app.request(
         Method::DELETE,
         &format!("/api/search/saved/{id}"),
@@ -400,7 +401,7 @@ async fn saved_searches_belong_to_whoever_saved_them() {
         .consistency_token()
         .unwrap();
     let mine = get_consistent(&app, "/api/search/saved", &agent.token, &again).await;
-    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
     app.post(
         "/api/search/saved",
         &agent.token,
@@ -456,20 +457,20 @@ async fn the_audit_trail_shows_who_did_what_from_where_to_staff_only() {
     // The SLA bookkeeping the request caused is the system's doing, under the same request id.
     let (sla, items): (Vec<&Value>, Vec<&Value>) = all_items
         .iter()
-        .partition(|i| i["event_type"].as_str().unwrap().starts_with("Sla"));
+        .partition(|i| i["type"].as_str().unwrap().starts_with("Sla"));
     for item in &sla {
         assert_eq!(item["actor"]["role"], "system", "{item}");
         assert_eq!(item["correlation_id"], "audit-req-1", "{item}");
     }
     assert_eq!(items.len(), 2);
-    assert_eq!(items[0]["event_type"], "TicketCreated");
+    assert_eq!(items[0]["type"], "TicketCreated");
     assert_eq!(items[0]["actor"]["id"], json!(customer.user_id));
     assert_eq!(items[0]["actor"]["role"], "customer");
     assert_eq!(items[0]["ip"], "127.0.0.1");
     assert_eq!(items[0]["user_agent"], "audit-test/2.0");
     assert_eq!(items[0]["correlation_id"], "audit-req-1");
     assert_eq!(items[0]["data"]["subject"], "Audit me");
-    assert_eq!(items[1]["event_type"], "TicketStatusChanged");
+    assert_eq!(items[1]["type"], "TicketStatusChanged");
 
     let by_actor = app
         .get(
@@ -486,14 +487,14 @@ async fn the_audit_trail_shows_who_did_what_from_where_to_staff_only() {
             .all(|e| e["actor"]["id"] == json!(agent.user_id))
     );
     let by_type = app
-        .get("/api/audit?event_type=UserRegistered&limit=2", &agent.token)
+        .get("/api/audit?type=UserRegistered&page_size=2", &agent.token)
         .await
         .expect(200);
     assert_eq!(by_type.body["items"].as_array().unwrap().len(), 2);
     let cursor = by_type.body["next_cursor"].as_i64().expect("more pages");
     let next = app
         .get(
-            &format!("/api/audit?event_type=UserRegistered&limit=2&cursor={cursor}"),
+            &format!("/api/audit?type=UserRegistered&page_size=2&cursor={cursor}"),
             &agent.token,
         )
         .await
@@ -513,7 +514,7 @@ async fn the_audit_trail_shows_who_did_what_from_where_to_staff_only() {
     app.get("/api/audit", &customer.token)
         .await
         .expect_problem(403, "forbidden");
-    app.get("/api/audit?limit=500", &agent.token)
+    app.get("/api/audit?page_size=500", &agent.token)
         .await
         .expect_problem(400, "invalid-parameter");
 }

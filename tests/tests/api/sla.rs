@@ -542,8 +542,9 @@ async fn managers_version_policies_and_edits_reach_open_tickets() {
         )
         .await
         .expect(200);
-    assert_eq!(listed.body.as_array().unwrap().len(), 1);
-    assert_eq!(listed.body[0]["version"], 2);
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(listed.body["total"], 1);
+    assert_eq!(listed.body["items"][0]["version"], 2);
     assert_eq!(
         app.get(&path, &agent.token).await.expect(200).body["version"],
         2
@@ -654,7 +655,7 @@ async fn calendars_are_validated_versioned_and_count_only_business_time() {
         )
         .await
         .expect(200);
-    assert_eq!(listed.body[0]["name"], "Night desk");
+    assert_eq!(listed.body["items"][0]["name"], "Night desk");
 
     for (body, field) in [
         (
@@ -795,7 +796,10 @@ async fn escalation_rules_act_once_and_name_themselves_in_the_log() {
         .get("/api/escalation-rules", &agent.token)
         .await
         .expect(200);
-    assert_eq!(listed.body[0]["conditions"][0]["type"], "response_overdue");
+    assert_eq!(
+        listed.body["items"][0]["conditions"][0]["type"],
+        "response_overdue"
+    );
     let path = format!("/api/escalation-rules/{rule_id}");
     let disabled = app
         .put(
@@ -846,7 +850,8 @@ async fn escalation_rules_act_once_and_name_themselves_in_the_log() {
         )
         .await
         .expect(200);
-    assert_eq!(after_delete.body, json!([]));
+    assert_eq!(after_delete.body["items"], json!([]));
+    assert_eq!(after_delete.body["total"], 0);
 }
 
 #[tokio::test]

@@ -750,7 +750,11 @@ async fn customers_never_see_or_post_internal_comments() {
         ["Have you tried turning it off and on?", "Yes, twice."]
     );
     let listed = app.get(&path, &desk.customer.token).await.expect(200);
-    assert_eq!(listed.body.as_array().unwrap().len(), 2);
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        listed.body["total"], 2,
+        "internal comments are not counted for customers"
+    );
 
     let as_staff = app
         .read_ticket(&desk.viewer.token, &id, latest)

@@ -239,7 +239,14 @@ where
     }
 
     /// Decides and commits `command`, retrying lost races.
-    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, aggregate_id, attempts), err(Debug))]
+    ///
+    /// Its errors are the caller's (a refusal, a stale `If-Match`) or were logged where they
+    /// arose (a store failure, by [`AppError::internal`]), so the span records them at debug.
+    #[tracing::instrument(
+        skip_all,
+        fields(aggregate = A::TYPE, aggregate_id, attempts),
+        err(Debug, level = "debug")
+    )]
     pub async fn execute(
         &self,
         aggregate_id: &str,

@@ -20,17 +20,26 @@ const STAFF_ONLY: &str = "see routing and workload";
 /// The first `limit` queued tickets in the order they will be served, and how many wait in all.
 pub struct Queue {
     pub total: i64,
+    /// How many are served before the first of this page.
+    pub skipped: i64,
     pub first: Vec<QueuedTicket>,
 }
 
 /// Unassigned tickets in the order they will be served: most urgent, then oldest (staff).
-pub async fn queue(app: &App, caller: &Caller, limit: i64) -> Result<Queue, AppError> {
+/// A page of the queue (`page` 1-based): the tickets and the place of the first in the queue.
+pub async fn queue(
+    app: &App,
+    caller: &Caller,
+    page: i64,
+    page_size: i64,
+) -> Result<Queue, AppError> {
     caller.require(Permission::ReadStaffViews, STAFF_ONLY)?;
     app.consistency
         .include(caller, &[&registry::WORKFORCE, &registry::TICKETS])
         .await?;
     Ok(Queue {
-        first: workforce::queue(&app.pool, limit.clamp(1, 500)).await?,
+        skipped: (page - 1).saturating_mul(page_size),
+        first: workforce::queue(&app.pool, (page - 1).saturating_mul(page_size), page_size).await?,
         total: workforce::queue_length(&app.pool).await?,
     })
 }

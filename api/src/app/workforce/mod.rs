@@ -50,11 +50,24 @@ pub struct TeamView {
     pub members: Vec<MemberRow>,
 }
 
-/// A write, and where its last event landed (for a consistency token).
+/// A write, the version it left its aggregate at (for an ETag), and where its last event
+/// landed (for a consistency token).
 #[derive(Debug, Clone)]
 pub struct Changed<T> {
     pub value: T,
+    pub version: i64,
     pub position: Option<Checkpoint>,
+}
+
+impl<T> Changed<T> {
+    /// The same write, its value shown otherwise.
+    pub fn map<U>(self, show: impl FnOnce(T) -> U) -> Changed<U> {
+        Changed {
+            value: show(self.value),
+            version: self.version,
+            position: self.position,
+        }
+    }
 }
 
 /// A person a workforce command names, who must exist.
@@ -143,8 +156,24 @@ pub async fn create_skill(
             description: description.map(|d| d.as_str().to_string()),
             created_at: at,
         },
+        version: committed.version,
         position: committed.position,
     })
+}
+
+/// One skill by its id or its name (staff).
+pub async fn skill(app: &App, caller: &Caller, id_or_name: &str) -> Result<SkillRow, AppError> {
+    let skills = skills(app, caller).await?;
+    let wanted = match Uuid::parse_str(id_or_name) {
+        Ok(id) => Some(id),
+        Err(_) => SkillName::parse(id_or_name)
+            .ok()
+            .map(|name| SkillId::for_name(&name).0),
+    };
+    skills
+        .into_iter()
+        .find(|skill| Some(skill.id) == wanted)
+        .ok_or(AppError::NotFound("skill"))
 }
 
 // ---- agents ----------------------------------------------------------------------------------
@@ -232,6 +261,7 @@ pub async fn change_agent(
     let value = self::agent(app, caller, id).await?;
     Ok(Changed {
         value,
+        version: committed.version,
         position: committed.position,
     })
 }
@@ -253,6 +283,18 @@ pub async fn teams(app: &App, caller: &Caller) -> Result<Vec<TeamView>, AppError
             team,
         })
         .collect())
+}
+
+/// One team with its members (staff).
+pub async fn team(app: &App, caller: &Caller, id: Uuid) -> Result<TeamView, AppError> {
+    read_workforce(app, caller).await?;
+    let team = workforce::team(&app.pool, id)
+        .await?
+        .ok_or(AppError::NotFound("team"))?;
+    Ok(TeamView {
+        members: workforce::members(&app.pool, Some(id)).await?,
+        team,
+    })
 }
 
 /// One team's members, managers and leads first (staff).
@@ -304,6 +346,7 @@ pub async fn create_team(
             },
             members: vec![],
         },
+        version: committed.version,
         position: committed.position,
     })
 }
@@ -338,6 +381,7 @@ pub async fn add_member(
         .await?;
     Ok(Changed {
         value: team_members(app, caller, team).await?,
+        version: committed.version,
         position: committed.position,
     })
 }
@@ -458,6 +502,7 @@ pub async fn start_shift(
     }
     Ok(Changed {
         value: shift_row(&committed.aggregate)?,
+        version: committed.version,
         position,
     })
 }
@@ -521,6 +566,7 @@ pub async fn end_shift(
     }
     Ok(Changed {
         value: shift_row(&committed.aggregate)?,
+        version: committed.version,
         position,
     })
 }
@@ -551,17 +597,26 @@ pub async fn schedule_break(
         .await?;
     Ok(Changed {
         value: shift_row(&committed.aggregate)?,
+        version: committed.version,
         position: committed.position,
     })
 }
 
-/// An agent's shifts, newest first, at most `limit` (staff).
+/// One shift with its breaks, and its version (staff).
+pub async fn shift(app: &App, caller: &Caller, id: Uuid) -> Result<(ShiftRow, i64), AppError> {
+    caller.require(Permission::ReadStaffViews, STAFF_ONLY)?;
+    let (shift, version) = app.shifts.load(&id.to_string()).await?;
+    Ok((shift_row(&shift)?, version))
+}
+
+/// A page of an agent's shifts, newest first, and how many they have (staff).
 pub async fn agent_shifts(
     app: &App,
     caller: &Caller,
     agent: Uuid,
-    limit: i64,
-) -> Result<Vec<ShiftRow>, AppError> {
+    page: i64,
+    page_size: i64,
+) -> Result<(Vec<ShiftRow>, i64), AppError> {
     read_workforce(app, caller).await?;
-    Ok(workforce::shifts_of(&app.pool, agent, limit).await?)
+    Ok(workforce::shifts_of(&app.pool, agent, page, page_size).await?)
 }

@@ -5,18 +5,20 @@ use docket_domain::sla::BusinessHours;
 use docket_domain::sla::config::SlaCalendar;
 use docket_domain::sla::document::{CalendarDocument, IntervalDocument, WEEKDAYS};
 use poem::web::Data;
-use poem_openapi::param::{Header, Path};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::ConfigSaved;
+use super::{ConfigSaved, Made};
 use crate::app::sla::config::{self, CalendarSpec, Saved};
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
+use crate::http::paging::{Page, Paging};
 use crate::http::principal::BearerAuth;
 use crate::http::problem::ApiError;
+use crate::http::wire::{default_page, default_page_size};
 use crate::http::{ApiTags, if_match, invalid};
 
 /// `HH:MM` local times; an interval whose end is not after its start runs past midnight.
@@ -184,9 +186,21 @@ impl CalendarsApi {
         &self,
         auth: BearerAuth,
         app: Data<&SharedApp>,
-    ) -> Result<Json<Vec<CalendarDto>>, ApiError> {
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<CalendarDto>>, ApiError> {
         let calendars = config::list::<SlaCalendar>(&app, &auth.0).await?;
-        Ok(Json(calendars.into_iter().map(CalendarDto::from).collect()))
+        Ok(Json(Page::of(calendars, Paging::new(page.0, page_size.0))))
     }
 
     /// Create a business calendar (managers, admins).
@@ -203,7 +217,7 @@ impl CalendarsApi {
         body: JsonBody<CalendarRequest>,
     ) -> Result<ConfigSaved<CalendarDto>, ApiError> {
         let written = config::create::<SlaCalendar>(&app, &auth.0, &origin, body.0.spec()?).await?;
-        Ok(ConfigSaved::of(true, written))
+        Ok(ConfigSaved::of(Made::Under("/api/sla/calendars"), written))
     }
 
     /// One calendar (staff).
@@ -219,7 +233,7 @@ impl CalendarsApi {
         id: Path<Uuid>,
     ) -> Result<ConfigSaved<CalendarDto>, ApiError> {
         let written = config::get::<SlaCalendar>(&app, &auth.0, id.0).await?;
-        Ok(ConfigSaved::of(false, written))
+        Ok(ConfigSaved::of(Made::Changed, written))
     }
 
     /// Replace a calendar: a new version (managers, admins).
@@ -241,6 +255,6 @@ impl CalendarsApi {
         let spec = body.0.spec()?;
         let written =
             config::update::<SlaCalendar>(&app, &auth.0, &origin, id.0, expected, spec).await?;
-        Ok(ConfigSaved::of(false, written))
+        Ok(ConfigSaved::of(Made::Changed, written))
     }
 }

@@ -16,6 +16,7 @@ use crate::app::{SharedApp, sla};
 use crate::http::ApiTags;
 use crate::http::principal::BearerAuth;
 use crate::http::problem::ApiError;
+use crate::http::wire::Timestamp;
 use crate::http::wire::{ClockStateDto, PriorityDto, SlaMetricDto};
 
 #[derive(Debug, Clone, Object)]
@@ -31,9 +32,9 @@ pub struct ClockDto {
     pub metric: SlaMetricDto,
     pub cycle: i64,
     pub target_seconds: i64,
-    pub started_at: DateTime<Utc>,
+    pub started_at: Timestamp,
     /// While the clock runs: when the target is reached.
-    pub due_at: Option<DateTime<Utc>>,
+    pub due_at: Option<Timestamp>,
     pub elapsed_business_seconds: i64,
     /// Business seconds left; negative once breached.
     pub remaining_seconds: i64,
@@ -43,7 +44,7 @@ pub struct ClockDto {
 #[derive(Debug, Clone, Object)]
 pub struct SlaCheck {
     pub ticket_id: Uuid,
-    pub checked_at: DateTime<Utc>,
+    pub checked_at: Timestamp,
     /// Absent when no policy applies to the ticket yet.
     pub policy: Option<PolicyRef>,
     pub metrics: Vec<ClockDto>,
@@ -56,7 +57,7 @@ pub struct ViolationDto {
     pub subject: String,
     pub priority: PriorityDto,
     pub metric: SlaMetricDto,
-    pub due_at: Option<DateTime<Utc>>,
+    pub due_at: Option<Timestamp>,
     /// Business seconds; negative once breached.
     pub remaining_seconds: i64,
 }
@@ -96,8 +97,8 @@ pub struct ComplianceGroupDto {
 
 #[derive(Debug, Clone, Object)]
 pub struct SlaMetricsReport {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
+    pub from: Timestamp,
+    pub to: Timestamp,
     pub group_by: String,
     pub groups: Vec<ComplianceGroupDto>,
 }
@@ -106,7 +107,7 @@ impl From<sla::SlaCheck> for SlaCheck {
     fn from(check: sla::SlaCheck) -> Self {
         SlaCheck {
             ticket_id: check.ticket_id,
-            checked_at: check.checked_at,
+            checked_at: check.checked_at.into(),
             policy: check.policy.map(|p| PolicyRef {
                 id: p.policy_id,
                 name: p.name,
@@ -119,8 +120,8 @@ impl From<sla::SlaCheck> for SlaCheck {
                     metric: v.metric.into(),
                     cycle: i64::from(v.cycle),
                     target_seconds: i64::try_from(v.target_seconds).unwrap_or(i64::MAX),
-                    started_at: v.started_at,
-                    due_at: v.due_at,
+                    started_at: v.started_at.into(),
+                    due_at: v.due_at.map(Timestamp),
                     elapsed_business_seconds: v.elapsed_business_seconds,
                     remaining_seconds: v.remaining_seconds,
                     state: v.state.into(),
@@ -138,7 +139,7 @@ impl From<sla::Violation> for ViolationDto {
             subject: v.subject,
             priority: v.priority.into(),
             metric: v.metric.into(),
-            due_at: v.due_at,
+            due_at: v.due_at.map(Timestamp),
             remaining_seconds: v.remaining_seconds,
         }
     }
@@ -233,8 +234,8 @@ impl ClocksApi {
                 });
         }
         Ok(Json(SlaMetricsReport {
-            from,
-            to,
+            from: from.into(),
+            to: to.into(),
             group_by: name.to_string(),
             groups: groups
                 .into_iter()

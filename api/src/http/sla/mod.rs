@@ -17,10 +17,11 @@ use crate::http::principal::consistency_token;
 /// A configuration item as a write or a read of one left it.
 #[derive(ApiResponse)]
 pub enum ConfigSaved<T: ToJSON> {
-    /// Created.
+    /// Created, at `Location`.
     #[oai(status = 201)]
     Created(
         Json<T>,
+        #[oai(header = "Location")] String,
         /// The item's version in the log: send it back in `If-Match`.
         #[oai(header = "ETag")]
         String,
@@ -37,27 +38,38 @@ pub enum ConfigSaved<T: ToJSON> {
     ),
 }
 
+/// Whether a write made its item, and so where the item is now found.
+#[derive(Debug, Clone, Copy)]
+pub enum Made {
+    /// Created under this collection (`/api/sla/policies`): `Location` is the item in it.
+    Under(&'static str),
+    /// A new version of an item that was there.
+    Changed,
+}
+
 impl<T: ToJSON> ConfigSaved<T> {
     /// The response for `written`, its item shown as `T`.
-    pub fn of<D>(created: bool, written: Written<D>) -> Self
+    pub fn of<D>(made: Made, written: Written<D>) -> Self
     where
         T: From<Saved<D>>,
     {
         let (tag, token) = (etag(written.version), consistency_token(written.committed));
+        let id = written.item.id;
         let body = Json(T::from(written.item));
-        if created {
-            ConfigSaved::Created(body, tag, token)
-        } else {
-            ConfigSaved::Ok(body, tag, token)
+        match made {
+            Made::Under(collection) => {
+                ConfigSaved::Created(body, format!("{collection}/{id}"), tag, token)
+            }
+            Made::Changed => ConfigSaved::Ok(body, tag, token),
         }
     }
 
     /// [`ConfigSaved::of`], with `finish` adding what the write response says beyond the item.
-    pub fn of_with<D>(created: bool, written: Written<D>, finish: impl FnOnce(&mut T)) -> Self
+    pub fn of_with<D>(made: Made, written: Written<D>, finish: impl FnOnce(&mut T)) -> Self
     where
         T: From<Saved<D>>,
     {
-        let mut saved = Self::of(created, written);
+        let mut saved = Self::of(made, written);
         match &mut saved {
             ConfigSaved::Created(body, ..) | ConfigSaved::Ok(body, ..) => finish(&mut body.0),
         }

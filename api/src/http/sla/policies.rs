@@ -6,20 +6,22 @@ use docket_domain::sla::document::{
     ConditionsDocument, PolicyDocument, TargetsByPriorityDocument, TargetsDocument,
 };
 use poem::web::Data;
-use poem_openapi::param::{Header, Path};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ConfigSaved, Deleted};
+use super::{ConfigSaved, Deleted, Made};
 use crate::app::sla::config::{self, PolicySpec, Saved};
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
+use crate::http::paging::{Page, Paging};
 use crate::http::principal::{BearerAuth, consistency_token};
 use crate::http::problem::ApiError;
 use crate::http::wire::{PriorityDto, StatusDto};
-use crate::http::{ApiTags, if_match};
+use crate::http::wire::{default_page, default_page_size};
+use crate::http::{ApiTags, if_match, invalid};
 
 /// Targets in seconds. `next_response` defaults to `first_response`.
 #[derive(Debug, Clone, Copy, Object, Deserialize, Serialize)]
@@ -44,6 +46,19 @@ pub struct PriorityTargetsDto {
     pub high: MetricTargetsDto,
     pub medium: MetricTargetsDto,
     pub low: MetricTargetsDto,
+}
+
+/// Targets for each priority the policy covers (its `conditions.priorities`, or all four); a
+/// priority it does not cover may be left out (no ticket of it is ever under the policy), and
+/// reads back with the built-in default's targets.
+#[derive(Debug, Clone, Copy, Object, Deserialize, Serialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityTargetsRequest {
+    pub critical: Option<MetricTargetsDto>,
+    pub high: Option<MetricTargetsDto>,
+    pub medium: Option<MetricTargetsDto>,
+    pub low: Option<MetricTargetsDto>,
 }
 
 /// Which tickets the policy covers; empty lists match anything, and every non-empty list must
@@ -80,7 +95,7 @@ pub struct PolicyRequest {
     /// Default 75.
     #[oai(validator(minimum(value = "1"), maximum(value = "99")))]
     pub at_risk_percent: Option<u8>,
-    pub targets: PriorityTargetsDto,
+    pub targets: PriorityTargetsRequest,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -121,7 +136,7 @@ impl From<MetricTargets> for MetricTargetsDto {
 
 impl PolicyRequest {
     /// What was asked, in the domain's words (which fill in the defaults).
-    fn spec(self) -> PolicySpec {
+    fn spec(self) -> Result<PolicySpec, ApiError> {
         let conditions = self.conditions.unwrap_or_default();
         let document = PolicyDocument {
             name: self.name,
@@ -139,16 +154,16 @@ impl PolicyRequest {
                 .map(|list| list.into_iter().map(Into::into).collect()),
             at_risk_percent: self.at_risk_percent,
             targets: TargetsByPriorityDocument {
-                critical: self.targets.critical.into(),
-                high: self.targets.high.into(),
-                medium: self.targets.medium.into(),
-                low: self.targets.low.into(),
+                critical: self.targets.critical.map(Into::into),
+                high: self.targets.high.map(Into::into),
+                medium: self.targets.medium.map(Into::into),
+                low: self.targets.low.map(Into::into),
             },
         };
-        PolicySpec {
-            definition: document.definition(),
+        Ok(PolicySpec {
+            definition: document.definition().map_err(invalid)?,
             position: self.position,
-        }
+        })
     }
 }
 
@@ -202,9 +217,21 @@ impl PoliciesApi {
         &self,
         auth: BearerAuth,
         app: Data<&SharedApp>,
-    ) -> Result<Json<Vec<PolicyDto>>, ApiError> {
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<PolicyDto>>, ApiError> {
         let policies = config::list::<SlaPolicy>(&app, &auth.0).await?;
-        Ok(Json(policies.into_iter().map(PolicyDto::from).collect()))
+        Ok(Json(Page::of(policies, Paging::new(page.0, page_size.0))))
     }
 
     /// Create a policy (managers, admins). It applies to new tickets at once and to open ones
@@ -221,8 +248,8 @@ impl PoliciesApi {
         origin: Data<&Origin>,
         body: JsonBody<PolicyRequest>,
     ) -> Result<ConfigSaved<PolicyDto>, ApiError> {
-        let written = config::create::<SlaPolicy>(&app, &auth.0, &origin, body.0.spec()).await?;
-        Ok(ConfigSaved::of(true, written))
+        let written = config::create::<SlaPolicy>(&app, &auth.0, &origin, body.0.spec()?).await?;
+        Ok(ConfigSaved::of(Made::Under("/api/sla/policies"), written))
     }
 
     /// One policy, current version (staff).
@@ -238,7 +265,7 @@ impl PoliciesApi {
         id: Path<Uuid>,
     ) -> Result<ConfigSaved<PolicyDto>, ApiError> {
         let written = config::get::<SlaPolicy>(&app, &auth.0, id.0).await?;
-        Ok(ConfigSaved::of(false, written))
+        Ok(ConfigSaved::of(Made::Changed, written))
     }
 
     /// Replace a policy: a new version, applied from this moment (managers, admins).
@@ -258,9 +285,9 @@ impl PoliciesApi {
     ) -> Result<ConfigSaved<PolicyDto>, ApiError> {
         let expected = if_match(expected.0.as_deref())?;
         let written =
-            config::update::<SlaPolicy>(&app, &auth.0, &origin, id.0, expected, body.0.spec())
+            config::update::<SlaPolicy>(&app, &auth.0, &origin, id.0, expected, body.0.spec()?)
                 .await?;
-        Ok(ConfigSaved::of(false, written))
+        Ok(ConfigSaved::of(Made::Changed, written))
     }
 
     /// Delete a policy; open tickets fall back to the next matching one (managers, admins).

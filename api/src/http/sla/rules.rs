@@ -5,20 +5,22 @@ use docket_domain::Priority;
 use docket_domain::sla::config::{EscalationRule, RuleAction, RuleCondition, RuleDefinition};
 use docket_domain::values::UserId;
 use poem::web::Data;
-use poem_openapi::param::{Header, Path};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{ConfigSaved, Deleted};
+use super::{ConfigSaved, Deleted, Made};
 use crate::app::sla::config::{self, Saved};
 use crate::app::sla::escalation;
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
+use crate::http::paging::{Page, Paging};
 use crate::http::principal::{BearerAuth, consistency_token};
 use crate::http::problem::ApiError;
 use crate::http::wire::{PriorityDto, SlaMetricDto, StatusDto};
+use crate::http::wire::{default_page, default_page_size};
 use crate::http::{ApiTags, if_match};
 use docket_domain::values::TicketNumber;
 
@@ -333,9 +335,21 @@ impl RulesApi {
         &self,
         auth: BearerAuth,
         app: Data<&SharedApp>,
-    ) -> Result<Json<Vec<RuleDto>>, ApiError> {
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<RuleDto>>, ApiError> {
         let rules = config::list::<EscalationRule>(&app, &auth.0).await?;
-        Ok(Json(rules.into_iter().map(RuleDto::from).collect()))
+        Ok(Json(Page::of(rules, Paging::new(page.0, page_size.0))))
     }
 
     /// Create an escalation rule (managers, admins).
@@ -354,9 +368,11 @@ impl RulesApi {
         let definition = body.0.definition()?;
         let acting = escalation::acting_on_now(&app, &definition).await?;
         let written = config::create::<EscalationRule>(&app, &auth.0, &origin, definition).await?;
-        Ok(ConfigSaved::of_with(true, written, |rule: &mut RuleDto| {
-            rule.acting_on_now = Some(acting)
-        }))
+        Ok(ConfigSaved::of_with(
+            Made::Under("/api/escalation-rules"),
+            written,
+            |rule: &mut RuleDto| rule.acting_on_now = Some(acting),
+        ))
     }
 
     /// What a rule would do if it were saved now: the tickets it would act on at once, and
@@ -404,7 +420,7 @@ impl RulesApi {
         id: Path<Uuid>,
     ) -> Result<ConfigSaved<RuleDto>, ApiError> {
         let written = config::get::<EscalationRule>(&app, &auth.0, id.0).await?;
-        Ok(ConfigSaved::of(false, written))
+        Ok(ConfigSaved::of(Made::Changed, written))
     }
 
     /// Replace a rule: a new version (managers, admins).
@@ -429,7 +445,7 @@ impl RulesApi {
             config::update::<EscalationRule>(&app, &auth.0, &origin, id.0, expected, definition)
                 .await?;
         Ok(ConfigSaved::of_with(
-            false,
+            Made::Changed,
             written,
             |rule: &mut RuleDto| rule.acting_on_now = Some(acting),
         ))

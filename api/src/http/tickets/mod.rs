@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::app::tickets as service;
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
+use crate::http::paging::{Page, Paging};
 use crate::http::principal::BearerAuth;
 use crate::http::problem::ApiError;
 use crate::http::wire::{default_page, default_page_size};
@@ -347,9 +348,42 @@ impl TicketsApi {
         app: Data<&SharedApp>,
         id: Path<Uuid>,
         #[oai(validator(minimum(value = "0")))] min_version: Query<Option<i64>>,
-    ) -> Result<Json<Vec<CommentDto>>, ApiError> {
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<CommentDto>>, ApiError> {
         let comments = service::comments(&app, &auth.0, id.0, min_version.0).await?;
-        Ok(Json(comments.into_iter().map(CommentDto::from).collect()))
+        Ok(Json(Page::of(comments, Paging::new(page.0, page_size.0))))
+    }
+
+    /// One comment of a ticket. Customers never see internal ones.
+    #[oai(
+        path = "/api/tickets/:id/comments/:comment_id",
+        method = "get",
+        operation_id = "get_comment"
+    )]
+    async fn comment_one(
+        &self,
+        auth: BearerAuth,
+        app: Data<&SharedApp>,
+        id: Path<Uuid>,
+        comment_id: Path<Uuid>,
+    ) -> Result<Json<CommentDto>, ApiError> {
+        let comments = service::comments(&app, &auth.0, id.0, None).await?;
+        let comment = comments
+            .into_iter()
+            .find(|comment| comment.id == comment_id.0)
+            .ok_or_else(|| ApiError::not_found("comment"))?;
+        Ok(Json(comment.into()))
     }
 
     /// Everything that happened to the ticket, in order, straight from the event log.

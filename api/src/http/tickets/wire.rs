@@ -1,7 +1,6 @@
 //! The wire types of `/api/tickets`: requests, the ticket and its comments as clients see them,
 //! and the responses each operation documents.
 
-use chrono::{DateTime, Utc};
 use docket_domain::ticket::{StatusPeriod, TicketEvent};
 use docket_domain::values::TicketNumber;
 use docket_projections::log::RecordedEvent;
@@ -17,6 +16,7 @@ use crate::app::tickets::{
 use crate::http::invalid;
 use crate::http::principal::consistency_token;
 use crate::http::problem::ApiError;
+use crate::http::wire::Timestamp;
 use crate::http::wire::{ClockStateDto, PriorityDto, RoleDto, StatusDto};
 use crate::http::{etag, matches_any};
 use docket_domain::ticket::TicketDetailsChange;
@@ -129,14 +129,14 @@ pub struct TicketDto {
     pub team_id: Option<Uuid>,
     pub escalation_level: i64,
     pub comment_count: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     /// The ticket's version: its number of events. Send it back in `If-Match`.
     pub version: i64,
     /// The worst state of its SLA clocks still counting.
     pub sla_state: Option<ClockStateDto>,
     /// The nearest deadline of a running SLA clock.
-    pub sla_due_at: Option<DateTime<Utc>>,
+    pub sla_due_at: Option<Timestamp>,
     /// Some SLA target of this ticket has been breached.
     pub sla_breached: bool,
 }
@@ -149,7 +149,7 @@ pub struct CommentDto {
     pub author_role: RoleDto,
     pub body: String,
     pub internal: bool,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     /// The ticket's version once this comment was added (a write's own answer: send it back
     /// in `If-Match`).
     pub ticket_version: i64,
@@ -185,9 +185,9 @@ pub struct HistoryEntry {
     #[oai(rename = "type")]
     pub event_type: String,
     /// When it happened (business time).
-    pub occurred_at: Option<DateTime<Utc>>,
+    pub occurred_at: Option<Timestamp>,
     /// When the log recorded it.
-    pub recorded_at: DateTime<Utc>,
+    pub recorded_at: Timestamp,
     pub actor: HistoryActor,
     /// The event's fields, as stored.
     pub data: serde_json::Value,
@@ -202,9 +202,9 @@ pub struct TicketHistory {
 #[derive(Debug, Clone, Object)]
 pub struct StatusPeriodDto {
     pub status: StatusDto,
-    pub entered_at: DateTime<Utc>,
+    pub entered_at: Timestamp,
     /// Absent while the ticket is still in this status.
-    pub left_at: Option<DateTime<Utc>>,
+    pub left_at: Option<Timestamp>,
     /// Seconds spent (up to now for the current status).
     pub seconds: i64,
 }
@@ -265,6 +265,7 @@ pub enum CommentCreated {
     #[oai(status = 201)]
     Created(
         Json<CommentDto>,
+        #[oai(header = "Location")] String,
         #[oai(header = "ETag")] String,
         #[oai(header = "X-Consistency-Token")] Option<String>,
     ),
@@ -351,11 +352,11 @@ impl From<TicketView> for TicketDto {
             team_id: row.team_id,
             escalation_level: i64::from(row.escalation_level),
             comment_count: i64::from(row.comment_count),
-            created_at: row.created_at,
-            updated_at: row.updated_at,
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
             version: row.version,
             sla_state: row.sla_state.map(Into::into),
-            sla_due_at: row.sla_due_at,
+            sla_due_at: row.sla_due_at.map(Timestamp),
             sla_breached: row.sla_breached,
         }
     }
@@ -370,7 +371,7 @@ impl From<CommentView> for CommentDto {
             author_role: row.author_role.into(),
             body: row.body,
             internal: row.internal,
-            created_at: row.created_at,
+            created_at: row.created_at.into(),
             ticket_version: row.sequence,
         }
     }
@@ -442,12 +443,28 @@ fn page_etag(page: &TicketPage) -> String {
 
 impl CommentCreated {
     pub fn created(added: CommentAdded) -> Self {
+        let location = format!(
+            "/api/tickets/{}/comments/{}",
+            added.comment.ticket_id, added.comment.id
+        );
         CommentCreated::Created(
             Json(added.comment.into()),
+            location,
             etag(added.ticket_version),
             consistency_token(added.position),
         )
     }
+}
+
+/// An event's fields as the API shows them: as stored, except that a ticket's number has the
+/// one form the ticket itself shows (`"TKT-000051"`, not `51`).
+pub fn event_data(aggregate_type: &str, mut data: serde_json::Value) -> serde_json::Value {
+    if aggregate_type == "ticket"
+        && let Some(number) = data.get("number").and_then(serde_json::Value::as_i64)
+    {
+        data["number"] = serde_json::Value::String(TicketNumber(number).to_string());
+    }
+    data
 }
 
 impl HistoryEntry {
@@ -456,13 +473,13 @@ impl HistoryEntry {
         HistoryEntry {
             sequence: event.sequence,
             event_type: event.event_type.clone(),
-            occurred_at: Some(payload.occurred_at()),
-            recorded_at: event.recorded_at,
+            occurred_at: Some((payload.occurred_at()).into()),
+            recorded_at: event.recorded_at.into(),
             actor: HistoryActor {
                 id: Some(actor.user_id.0),
                 role: Some(actor.role.into()),
             },
-            data: event.data(),
+            data: event_data("ticket", event.data()),
         }
     }
 }
@@ -471,8 +488,8 @@ impl From<StatusPeriod> for StatusPeriodDto {
     fn from(period: StatusPeriod) -> Self {
         Self {
             status: period.status.into(),
-            entered_at: period.entered_at,
-            left_at: period.left_at,
+            entered_at: period.entered_at.into(),
+            left_at: period.left_at.map(Timestamp),
             seconds: period.seconds,
         }
     }

@@ -2,26 +2,50 @@
 
 use poem::web::Data;
 use poem_openapi::OpenApi;
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use uuid::Uuid;
 
-use super::{AgentDto, SetCapacityRequest, SetSkillsRequest, SetStatusRequest, Written};
+use docket_domain::values::{SkillId, SkillName};
+
+use super::{
+    AgentDto, AgentSkillDto, SetCapacityRequest, SetSkillsRequest, SetStatusRequest, Written,
+};
 use crate::app::workforce::{self, Changed, ProfileChange};
 use crate::app::{AppError, Origin, SharedApp};
 use crate::http::ApiTags;
 use crate::http::json::JsonBody;
-use crate::http::principal::{BearerAuth, consistency_token};
+use crate::http::paging::{Page, Paging};
+use crate::http::principal::BearerAuth;
 use crate::http::problem::ApiError;
+use crate::http::wire::{default_page, default_page_size};
 
 fn written(
     changed: Result<Changed<workforce::AgentView>, AppError>,
 ) -> Result<Written<AgentDto>, ApiError> {
-    let changed = changed?;
-    Ok(Written::Ok(
-        Json(changed.value.into()),
-        consistency_token(changed.position),
-    ))
+    Ok(Written::of(changed?))
+}
+
+/// The skill a held skill names, by `skill_id` or by `skill` (an id or a name).
+fn skill_named(held: &AgentSkillDto, index: usize) -> Result<Uuid, ApiError> {
+    let field = || format!("skills[{index}].skill");
+    match (held.skill_id, held.skill.as_deref()) {
+        (Some(id), None) => Ok(id),
+        (None, Some(named)) => match Uuid::parse_str(named) {
+            Ok(id) => Ok(id),
+            Err(_) => SkillName::parse(named)
+                .map(|name| SkillId::for_name(&name).0)
+                .map_err(|e| ApiError::validation(field(), e.reason)),
+        },
+        (Some(_), Some(_)) => Err(ApiError::validation(
+            field(),
+            "give the skill by `skill_id` or by `skill`, not both",
+        )),
+        (None, None) => Err(ApiError::validation(
+            field(),
+            "name the skill by `skill` (its id or name) or `skill_id`",
+        )),
+    }
 }
 
 #[derive(Default)]
@@ -35,9 +59,21 @@ impl AgentsApi {
         &self,
         auth: BearerAuth,
         app: Data<&SharedApp>,
-    ) -> Result<Json<Vec<AgentDto>>, ApiError> {
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<AgentDto>>, ApiError> {
         let agents = workforce::agents(&app, &auth.0).await?;
-        Ok(Json(agents.into_iter().map(AgentDto::from).collect()))
+        Ok(Json(Page::of(agents, Paging::new(page.0, page_size.0))))
     }
 
     /// The agents routing could give a ticket to right now (staff).
@@ -50,9 +86,21 @@ impl AgentsApi {
         &self,
         auth: BearerAuth,
         app: Data<&SharedApp>,
-    ) -> Result<Json<Vec<AgentDto>>, ApiError> {
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<AgentDto>>, ApiError> {
         let agents = workforce::available_agents(&app, &auth.0).await?;
-        Ok(Json(agents.into_iter().map(AgentDto::from).collect()))
+        Ok(Json(Page::of(agents, Paging::new(page.0, page_size.0))))
     }
 
     /// One agent (staff).
@@ -84,8 +132,9 @@ impl AgentsApi {
             .0
             .skills
             .iter()
-            .map(|s| (s.skill_id, s.proficiency))
-            .collect();
+            .enumerate()
+            .map(|(index, held)| Ok((skill_named(held, index)?, held.proficiency)))
+            .collect::<Result<_, ApiError>>()?;
         written(
             workforce::change_agent(&app, &auth.0, &origin, id.0, ProfileChange::Skills(held))
                 .await,

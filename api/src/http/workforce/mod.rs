@@ -16,7 +16,10 @@ use poem_openapi::{ApiResponse, Object};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::app::workforce::{AgentView, TeamView};
+use crate::app::workforce::{AgentView, Changed, TeamView};
+use crate::http::etag;
+use crate::http::principal::consistency_token;
+use crate::http::wire::Timestamp;
 use crate::http::wire::{AgentStatusDto, PriorityDto, RoleDto, StatusDto, TeamRoleDto};
 
 #[derive(Debug, Clone, Object, Deserialize)]
@@ -35,14 +38,20 @@ pub struct SkillDto {
     pub id: Uuid,
     pub name: String,
     pub description: Option<String>,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSkillDto {
-    pub skill_id: Uuid,
+    /// The skill by its id; or give `skill`.
+    #[serde(default)]
+    pub skill_id: Option<Uuid>,
+    /// The skill by its id or its name; or give `skill_id`.
+    #[oai(validator(max_length = 100))]
+    #[serde(default)]
+    pub skill: Option<String>,
     /// 1 (learning) to 5 (expert).
     #[oai(validator(minimum(value = "1"), maximum(value = "5")))]
     pub proficiency: u8,
@@ -82,15 +91,15 @@ pub struct HeldSkillDto {
 
 #[derive(Debug, Clone, Object)]
 pub struct BreakDto {
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Object)]
 pub struct CurrentShiftDto {
     pub id: Uuid,
-    pub started_at: DateTime<Utc>,
-    pub scheduled_end: Option<DateTime<Utc>>,
+    pub started_at: Timestamp,
+    pub scheduled_end: Option<Timestamp>,
     pub breaks: Vec<BreakDto>,
     /// On a break at the moment of the response.
     pub on_break: bool,
@@ -105,7 +114,7 @@ pub struct AgentDto {
     pub role: RoleDto,
     pub active: bool,
     pub status: AgentStatusDto,
-    pub status_changed_at: Option<DateTime<Utc>>,
+    pub status_changed_at: Option<Timestamp>,
     pub capacity: i32,
     pub skills: Vec<HeldSkillDto>,
     pub team_ids: Vec<Uuid>,
@@ -114,7 +123,7 @@ pub struct AgentDto {
     /// Unresolved tickets held.
     pub open_tickets: i32,
     pub critical_tickets: i32,
-    pub last_assigned_at: Option<DateTime<Utc>>,
+    pub last_assigned_at: Option<Timestamp>,
     /// Routing could give them a ticket now: active, available, on shift, not on a break,
     /// under capacity.
     pub routable: bool,
@@ -136,7 +145,7 @@ pub struct MemberDto {
     pub email: Option<String>,
     pub full_name: Option<String>,
     pub team_role: TeamRoleDto,
-    pub added_at: DateTime<Utc>,
+    pub added_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -144,7 +153,7 @@ pub struct TeamDto {
     pub id: Uuid,
     pub name: String,
     pub description: Option<String>,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
     pub members: Vec<MemberDto>,
 }
 
@@ -183,20 +192,36 @@ pub struct BreakRequest {
 pub struct ShiftDto {
     pub id: Uuid,
     pub agent_id: Uuid,
-    pub started_at: DateTime<Utc>,
-    pub scheduled_end: Option<DateTime<Utc>>,
-    pub ended_at: Option<DateTime<Utc>>,
+    pub started_at: Timestamp,
+    pub scheduled_end: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
     pub breaks: Vec<BreakDto>,
 }
 
 #[derive(ApiResponse)]
 pub enum Created<T: poem_openapi::types::ToJSON> {
-    /// Send the token back on a read to see the change.
+    /// Created, at `Location`. Send the token back on a read to see the change.
     #[oai(status = 201)]
     Created(
         Json<T>,
+        #[oai(header = "Location")] String,
+        /// The version of what was written: send it back in `If-Match`.
+        #[oai(header = "ETag")]
+        String,
         #[oai(header = "X-Consistency-Token")] Option<String>,
     ),
+}
+
+impl<T: poem_openapi::types::ToJSON> Created<T> {
+    /// The response for `changed`, shown as `T`, found at `location`.
+    pub fn of<V: Into<T>>(changed: Changed<V>, location: String) -> Self {
+        Created::Created(
+            Json(changed.value.into()),
+            location,
+            etag(changed.version),
+            consistency_token(changed.position),
+        )
+    }
 }
 
 #[derive(ApiResponse)]
@@ -205,8 +230,29 @@ pub enum Written<T: poem_openapi::types::ToJSON> {
     #[oai(status = 200)]
     Ok(
         Json<T>,
+        /// The version of what was written: send it back in `If-Match`.
+        #[oai(header = "ETag")]
+        String,
         #[oai(header = "X-Consistency-Token")] Option<String>,
     ),
+}
+
+impl<T: poem_openapi::types::ToJSON> Written<T> {
+    /// The response for `changed`, shown as `T`.
+    pub fn of<V: Into<T>>(changed: Changed<V>) -> Self {
+        Written::Ok(
+            Json(changed.value.into()),
+            etag(changed.version),
+            consistency_token(changed.position),
+        )
+    }
+}
+
+/// A read of one versioned item, with its `ETag`.
+#[derive(ApiResponse)]
+pub enum Versioned<T: poem_openapi::types::ToJSON> {
+    #[oai(status = 200)]
+    Ok(Json<T>, #[oai(header = "ETag")] String),
 }
 
 #[derive(ApiResponse)]
@@ -226,15 +272,17 @@ pub struct QueuedTicketDto {
     pub status: StatusDto,
     pub team_id: Option<Uuid>,
     pub skill_id: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
+    pub created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Object)]
 pub struct QueueDto {
+    /// This page of the queue, in the order they will be served.
+    pub items: Vec<QueuedTicketDto>,
     /// Unassigned unfinished tickets in all.
     pub total: i64,
-    /// The first ones, in the order they will be served.
-    pub items: Vec<QueuedTicketDto>,
+    pub page: i64,
+    pub page_size: i64,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -277,7 +325,7 @@ pub struct CandidateDto {
     pub open_tickets: u32,
     pub critical_tickets: u32,
     pub proficiency: u8,
-    pub last_assigned_at: Option<DateTime<Utc>>,
+    pub last_assigned_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -292,7 +340,7 @@ pub struct ExclusionDto {
 pub struct DecisionDto {
     /// The ticket version that recorded it.
     pub version: i64,
-    pub decided_at: DateTime<Utc>,
+    pub decided_at: Timestamp,
     /// Absent: nobody was eligible; the ticket waited in the queue.
     pub chosen_agent_id: Option<Uuid>,
     pub skill_id: Option<Uuid>,
@@ -361,7 +409,7 @@ pub struct WorkloadMetrics {
 
 #[derive(Debug, Clone, Object)]
 pub struct HourForecast {
-    pub hour_start: DateTime<Utc>,
+    pub hour_start: Timestamp,
     pub expected_tickets: f64,
     /// Agents needed to hold the expected load at current handling times and capacities.
     pub agents_needed: i64,
@@ -392,7 +440,7 @@ impl From<SkillRow> for SkillDto {
             id: row.id,
             name: row.name,
             description: row.description,
-            created_at: row.created_at,
+            created_at: row.created_at.into(),
         }
     }
 }
@@ -401,8 +449,8 @@ fn breaks(windows: &[BreakWindow]) -> Vec<BreakDto> {
     windows
         .iter()
         .map(|b| BreakDto {
-            starts_at: b.starts_at,
-            ends_at: b.ends_at,
+            starts_at: b.starts_at.into(),
+            ends_at: b.ends_at.into(),
         })
         .collect()
 }
@@ -413,8 +461,8 @@ impl From<AgentView> for AgentDto {
         let shift = match (row.shift_id, row.shift_started_at) {
             (Some(id), Some(started_at)) if view.on_shift => Some(CurrentShiftDto {
                 id,
-                started_at,
-                scheduled_end: row.shift_scheduled_end,
+                started_at: started_at.into(),
+                scheduled_end: row.shift_scheduled_end.map(Timestamp),
                 breaks: breaks(&row.breaks),
                 on_break: view.on_break,
             }),
@@ -427,7 +475,7 @@ impl From<AgentView> for AgentDto {
             role: row.role.into(),
             active: row.active,
             status: row.status.into(),
-            status_changed_at: row.status_changed_at,
+            status_changed_at: row.status_changed_at.map(Timestamp),
             capacity: row.capacity,
             skills: row
                 .skills
@@ -442,7 +490,7 @@ impl From<AgentView> for AgentDto {
             shift,
             open_tickets: row.open_tickets,
             critical_tickets: row.critical_tickets,
-            last_assigned_at: row.last_assigned_at,
+            last_assigned_at: row.last_assigned_at.map(Timestamp),
             routable: view.routable,
         }
     }
@@ -455,7 +503,7 @@ impl From<MemberRow> for MemberDto {
             email: m.email,
             full_name: m.full_name,
             team_role: m.team_role.into(),
-            added_at: m.added_at,
+            added_at: m.added_at.into(),
         }
     }
 }
@@ -466,7 +514,7 @@ impl From<TeamView> for TeamDto {
             id: view.team.id,
             name: view.team.name,
             description: view.team.description,
-            created_at: view.team.created_at,
+            created_at: view.team.created_at.into(),
             members: view.members.into_iter().map(MemberDto::from).collect(),
         }
     }
@@ -477,9 +525,9 @@ impl From<ShiftRow> for ShiftDto {
         Self {
             id: row.id,
             agent_id: row.agent_id,
-            started_at: row.started_at,
-            scheduled_end: row.scheduled_end,
-            ended_at: row.ended_at,
+            started_at: row.started_at.into(),
+            scheduled_end: row.scheduled_end.map(Timestamp),
+            ended_at: row.ended_at.map(Timestamp),
             breaks: breaks(&row.breaks),
         }
     }

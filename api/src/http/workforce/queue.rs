@@ -21,6 +21,7 @@ use crate::http::json::JsonBody;
 use crate::http::principal::BearerAuth;
 use crate::http::problem::ApiError;
 use crate::http::tickets::TicketWritten;
+use crate::http::wire::{default_page, default_page_size};
 
 impl From<Move> for MoveDto {
     fn from(m: Move) -> Self {
@@ -46,7 +47,7 @@ impl From<queue::RecordedDecision> for DecisionDto {
         let d: RoutingDecision = recorded.decision;
         DecisionDto {
             version: recorded.version,
-            decided_at: recorded.decided_at,
+            decided_at: recorded.decided_at.into(),
             chosen_agent_id: d.chosen.map(|a| a.0),
             skill_id: d.requirements.skill_id.map(|s| s.0),
             team_id: d.requirements.team_id.map(|t| t.0),
@@ -65,7 +66,7 @@ impl From<queue::RecordedDecision> for DecisionDto {
                     open_tickets: c.open_tickets,
                     critical_tickets: c.critical_tickets,
                     proficiency: c.proficiency,
-                    last_assigned_at: c.last_assigned_at,
+                    last_assigned_at: c.last_assigned_at.map(Into::into),
                 })
                 .collect(),
             excluded: d
@@ -95,16 +96,28 @@ impl QueueApi {
         &self,
         auth: BearerAuth,
         app: Data<&SharedApp>,
-        /// At most this many (default 50, at most 500).
-        limit: Query<Option<i64>>,
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
     ) -> Result<Json<QueueDto>, ApiError> {
-        let found = queue::queue(&app, &auth.0, limit.0.unwrap_or(50)).await?;
+        let found = queue::queue(&app, &auth.0, page.0, page_size.0).await?;
         Ok(Json(QueueDto {
             total: found.total,
+            page: page.0,
+            page_size: page_size.0,
             items: found
                 .first
                 .into_iter()
-                .zip(1..)
+                .zip(found.skipped + 1..)
                 .map(|(r, position)| QueuedTicketDto {
                     position,
                     ticket_id: r.ticket_id,
@@ -114,7 +127,7 @@ impl QueueApi {
                     status: r.status.into(),
                     team_id: r.team_id,
                     skill_id: r.skill_id,
-                    created_at: r.created_at,
+                    created_at: r.created_at.into(),
                 })
                 .collect(),
         }))

@@ -7,13 +7,16 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use uuid::Uuid;
 
-use super::{BreakRequest, Created, ShiftDto, StartShiftRequest, Written, note};
+use super::{BreakRequest, Created, ShiftDto, StartShiftRequest, Versioned, Written, note};
 use crate::app::workforce::{self, ShiftStart};
 use crate::app::{Origin, SharedApp};
 use crate::http::ApiTags;
+use crate::http::etag;
 use crate::http::json::JsonBody;
-use crate::http::principal::{BearerAuth, consistency_token};
+use crate::http::paging::{Page, Paging};
+use crate::http::principal::BearerAuth;
 use crate::http::problem::ApiError;
+use crate::http::wire::{default_page, default_page_size};
 
 #[derive(Default)]
 pub struct ShiftsApi;
@@ -40,10 +43,8 @@ impl ShiftsApi {
             set_available: body.0.set_available.unwrap_or(true),
         };
         let started = workforce::start_shift(&app, &auth.0, &origin, start).await?;
-        Ok(Created::Created(
-            Json(started.value.into()),
-            consistency_token(started.position),
-        ))
+        let location = format!("/api/shifts/{}", started.value.id);
+        Ok(Created::of(started, location))
     }
 
     /// End a running shift (its agent, managers, admins). The agent goes `offline`.
@@ -60,10 +61,7 @@ impl ShiftsApi {
         id: Path<Uuid>,
     ) -> Result<Written<ShiftDto>, ApiError> {
         let ended = workforce::end_shift(&app, &auth.0, &origin, id.0).await?;
-        Ok(Written::Ok(
-            Json(ended.value.into()),
-            consistency_token(ended.position),
-        ))
+        Ok(Written::of(ended))
     }
 
     /// Schedule a break in a running shift; the agent is not routed to during it.
@@ -87,10 +85,9 @@ impl ShiftsApi {
         };
         let scheduled =
             workforce::schedule_break(&app, &auth.0, &origin, id.0, window, reason).await?;
-        Ok(Created::Created(
-            Json(scheduled.value.into()),
-            consistency_token(scheduled.position),
-        ))
+        // A break is part of its shift, which is where it is read.
+        let location = format!("/api/shifts/{}", scheduled.value.id);
+        Ok(Created::of(scheduled, location))
     }
 
     /// An agent's shifts, newest first (staff).
@@ -104,11 +101,37 @@ impl ShiftsApi {
         auth: BearerAuth,
         app: Data<&SharedApp>,
         agent_id: Path<Uuid>,
-        /// At most this many (default 50, at most 500).
-        limit: Query<Option<i64>>,
-    ) -> Result<Json<Vec<ShiftDto>>, ApiError> {
-        let limit = limit.0.unwrap_or(50).clamp(1, 500);
-        let shifts = workforce::agent_shifts(&app, &auth.0, agent_id.0, limit).await?;
-        Ok(Json(shifts.into_iter().map(ShiftDto::from).collect()))
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<ShiftDto>>, ApiError> {
+        let (shifts, total) =
+            workforce::agent_shifts(&app, &auth.0, agent_id.0, page.0, page_size.0).await?;
+        Ok(Json(Page::read(
+            shifts,
+            total,
+            Paging::new(page.0, page_size.0),
+        )))
+    }
+
+    /// One shift with its breaks (staff).
+    #[oai(path = "/api/shifts/:id", method = "get", operation_id = "get_shift")]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        app: Data<&SharedApp>,
+        id: Path<Uuid>,
+    ) -> Result<Versioned<ShiftDto>, ApiError> {
+        let (shift, version) = workforce::shift(&app, &auth.0, id.0).await?;
+        Ok(Versioned::Ok(Json(shift.into()), etag(version)))
     }
 }

@@ -3,13 +3,16 @@
 use docket_domain::values::SkillName;
 use poem::web::Data;
 use poem_openapi::OpenApi;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 
 use super::{Created, SkillDto, SkillRequest, note};
 use crate::app::{Origin, SharedApp, workforce};
 use crate::http::json::JsonBody;
-use crate::http::principal::{BearerAuth, consistency_token};
+use crate::http::paging::{Page, Paging};
+use crate::http::principal::BearerAuth;
 use crate::http::problem::ApiError;
+use crate::http::wire::{default_page, default_page_size};
 use crate::http::{ApiTags, invalid};
 
 #[derive(Default)]
@@ -23,9 +26,21 @@ impl SkillsApi {
         &self,
         auth: BearerAuth,
         app: Data<&SharedApp>,
-    ) -> Result<Json<Vec<SkillDto>>, ApiError> {
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<SkillDto>>, ApiError> {
         let skills = workforce::skills(&app, &auth.0).await?;
-        Ok(Json(skills.into_iter().map(SkillDto::from).collect()))
+        Ok(Json(Page::of(skills, Paging::new(page.0, page_size.0))))
     }
 
     /// Add a skill to the catalogue (managers, admins). Names are unique, ignoring case.
@@ -40,9 +55,25 @@ impl SkillsApi {
         let name = SkillName::parse(&body.0.name).map_err(invalid)?;
         let description = note(body.0.description.as_deref(), "description")?;
         let created = workforce::create_skill(&app, &auth.0, &origin, name, description).await?;
-        Ok(Created::Created(
-            Json(created.value.into()),
-            consistency_token(created.position),
+        let location = format!("/api/skills/{}", created.value.id);
+        Ok(Created::of(created, location))
+    }
+
+    /// One skill, by its id or its name (staff).
+    #[oai(
+        path = "/api/skills/:skill",
+        method = "get",
+        operation_id = "get_skill"
+    )]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        app: Data<&SharedApp>,
+        /// The skill's id or its name.
+        skill: Path<String>,
+    ) -> Result<Json<SkillDto>, ApiError> {
+        Ok(Json(
+            workforce::skill(&app, &auth.0, &skill.0).await?.into(),
         ))
     }
 }

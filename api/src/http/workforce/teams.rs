@@ -10,9 +10,11 @@ use uuid::Uuid;
 use super::{AddMemberRequest, Created, MemberDto, Removed, TeamDto, TeamRequest, Written, note};
 use crate::app::{Origin, SharedApp, workforce};
 use crate::http::json::JsonBody;
+use crate::http::paging::{Page, Paging};
 use crate::http::principal::{BearerAuth, consistency_token};
 use crate::http::problem::ApiError;
 use crate::http::wire::TeamRoleDto;
+use crate::http::wire::{default_page, default_page_size};
 use crate::http::{ApiTags, invalid};
 
 #[derive(Default)]
@@ -26,9 +28,21 @@ impl TeamsApi {
         &self,
         auth: BearerAuth,
         app: Data<&SharedApp>,
-    ) -> Result<Json<Vec<TeamDto>>, ApiError> {
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<TeamDto>>, ApiError> {
         let teams = workforce::teams(&app, &auth.0).await?;
-        Ok(Json(teams.into_iter().map(TeamDto::from).collect()))
+        Ok(Json(Page::of(teams, Paging::new(page.0, page_size.0))))
     }
 
     /// Create a team (managers, admins).
@@ -43,10 +57,19 @@ impl TeamsApi {
         let name = TeamName::parse(&body.0.name).map_err(invalid)?;
         let description = note(body.0.description.as_deref(), "description")?;
         let created = workforce::create_team(&app, &auth.0, &origin, name, description).await?;
-        Ok(Created::Created(
-            Json(created.value.into()),
-            consistency_token(created.position),
-        ))
+        let location = format!("/api/teams/{}", created.value.team.id);
+        Ok(Created::of(created, location))
+    }
+
+    /// One team with its members (staff).
+    #[oai(path = "/api/teams/:id", method = "get", operation_id = "get_team")]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        app: Data<&SharedApp>,
+        id: Path<Uuid>,
+    ) -> Result<Json<TeamDto>, ApiError> {
+        Ok(Json(workforce::team(&app, &auth.0, id.0).await?.into()))
     }
 
     /// A team's members, managers and leads first (staff).
@@ -60,9 +83,21 @@ impl TeamsApi {
         auth: BearerAuth,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
-    ) -> Result<Json<Vec<MemberDto>>, ApiError> {
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<MemberDto>>, ApiError> {
         let members = workforce::team_members(&app, &auth.0, id.0).await?;
-        Ok(Json(members.into_iter().map(MemberDto::from).collect()))
+        Ok(Json(Page::of(members, Paging::new(page.0, page_size.0))))
     }
 
     /// Add an agent or manager to a team, or change their team role (managers, admins).
@@ -82,10 +117,9 @@ impl TeamsApi {
         let role = body.0.team_role.unwrap_or(TeamRoleDto::Member).into();
         let changed =
             workforce::add_member(&app, &auth.0, &origin, id.0, body.0.user_id, role).await?;
-        Ok(Written::Ok(
-            Json(changed.value.into_iter().map(MemberDto::from).collect()),
-            consistency_token(changed.position),
-        ))
+        Ok(Written::of(changed.map(|members| {
+            members.into_iter().map(MemberDto::from).collect::<Vec<_>>()
+        })))
     }
 
     /// Remove a member from a team (managers, admins).

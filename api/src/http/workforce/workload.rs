@@ -10,8 +10,10 @@ use super::{AgentWorkloadDto, HourForecast, Predictions, TeamWorkloadDto, Worklo
 use crate::app::SharedApp;
 use crate::app::workforce::workload::{self, AgentWorkload, ratio};
 use crate::http::ApiTags;
+use crate::http::paging::{Page, Paging};
 use crate::http::principal::BearerAuth;
 use crate::http::problem::ApiError;
+use crate::http::wire::{default_page, default_page_size};
 
 impl From<AgentWorkload> for AgentWorkloadDto {
     fn from(a: AgentWorkload) -> Self {
@@ -50,11 +52,21 @@ impl WorkloadApi {
         &self,
         auth: BearerAuth,
         app: Data<&SharedApp>,
-    ) -> Result<Json<Vec<AgentWorkloadDto>>, ApiError> {
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<AgentWorkloadDto>>, ApiError> {
         let agents = workload::agents(&app, &auth.0).await?;
-        Ok(Json(
-            agents.into_iter().map(AgentWorkloadDto::from).collect(),
-        ))
+        Ok(Json(Page::of(agents, Paging::new(page.0, page_size.0))))
     }
 
     /// The same per team: its members' tickets, and the tickets queued for it (staff).
@@ -67,29 +79,40 @@ impl WorkloadApi {
         &self,
         auth: BearerAuth,
         app: Data<&SharedApp>,
-    ) -> Result<Json<Vec<TeamWorkloadDto>>, ApiError> {
+        /// 1-based page number.
+        #[oai(
+            default = "default_page",
+            validator(minimum(value = "1"), maximum(value = "1000000"))
+        )]
+        page: Query<i64>,
+        /// Items per page, at most 100.
+        #[oai(
+            default = "default_page_size",
+            validator(minimum(value = "1"), maximum(value = "100"))
+        )]
+        page_size: Query<i64>,
+    ) -> Result<Json<Page<TeamWorkloadDto>>, ApiError> {
         let teams = workload::teams(&app, &auth.0).await?;
-        Ok(Json(
-            teams
-                .into_iter()
-                .map(|team| {
-                    let open = total(&team.members, |a| i64::from(a.open_tickets));
-                    let capacity = total(&team.members, |a| i64::from(a.capacity));
-                    TeamWorkloadDto {
-                        team_id: team.team.id,
-                        name: team.team.name,
-                        members: team.members.len() as i64,
-                        members_routable: team.members.iter().filter(|a| a.routable).count() as i64,
-                        open_tickets: open,
-                        critical_tickets: total(&team.members, |a| i64::from(a.critical_tickets)),
-                        sla_at_risk: total(&team.members, |a| a.sla_at_risk),
-                        queued: team.queued,
-                        capacity,
-                        utilisation: ratio(open as f64, capacity as f64),
-                    }
-                })
-                .collect(),
-        ))
+        let teams: Vec<TeamWorkloadDto> = teams
+            .into_iter()
+            .map(|team| {
+                let open = total(&team.members, |a| i64::from(a.open_tickets));
+                let capacity = total(&team.members, |a| i64::from(a.capacity));
+                TeamWorkloadDto {
+                    team_id: team.team.id,
+                    name: team.team.name,
+                    members: team.members.len() as i64,
+                    members_routable: team.members.iter().filter(|a| a.routable).count() as i64,
+                    open_tickets: open,
+                    critical_tickets: total(&team.members, |a| i64::from(a.critical_tickets)),
+                    sla_at_risk: total(&team.members, |a| a.sla_at_risk),
+                    queued: team.queued,
+                    capacity,
+                    utilisation: ratio(open as f64, capacity as f64),
+                }
+            })
+            .collect();
+        Ok(Json(Page::of(teams, Paging::new(page.0, page_size.0))))
     }
 
     /// Totals across the support floor (staff).
@@ -155,7 +178,7 @@ impl WorkloadApi {
                 .hours
                 .into_iter()
                 .map(|h| HourForecast {
-                    hour_start: h.hour_start,
+                    hour_start: h.hour_start.into(),
                     expected_tickets: h.expected_tickets,
                     agents_needed: h.agents_needed,
                 })
