@@ -507,6 +507,7 @@ pub fn print_credentials(port: u16) {
     for (email, _) in CUSTOMERS {
         lines.push(format!("    customer   {email:<24} {PASSWORD}"));
     }
+    lines.push(format!("  Web app: http://127.0.0.1:{port}/"));
     lines.push(format!(
         "  API explorer: http://127.0.0.1:{port}/docs   spec: http://127.0.0.1:{port}/openapi.json"
     ));

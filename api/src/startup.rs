@@ -181,7 +181,7 @@ impl Application {
             .and_then(|addr| addr.as_socket_addr().map(|a| a.port()))
             .ok_or_else(|| anyhow::anyhow!("the listener has no address"))?;
         tracing::info!(
-            "Docket listening on http://{}:{port} (API explorer at /docs, spec at /openapi.json)",
+            "Docket listening on http://{}:{port} (web app at /, API explorer at /docs, spec at /openapi.json)",
             settings
                 .listen
                 .rsplit_once(':')

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod json;
 pub mod live;
 pub mod metrics;
+pub mod pages;
 pub mod paging;
 pub mod principal;
 pub mod problem;
@@ -29,7 +30,7 @@ use std::sync::Arc;
 
 use docket_domain::ValidationError;
 use poem::middleware::CatchPanic;
-use poem::{Endpoint, EndpointExt, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::app::SharedApp;
@@ -288,10 +289,17 @@ pub fn routes(app: SharedApp, settings: &Settings) -> impl Endpoint + use<> {
     let route_templates = metrics::RouteTemplates::of(&document);
     let known_queries = query::KnownQueries::of(&document);
     let document = OpenApiJson(document.to_string().into());
+    // The API's paths are absolute (`/api/…`, `/health`, `/ready`, `/metrics`); everything else
+    // is the web app's.
+    let api = Arc::new(api.into_endpoint());
     Route::new()
         .at("/openapi.json", poem::get(openapi_json).data(document))
         .nest("/docs", explorer)
-        .nest("/", api)
+        .nest_no_strip("/api", api.clone())
+        .at("/health", api.clone())
+        .at("/ready", api.clone())
+        .at("/metrics", api)
+        .nest("/", pages::with_security_headers(pages::routes()))
         .with(CatchPanic::new())
         .around(idempotency::idempotency)
         .around(query::as_documented)

@@ -25,3 +25,4 @@ mod sla;
 mod startup;
 mod tickets;
 mod users;
+mod web;

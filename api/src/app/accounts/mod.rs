@@ -19,6 +19,7 @@ use docket_projections::{EventMetadata, users};
 use uuid::Uuid;
 
 pub mod passwords;
+pub mod sessions;
 pub mod tokens;
 
 use passwords::Password;
@@ -311,6 +312,17 @@ pub async fn login(
     email: &str,
     password: String,
 ) -> Result<(TokenPair, UserView), AppError> {
+    let user = check_credentials(app, email, password).await?;
+    let tokens = issue_tokens(app, &user, Uuid::now_v7()).await?;
+    Ok((tokens, user))
+}
+
+/// The active account with this e-mail and password; one answer for every wrong guess.
+pub async fn check_credentials(
+    app: &App,
+    email: &str,
+    password: String,
+) -> Result<UserView, AppError> {
     let email = email.trim().to_lowercase();
     let stored: Option<(Uuid, String)> =
         sqlx::query_as("SELECT user_id, password_hash FROM credentials WHERE email = $1")
@@ -335,8 +347,7 @@ pub async fn login(
             "the account is deactivated".into(),
         ));
     }
-    let tokens = issue_tokens(app, &user, Uuid::now_v7()).await?;
-    Ok((tokens, user))
+    Ok(user)
 }
 
 #[derive(sqlx::FromRow)]
@@ -445,15 +456,17 @@ async fn set_password(
     end_sessions(app, target).await
 }
 
-/// Revokes every refresh token of the account.
+/// Revokes every refresh token and web session of the account.
 async fn end_sessions(app: &App, user: UserId) -> Result<(), AppError> {
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(user.0)
-    .execute(&app.pool)
-    .await
-    .map_err(AppError::database)?;
+    for table in ["refresh_tokens", "web_sessions"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL"
+        ))
+        .bind(user.0)
+        .execute(&app.pool)
+        .await
+        .map_err(AppError::database)?;
+    }
     Ok(())
 }
 

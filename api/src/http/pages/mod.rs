@@ -1,0 +1,365 @@
+//! The web app: pages rendered on the server (askama templates in `api/templates/`), enhanced
+//! with vendored htmx and `app.js`, every asset embedded in the binary. Handlers are as thin as
+//! the API's: they read a form or a query, call the same `app/` services, and render.
+//!
+//! Sign-in is a session cookie (`HttpOnly`, `SameSite=Strict`, `Secure` behind TLS); every form
+//! of a session carries its CSRF token; every page carries a strict Content-Security-Policy.
+
+mod account;
+mod dashboard;
+mod tickets;
+
+use askama::Template;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+
+use crate::app::accounts::sessions::{self, Session};
+use crate::app::{AppError, Caller, SharedApp};
+use crate::http::context::TrustForwardedFor;
+
+/// The cookie that holds a session's token.
+const SESSION_COOKIE: &str = "docket_session";
+
+/// No inline script or style, nothing from elsewhere, no framing.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; \
+     base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// The pages' routes, to be mounted beside the API.
+pub fn routes() -> Route {
+    Route::new()
+        .at("/", poem::get(tickets::home))
+        .at(
+            "/login",
+            poem::get(account::login_form).post(account::login),
+        )
+        .at("/logout", poem::post(account::logout))
+        .at(
+            "/register",
+            poem::get(account::register_form).post(account::register),
+        )
+        .at("/dashboard", poem::get(dashboard::dashboard))
+        .at(
+            "/dashboard/numbers",
+            poem::get(dashboard::dashboard_numbers),
+        )
+        .at("/tickets", poem::get(tickets::list))
+        .at("/tickets/rows", poem::get(tickets::rows))
+        .at("/tickets/:id", poem::get(tickets::show))
+        .at(
+            "/tickets/:id/conversation",
+            poem::get(tickets::conversation),
+        )
+        .at("/tickets/:id/side", poem::get(tickets::side))
+        .at("/tickets/:id/comments", poem::post(tickets::reply))
+        .at("/tickets/:id/status", poem::post(tickets::change_status))
+        .at(
+            "/tickets/:id/priority",
+            poem::post(tickets::change_priority),
+        )
+        .at("/tickets/:id/assign", poem::post(tickets::assign))
+        .at("/portal", poem::get(tickets::portal))
+        .at("/portal/rows", poem::get(tickets::portal_rows))
+        .at(
+            "/portal/new",
+            poem::get(tickets::new_form).post(tickets::open),
+        )
+        .at("/portal/tickets/:id", poem::get(tickets::show))
+        .at(
+            "/portal/tickets/:id/conversation",
+            poem::get(tickets::conversation),
+        )
+        .at("/portal/tickets/:id/side", poem::get(tickets::side))
+        .at("/portal/tickets/:id/comments", poem::post(tickets::reply))
+        .at("/assets/:file", poem::get(asset))
+}
+
+/// Security headers on every page, asset and redirect of the web app.
+pub fn with_security_headers<E: Endpoint>(pages: E) -> impl Endpoint {
+    pages.map_to_response().after(|response| async move {
+        let mut response = response?;
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("content-security-policy", CONTENT_SECURITY_POLICY),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "same-origin"),
+            ("x-frame-options", "DENY"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        headers
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+        Ok(response)
+    })
+}
+
+// ---- assets --------------------------------------------------------------------------------
+
+/// Every asset, embedded at build time: htmx (pinned, vendored), the CSS and `app.js`.
+#[derive(rust_embed::Embed)]
+#[folder = "assets/"]
+struct Assets;
+
+#[poem::handler]
+fn asset(poem::web::Path(file): poem::web::Path<String>) -> Response {
+    let Some(content) = Assets::get(&file) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let kind = match file.rsplit('.').next() {
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("txt") => "text/plain; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    };
+    Response::builder()
+        .content_type(kind)
+        // Pinned file names (`htmx-2.0.4.min.js`) change when their content does; ours are small.
+        .header(header::CACHE_CONTROL, "public, max-age=300")
+        .body(content.data.into_owned())
+}
+
+// ---- what every page shows -------------------------------------------------------------------
+
+/// The header of every page: who is signed in, the session's CSRF token for its forms, and
+/// the live stream the page listens to.
+pub struct Chrome {
+    pub user: Option<NavUser>,
+    pub csrf: String,
+    pub stream: Option<String>,
+}
+
+pub struct NavUser {
+    pub name: String,
+    pub role: String,
+    pub staff: bool,
+    /// Sees the dashboard.
+    pub manages: bool,
+}
+
+impl Chrome {
+    /// For someone not signed in.
+    pub fn anonymous() -> Self {
+        Self {
+            user: None,
+            csrf: String::new(),
+            stream: None,
+        }
+    }
+}
+
+/// A signed-in request: the session and the cookie's token.
+pub struct Visitor {
+    pub session: Session,
+    pub token: String,
+}
+
+impl Visitor {
+    pub fn caller(&self) -> &Caller {
+        &self.session.caller
+    }
+
+    /// The page chrome, with a live stream when the page is live.
+    pub fn chrome(&self, app: &SharedApp, live: bool) -> Result<Chrome, PageError> {
+        let caller = self.caller();
+        let stream = if live {
+            let token = sessions::stream_token(app, caller)?;
+            Some(format!("/api/events/stream?access_token={token}"))
+        } else {
+            None
+        };
+        Ok(Chrome {
+            user: Some(NavUser {
+                name: caller.full_name.as_str().to_string(),
+                role: caller.role.as_str().to_string(),
+                staff: caller.is_staff(),
+                manages: caller.role.may(docket_domain::access::Permission::Manage),
+            }),
+            csrf: self.session.csrf_token.clone(),
+            stream,
+        })
+    }
+
+    /// Refuses a form that does not carry the session's CSRF token.
+    pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
+        let expected = self.session.csrf_token.as_bytes();
+        let same = expected.len() == sent.len()
+            && expected
+                .iter()
+                .zip(sent.as_bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if same { Ok(()) } else { Err(PageError::Csrf) }
+    }
+}
+
+fn cookie<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// The signed-in visitor, if the request's cookie names an open session of an active account.
+pub async fn visitor(req: &Request, app: &SharedApp) -> Result<Option<Visitor>, PageError> {
+    let Some(token) = cookie(req, SESSION_COOKIE).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    Ok(sessions::find(app, token).await?.map(|session| Visitor {
+        session,
+        token: token.to_string(),
+    }))
+}
+
+/// The signed-in visitor, or a redirect to the sign-in page.
+pub async fn signed_in(req: &Request, app: &SharedApp) -> Result<Visitor, PageError> {
+    visitor(req, app).await?.ok_or(PageError::SignIn)
+}
+
+/// `Set-Cookie` for a session (or, with no token, its removal).
+fn session_cookie(req: &Request, token: Option<&str>) -> String {
+    let behind_tls = req.data::<TrustForwardedFor>().is_some_and(|trust| trust.0)
+        && req
+            .headers()
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|proto| proto.eq_ignore_ascii_case("https"));
+    let secure = if behind_tls { "; Secure" } else { "" };
+    match token {
+        Some(token) => format!(
+            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+            sessions::SESSION_LIFETIME.num_seconds()
+        ),
+        None => format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"),
+    }
+}
+
+// ---- answers -------------------------------------------------------------------------------
+
+/// What a page handler can fail with; each becomes a page (or a redirect), never JSON.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("sign in first")]
+    SignIn,
+    #[error("the form is out of date; reload the page and try again")]
+    Csrf,
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error("the page could not be drawn")]
+    Render(#[from] askama::Error),
+}
+
+/// A rendered page with its status. A form shown again with what was wrong beside its fields
+/// is a page that rendered, so 200: it is the answer the person asked for, and a 4xx document
+/// would make the browser log an error on every typo.
+pub fn html(status: StatusCode, body: String) -> Response {
+    Response::builder()
+        .status(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+/// A `303 See Other` to `location` (after a form: the browser then reads the result).
+pub fn see_other(location: &str) -> Response {
+    Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, location)
+        .finish()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    chrome: Chrome,
+    title: &'a str,
+    message: String,
+}
+
+/// The page for a failed request: sign-in for a missing session, otherwise a page saying what
+/// went wrong in words (the cause of a fault is logged, never shown).
+pub fn respond(result: Result<Response, PageError>) -> Response {
+    let error = match result {
+        Ok(response) => return response,
+        Err(error) => error,
+    };
+    let (status, title, message) = match error {
+        PageError::SignIn => return see_other("/login"),
+        PageError::Csrf => (
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            PageError::Csrf.to_string(),
+        ),
+        PageError::App(AppError::NotFound(what)) => (
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("There is no such {what}, or it is not yours to see."),
+        ),
+        PageError::App(AppError::NotPermitted(detail)) => {
+            (StatusCode::FORBIDDEN, "Not allowed", detail)
+        }
+        PageError::App(AppError::Unauthenticated(_)) => return see_other("/login"),
+        PageError::App(
+            AppError::ProjectionBehind | AppError::Unavailable | AppError::Contention,
+        ) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again",
+            "Docket is busy for a moment; reload the page.".to_string(),
+        ),
+        PageError::App(other) => (
+            StatusCode::BAD_REQUEST,
+            "That did not work",
+            other.to_string(),
+        ),
+        PageError::Render(cause) => {
+            tracing::error!(error = %cause, "a page could not be rendered");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The page could not be shown; the fault was logged.".to_string(),
+            )
+        }
+    };
+    let page = ErrorPage {
+        chrome: Chrome::anonymous(),
+        title,
+        message,
+    };
+    match page.render() {
+        Ok(body) => html(status, body),
+        Err(_) => status.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_read_among_others() {
+        let req = Request::builder()
+            .header(header::COOKIE, "theme=dark; docket_session=abc123; other=1")
+            .finish();
+        assert_eq!(cookie(&req, SESSION_COOKIE), Some("abc123"));
+        let none = Request::builder()
+            .header(header::COOKIE, "theme=dark")
+            .finish();
+        assert_eq!(cookie(&none, SESSION_COOKIE), None);
+    }
+
+    #[test]
+    fn the_session_cookie_is_http_only_and_strict() {
+        let req = Request::builder().finish();
+        let set = session_cookie(&req, Some("t0k"));
+        assert!(set.starts_with("docket_session=t0k; Path=/; HttpOnly; SameSite=Strict"));
+        assert!(
+            !set.contains("Secure"),
+            "plain HTTP without a trusted proxy"
+        );
+        assert!(session_cookie(&req, None).contains("Max-Age=0"));
+    }
+}

@@ -1,0 +1,855 @@
+//! The ticket list, the ticket page with its conversation and controls, and the customer
+//! portal. Staff see `/tickets…`; customers see `/portal…`, where the same services show them
+//! their own tickets and public replies only.
+
+use askama::Template;
+use chrono::{DateTime, Utc};
+use docket_domain::sla::ClockState;
+use docket_domain::values::{CommentBody, Description, Subject, Tags};
+use docket_domain::{Priority, TicketStatus};
+use docket_projections::tickets::{TicketFilter, TicketRow};
+use poem::http::StatusCode;
+use poem::web::{Data, Form, Path, Query};
+use poem::{Request, Response};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Chrome, PageError, Visitor, html, respond, see_other, signed_in, visitor};
+use crate::app::tickets::{self as service, CommentView, NewTicket, TicketRef};
+use crate::app::{AppError, Origin, SharedApp};
+use crate::http::comma_list;
+
+/// `/`: the place a visitor starts from.
+#[poem::handler]
+pub async fn home(req: &Request, app: Data<&SharedApp>) -> Response {
+    respond(
+        async {
+            Ok(match visitor(req, &app).await? {
+                None => see_other("/login"),
+                Some(v) if v.caller().is_staff() => see_other("/tickets"),
+                Some(_) => see_other("/portal"),
+            })
+        }
+        .await,
+    )
+}
+
+// ---- what the templates show -------------------------------------------------------------
+
+fn when(at: DateTime<Utc>) -> (String, String) {
+    (
+        crate::http::wire::Timestamp(at).to_string(),
+        at.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
+/// A ticket's worst SLA clock, as a badge.
+pub struct SlaBadge {
+    state: &'static str,
+    label: String,
+}
+
+fn sla_badge(row: &TicketRow) -> Option<SlaBadge> {
+    let state = row.sla_state?;
+    let due = row
+        .sla_due_at
+        .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string());
+    let (state, label) = match state {
+        ClockState::Breached => ("breached", "Breached".to_string()),
+        ClockState::AtRisk => (
+            "at_risk",
+            format!("At risk, due {}", due.unwrap_or_default()),
+        ),
+        ClockState::Running => ("running", format!("Due {}", due.unwrap_or_default())),
+        ClockState::Paused => ("paused", "Paused".to_string()),
+        ClockState::Met => ("met", "Met".to_string()),
+    };
+    Some(SlaBadge { state, label })
+}
+
+pub struct Row {
+    id: Uuid,
+    href: String,
+    number: String,
+    subject: String,
+    status: &'static str,
+    priority: &'static str,
+    sla: Option<SlaBadge>,
+    updated_at: String,
+    updated_label: String,
+}
+
+fn row(ticket: &TicketRow, base: &str) -> Row {
+    let (updated_at, updated_label) = when(ticket.updated_at);
+    Row {
+        id: ticket.id,
+        href: format!("{base}/{}", ticket.id),
+        number: docket_domain::values::TicketNumber(ticket.number).to_string(),
+        subject: ticket.subject.clone(),
+        status: ticket.status.as_str(),
+        priority: ticket.priority.as_str(),
+        sla: sla_badge(ticket),
+        updated_at,
+        updated_label,
+    }
+}
+
+pub struct TicketCard {
+    id: Uuid,
+    /// `you`, `someone else` or `nobody`.
+    assignee: &'static str,
+    held_by_me: bool,
+    base: String,
+    number: String,
+    subject: String,
+    description: String,
+    status: &'static str,
+    priority: &'static str,
+    version: i64,
+    sla: Option<SlaBadge>,
+    created_at: String,
+    created_label: String,
+}
+
+fn card(ticket: &TicketRow, base: &str, me: Uuid) -> TicketCard {
+    let (created_at, created_label) = when(ticket.created_at);
+    let held_by_me = ticket.assignee_id == Some(me);
+    TicketCard {
+        id: ticket.id,
+        assignee: match ticket.assignee_id {
+            None => "nobody",
+            Some(_) if held_by_me => "you",
+            Some(_) => "someone else",
+        },
+        held_by_me,
+        base: format!("{base}/{}", ticket.id),
+        number: docket_domain::values::TicketNumber(ticket.number).to_string(),
+        subject: ticket.subject.clone(),
+        description: ticket.description.clone(),
+        status: ticket.status.as_str(),
+        priority: ticket.priority.as_str(),
+        version: ticket.version,
+        sla: sla_badge(ticket),
+        created_at,
+        created_label,
+    }
+}
+
+pub struct CommentCard {
+    id: Uuid,
+    internal: bool,
+    author: String,
+    body: String,
+    created_at: String,
+    created_label: String,
+}
+
+fn comment_card(comment: &CommentView, me: Uuid) -> CommentCard {
+    let (created_at, created_label) = when(comment.created_at);
+    CommentCard {
+        id: comment.id,
+        internal: comment.internal,
+        author: if comment.author_id == me {
+            "you".to_string()
+        } else {
+            comment.author_role.as_str().to_string()
+        },
+        body: comment.body.clone(),
+        created_at,
+        created_label,
+    }
+}
+
+fn options<T: Copy + PartialEq>(
+    all: &[T],
+    chosen: &[T],
+    name: impl Fn(T) -> &'static str,
+) -> Vec<(&'static str, bool)> {
+    all.iter().map(|v| (name(*v), chosen.contains(v))).collect()
+}
+
+/// Where a visitor's tickets live: `/tickets` for staff, `/portal/tickets` for customers.
+fn base_of(visitor: &Visitor) -> &'static str {
+    if visitor.caller().is_staff() {
+        "/tickets"
+    } else {
+        "/portal/tickets"
+    }
+}
+
+// ---- the list ------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    priority: String,
+    #[serde(default)]
+    page: Option<i64>,
+}
+
+impl ListQuery {
+    /// The query again, for the live part's URL.
+    fn encoded(&self) -> String {
+        let pairs = [
+            ("q", &self.q),
+            ("status", &self.status),
+            ("priority", &self.priority),
+        ];
+        pairs
+            .iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(key, value)| format!("{key}={}", encode(value)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+struct Listed {
+    rows: Vec<Row>,
+    total: i64,
+    statuses: Vec<TicketStatus>,
+    priorities: Vec<Priority>,
+}
+
+async fn listed(
+    app: &SharedApp,
+    visitor: &Visitor,
+    query: &ListQuery,
+) -> Result<Listed, PageError> {
+    let bad = |e: crate::http::problem::ApiError| AppError::invalid("filter", e.to_string());
+    let statuses = comma_list::<TicketStatus>("status", Some(&query.status)).map_err(bad)?;
+    let priorities = comma_list::<Priority>("priority", Some(&query.priority)).map_err(bad)?;
+    let filter = TicketFilter {
+        statuses: statuses.clone(),
+        priorities: priorities.clone(),
+        text: Some(query.q.trim().to_string()).filter(|q| !q.is_empty()),
+        text_names_number: true,
+        page: query.page.unwrap_or(1).clamp(1, 1_000_000),
+        page_size: 50,
+        ..TicketFilter::default()
+    };
+    let found = service::list(app, visitor.caller(), filter).await?;
+    let base = base_of(visitor);
+    Ok(Listed {
+        rows: found.items.iter().map(|t| row(t, base)).collect(),
+        total: found.total,
+        statuses,
+        priorities,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "tickets.html")]
+struct ListPage {
+    chrome: Chrome,
+    filter: ListQuery,
+    statuses: Vec<(&'static str, bool)>,
+    priorities: Vec<(&'static str, bool)>,
+    rows: Vec<Row>,
+    total: i64,
+    query: String,
+}
+
+#[derive(Template)]
+#[template(path = "ticket_rows.html")]
+struct RowsPart {
+    rows: Vec<Row>,
+    total: i64,
+    query: String,
+}
+
+#[derive(Template)]
+#[template(path = "portal.html")]
+struct PortalPage {
+    chrome: Chrome,
+    rows: Vec<Row>,
+    total: i64,
+    query: String,
+}
+
+/// Staff's ticket list: filters, search, and new tickets appearing live.
+#[poem::handler]
+pub async fn list(
+    req: &Request,
+    app: Data<&SharedApp>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            if !visitor.caller().is_staff() {
+                return Ok(see_other("/portal"));
+            }
+            let found = listed(&app, &visitor, &query).await?;
+            let page = ListPage {
+                chrome: visitor.chrome(&app, true)?,
+                statuses: options(TicketStatus::ALL, &found.statuses, TicketStatus::as_str),
+                priorities: options(Priority::ALL, &found.priorities, Priority::as_str),
+                rows: found.rows,
+                total: found.total,
+                query: format!("/tickets/rows?{}", query.encoded()),
+                filter: query,
+            };
+            Ok(html(StatusCode::OK, page.render()?))
+        }
+        .await,
+    )
+}
+
+/// The list's rows alone, for the live refresh.
+#[poem::handler]
+pub async fn rows(
+    req: &Request,
+    app: Data<&SharedApp>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            let found = listed(&app, &visitor, &query).await?;
+            let part = RowsPart {
+                rows: found.rows,
+                total: found.total,
+                query: format!("/tickets/rows?{}", query.encoded()),
+            };
+            Ok(html(StatusCode::OK, part.render()?))
+        }
+        .await,
+    )
+}
+
+/// A customer's own tickets.
+#[poem::handler]
+pub async fn portal(req: &Request, app: Data<&SharedApp>) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            if visitor.caller().is_staff() {
+                return Ok(see_other("/tickets"));
+            }
+            let found = listed(&app, &visitor, &ListQuery::default()).await?;
+            let page = PortalPage {
+                chrome: visitor.chrome(&app, true)?,
+                rows: found.rows,
+                total: found.total,
+                query: "/portal/rows?".to_string(),
+            };
+            Ok(html(StatusCode::OK, page.render()?))
+        }
+        .await,
+    )
+}
+
+#[poem::handler]
+pub async fn portal_rows(req: &Request, app: Data<&SharedApp>) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            let found = listed(&app, &visitor, &ListQuery::default()).await?;
+            let part = RowsPart {
+                rows: found.rows,
+                total: found.total,
+                query: "/portal/rows?".to_string(),
+            };
+            Ok(html(StatusCode::OK, part.render()?))
+        }
+        .await,
+    )
+}
+
+// ---- one ticket ----------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "ticket.html")]
+struct TicketPage {
+    chrome: Chrome,
+    staff: bool,
+    ticket: TicketCard,
+    comments: Vec<CommentCard>,
+    statuses: Vec<(&'static str, bool)>,
+    priorities: Vec<(&'static str, bool)>,
+    history: Vec<HistoryLine>,
+    reply_body: String,
+    reply_internal: bool,
+    reply_error: Option<String>,
+    status_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "conversation.html")]
+struct ConversationPart {
+    ticket: TicketCard,
+    comments: Vec<CommentCard>,
+}
+
+#[derive(Template)]
+#[template(path = "ticket_side.html")]
+struct SidePart {
+    ticket: TicketCard,
+}
+
+/// What the ticket page was asked to show beside the ticket: a reply or a status that did not
+/// go through, kept as typed, with what was wrong.
+#[derive(Default)]
+struct Kept {
+    reply_body: String,
+    reply_internal: bool,
+    reply_error: Option<String>,
+    status: Option<TicketStatus>,
+    status_error: Option<String>,
+    priority: Option<Priority>,
+}
+
+/// One event of the ticket's log, as the page lists it.
+pub struct HistoryLine {
+    sequence: i64,
+    kind: String,
+    by: String,
+    at: String,
+    label: String,
+}
+
+async fn ticket_page(
+    app: &SharedApp,
+    visitor: &Visitor,
+    id: Uuid,
+    kept: Kept,
+) -> Result<Response, PageError> {
+    let detail = service::get(app, visitor.caller(), TicketRef::Id(id), None).await?;
+    let base = base_of(visitor);
+    let me = visitor.caller().id.0;
+    let chosen = kept.status.unwrap_or(detail.ticket.status);
+    let priority = kept.priority.unwrap_or(detail.ticket.priority);
+    let history = if visitor.caller().is_staff() {
+        service::history(app, visitor.caller(), id)
+            .await?
+            .iter()
+            .map(|(event, payload)| {
+                let (at, label) = when(payload.occurred_at());
+                HistoryLine {
+                    sequence: event.sequence,
+                    kind: event.event_type.clone(),
+                    by: payload.actor().role.as_str().to_string(),
+                    at,
+                    label,
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let page = TicketPage {
+        priorities: options(Priority::ALL, &[priority], Priority::as_str),
+        history,
+        chrome: visitor.chrome(app, true)?,
+        staff: visitor.caller().is_staff(),
+        comments: detail
+            .comments
+            .iter()
+            .map(|c| comment_card(c, me))
+            .collect(),
+        statuses: options(TicketStatus::ALL, &[chosen], TicketStatus::as_str),
+        ticket: card(&detail.ticket, base, me),
+        reply_body: kept.reply_body,
+        reply_internal: kept.reply_internal,
+        reply_error: kept.reply_error,
+        status_error: kept.status_error,
+    };
+    Ok(html(StatusCode::OK, page.render()?))
+}
+
+#[poem::handler]
+pub async fn show(req: &Request, app: Data<&SharedApp>, Path(id): Path<Uuid>) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            ticket_page(&app, &visitor, id, Kept::default()).await
+        }
+        .await,
+    )
+}
+
+#[poem::handler]
+pub async fn conversation(req: &Request, app: Data<&SharedApp>, Path(id): Path<Uuid>) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            let detail = service::get(&app, visitor.caller(), TicketRef::Id(id), None).await?;
+            let me = visitor.caller().id.0;
+            let part = ConversationPart {
+                comments: detail
+                    .comments
+                    .iter()
+                    .map(|c| comment_card(c, me))
+                    .collect(),
+                ticket: card(&detail.ticket, base_of(&visitor), visitor.caller().id.0),
+            };
+            Ok(html(StatusCode::OK, part.render()?))
+        }
+        .await,
+    )
+}
+
+#[poem::handler]
+pub async fn side(req: &Request, app: Data<&SharedApp>, Path(id): Path<Uuid>) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            let detail = service::get(&app, visitor.caller(), TicketRef::Id(id), None).await?;
+            let part = SidePart {
+                ticket: card(&detail.ticket, base_of(&visitor), visitor.caller().id.0),
+            };
+            Ok(html(StatusCode::OK, part.render()?))
+        }
+        .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReplyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    body: String,
+    /// `internal` for a note staff alone see; anything else is a public reply.
+    #[serde(default)]
+    visibility: String,
+}
+
+/// A reply or an internal note; a refused one stays in the box with the reason beside it.
+#[poem::handler]
+pub async fn reply(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<ReplyForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let internal = visitor.caller().is_staff() && form.visibility == "internal";
+            let kept = |reason: String| Kept {
+                reply_body: form.body.clone(),
+                reply_internal: internal,
+                reply_error: Some(reason),
+                ..Kept::default()
+            };
+            let body = match CommentBody::parse(&form.body) {
+                Ok(body) => body,
+                Err(e) => {
+                    let reason = if form.body.trim().is_empty() {
+                        "Write something first.".to_string()
+                    } else {
+                        e.reason
+                    };
+                    return ticket_page(&app, &visitor, id, kept(reason)).await;
+                }
+            };
+            match service::comment(&app, visitor.caller(), &origin, id, None, body, internal).await
+            {
+                Ok(_) => Ok(see_other(&format!("{}/{id}", base_of(&visitor)))),
+                Err(
+                    AppError::Invalid { reason, .. } | AppError::Conflict { detail: reason, .. },
+                ) => ticket_page(&app, &visitor, id, kept(reason)).await,
+                Err(other) => Err(other.into()),
+            }
+        }
+        .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+    /// The version the page showed: a change made since is not overwritten blindly.
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+/// A status change, guarded by the version the page showed (`If-Match`).
+#[poem::handler]
+pub async fn change_status(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<StatusForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let to: TicketStatus = match form.status.parse() {
+                Ok(status) => status,
+                Err(_) => {
+                    let kept = Kept {
+                        status_error: Some("Choose a status from the list.".into()),
+                        ..Kept::default()
+                    };
+                    return ticket_page(&app, &visitor, id, kept).await;
+                }
+            };
+            let refused = |reason: String| Kept {
+                status: Some(to),
+                status_error: Some(reason),
+                ..Kept::default()
+            };
+            match service::change_status(
+                &app,
+                visitor.caller(),
+                &origin,
+                id,
+                form.version,
+                to,
+                None,
+            )
+            .await
+            {
+                Ok(_) => Ok(see_other(&format!("{}/{id}", base_of(&visitor)))),
+                Err(AppError::VersionMismatch { current }) => {
+                    let reason = stale(current);
+                    ticket_page(&app, &visitor, id, refused(reason)).await
+                }
+                Err(
+                    AppError::Conflict { detail, .. } | AppError::Invalid { reason: detail, .. },
+                ) => ticket_page(&app, &visitor, id, refused(detail)).await,
+                Err(other) => Err(other.into()),
+            }
+        }
+        .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PriorityForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    priority: String,
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+/// A priority change, guarded like a status change by the version the page showed.
+#[poem::handler]
+pub async fn change_priority(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<PriorityForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let Ok(priority) = form.priority.parse::<Priority>() else {
+                let kept = Kept {
+                    status_error: Some("Choose a priority from the list.".into()),
+                    ..Kept::default()
+                };
+                return ticket_page(&app, &visitor, id, kept).await;
+            };
+            let change = docket_domain::ticket::TicketDetailsChange {
+                priority: Some(priority),
+                ..Default::default()
+            };
+            let refused = |reason: String| Kept {
+                priority: Some(priority),
+                status_error: Some(reason),
+                ..Kept::default()
+            };
+            match service::update(&app, visitor.caller(), &origin, id, form.version, change).await {
+                Ok(_) => Ok(see_other(&format!("{}/{id}", base_of(&visitor)))),
+                Err(AppError::VersionMismatch { current }) => {
+                    let reason = stale(current);
+                    ticket_page(&app, &visitor, id, refused(reason)).await
+                }
+                Err(
+                    AppError::Conflict { detail, .. } | AppError::Invalid { reason: detail, .. },
+                ) => ticket_page(&app, &visitor, id, refused(detail)).await,
+                Err(other) => Err(other.into()),
+            }
+        }
+        .await,
+    )
+}
+
+/// What a stale edit is told.
+fn stale(current: i64) -> String {
+    format!(
+        "Someone changed this ticket since you opened it (it is now at version {current}). \
+         Check what changed, then save again."
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AssignForm {
+    #[serde(default)]
+    csrf: String,
+    /// `me` takes the ticket; `nobody` hands it back to the queue.
+    #[serde(default)]
+    to: String,
+}
+
+/// "Assign to me" and "Unassign".
+#[poem::handler]
+pub async fn assign(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<AssignForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let caller = visitor.caller();
+            let done = if form.to == "nobody" {
+                service::unassign(&app, caller, &origin, id, None).await
+            } else {
+                service::assign(&app, caller, &origin, id, None, caller.id.0, None).await
+            };
+            match done {
+                Ok(_) => Ok(see_other(&format!("{}/{id}", base_of(&visitor)))),
+                Err(AppError::Conflict { detail, .. }) => {
+                    let kept = Kept {
+                        status_error: Some(detail),
+                        ..Kept::default()
+                    };
+                    ticket_page(&app, &visitor, id, kept).await
+                }
+                Err(other) => Err(other.into()),
+            }
+        }
+        .await,
+    )
+}
+
+// ---- opening a ticket (customers) ------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "portal_new.html")]
+struct NewTicketPage {
+    chrome: Chrome,
+    subject: String,
+    description: String,
+    priorities: Vec<(&'static str, bool)>,
+    subject_error: Option<String>,
+    description_error: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NewTicketForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    priority: String,
+}
+
+fn new_ticket_page(
+    chrome: Chrome,
+    form: &NewTicketForm,
+    errors: (Option<String>, Option<String>),
+) -> Result<Response, PageError> {
+    let chosen: Priority = form.priority.parse().unwrap_or(Priority::Medium);
+    let page = NewTicketPage {
+        chrome,
+        subject: form.subject.clone(),
+        description: form.description.clone(),
+        priorities: options(Priority::ALL, &[chosen], Priority::as_str),
+        subject_error: errors.0,
+        description_error: errors.1,
+    };
+    Ok(html(StatusCode::OK, page.render()?))
+}
+
+#[poem::handler]
+pub async fn new_form(req: &Request, app: Data<&SharedApp>) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            let chrome = visitor.chrome(&app, false)?;
+            new_ticket_page(chrome, &NewTicketForm::default(), (None, None))
+        }
+        .await,
+    )
+}
+
+/// Opens a ticket as the signed-in customer; a missing field is named beside it, and nothing
+/// typed is lost.
+#[poem::handler]
+pub async fn open(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Form(form): Form<NewTicketForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let subject = Subject::parse(&form.subject);
+            let description = Description::parse(&form.description);
+            let (subject, description) = match (subject, description) {
+                (Ok(subject), Ok(description)) => (subject, description),
+                (subject, description) => {
+                    let say = |field: &str, e: docket_domain::ValidationError, typed: &str| {
+                        if typed.trim().is_empty() {
+                            format!("Enter the {field}.")
+                        } else {
+                            e.reason
+                        }
+                    };
+                    let errors = (
+                        subject.err().map(|e| say("subject", e, &form.subject)),
+                        description
+                            .err()
+                            .map(|e| say("description", e, &form.description)),
+                    );
+                    let chrome = visitor.chrome(&app, false)?;
+                    return new_ticket_page(chrome, &form, errors);
+                }
+            };
+            let ticket = NewTicket {
+                customer_id: None,
+                subject,
+                description,
+                priority: form.priority.parse().unwrap_or(Priority::Medium),
+                category: None,
+                tags: Tags::default(),
+                auto_assign: false,
+                skill: None,
+                team_id: None,
+            };
+            let written = service::open(&app, visitor.caller(), &origin, ticket).await?;
+            Ok(see_other(&format!("/portal/tickets/{}", written.ticket.id)))
+        }
+        .await,
+    )
+}

@@ -1,0 +1,267 @@
+// The web app as people use it, in Debian's Chromium: `node scenarios.mjs` with DOCKET_URL,
+// the accounts in DOCKET_AGENT_EMAIL / DOCKET_PASSWORD, and DOCKET_SCREENSHOTS (a directory).
+// Prints one line per check and exits non-zero at the first that fails.
+import { chromium } from "playwright-core";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const base = process.env.DOCKET_URL;
+const agentEmail = process.env.DOCKET_AGENT_EMAIL;
+const managerEmail = process.env.DOCKET_MANAGER_EMAIL;
+const password = process.env.DOCKET_PASSWORD;
+const shots = process.env.DOCKET_SCREENSHOTS;
+if (!base || !agentEmail || !managerEmail || !password || !shots) {
+  console.error("DOCKET_URL, DOCKET_AGENT_EMAIL, DOCKET_MANAGER_EMAIL, DOCKET_PASSWORD and DOCKET_SCREENSHOTS are required");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+
+const consoleErrors = [];
+let failed = false;
+
+function check(condition, what) {
+  if (!condition) {
+    console.log(`FAIL ${what}`);
+    failed = true;
+    throw new Error(what);
+  }
+  console.log(`ok   ${what}`);
+}
+
+async function context(options = {}) {
+  const made = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
+  made.on("page", watch);
+  return made;
+}
+
+function watch(page) {
+  page.on("console", (message) => {
+    if (message.type() === "error") {
+      consoleErrors.push(`${page.url()}: ${message.text()}`);
+    }
+  });
+  page.on("pageerror", (error) => consoleErrors.push(`${page.url()}: ${error.message}`));
+}
+
+async function signIn(page, email, secret) {
+  await page.goto(`${base}/login`);
+  await page.fill("#email", email);
+  await page.fill("#password", secret);
+  await Promise.all([page.waitForNavigation(), page.click("button[type=submit]")]);
+}
+
+/// Screenshots of the page as it is, light and dark, desktop and phone.
+async function photograph(page, name) {
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const [width, label] of [[1280, "desktop"], [390, "phone"]]) {
+      await page.setViewportSize({ width, height: label === "phone" ? 844 : 900 });
+      await page.screenshot({ path: join(shots, `${name}-${label}-${scheme}.png`), fullPage: true });
+    }
+  }
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 1280, height: 900 });
+}
+
+/// Counts full page loads, so "without reloading" can be checked.
+function loads(page) {
+  const counter = { n: 0 };
+  page.on("framenavigated", (frame) => {
+    if (frame === page.mainFrame()) counter.n += 1;
+  });
+  return counter;
+}
+
+try {
+  const stamp = Date.now();
+
+  // ---- A customer registers and opens a ticket; an agent sees it arrive live. ----
+  const customerSide = await context();
+  const customer = await customerSide.newPage();
+  await customer.goto(`${base}/register`);
+  const customerEmail = `web-${stamp}@docket.test`;
+  await customer.fill("#full_name", "Wendy Web");
+  await customer.fill("#email", customerEmail);
+  await customer.fill("#password", "password123");
+  await Promise.all([customer.waitForNavigation(), customer.click("main button[type=submit]")]);
+  check(customer.url().endsWith("/portal"), "a registered customer lands on their portal");
+
+  const agentSide = await context();
+  const agent = await agentSide.newPage();
+  // Keyboard only: tab into the form, type, and press Enter.
+  await agent.goto(`${base}/login`);
+  await agent.keyboard.press("Tab"); // skip link
+  await agent.keyboard.press("Tab"); // brand
+  await agent.keyboard.press("Tab"); // theme
+  await agent.focus("#email");
+  await agent.keyboard.type(agentEmail);
+  await agent.keyboard.press("Tab");
+  check(await agent.evaluate(() => document.activeElement.id === "password"), "Tab moves from e-mail to password");
+  await agent.keyboard.type(password);
+  await Promise.all([agent.waitForNavigation(), agent.keyboard.press("Enter")]);
+  check(agent.url().endsWith("/tickets"), "an agent signs in with the keyboard alone and sees the ticket list");
+  await agent.waitForSelector('html[data-live="open"]');
+  const agentLoads = loads(agent);
+
+  const subject = `Printer on fire ${stamp}`;
+  await customer.goto(`${base}/portal/new`);
+  await customer.fill("#subject", subject);
+  await customer.fill("#description", "Smoke is coming out of tray 2.");
+  await customer.selectOption("#priority", "high");
+  await Promise.all([customer.waitForNavigation(), customer.click("main button[type=submit]")]);
+  check(/\/portal\/tickets\/[0-9a-f-]+$/.test(customer.url()), `the new ticket opens at once (at ${customer.url()}: ${(await customer.textContent("main")).trim().slice(0, 200)})`);
+  check((await customer.textContent("h1")).includes(subject), "the customer's ticket page shows it");
+  const portalTicketUrl = customer.url();
+
+  await agent.waitForSelector(`#ticket-rows >> text=${subject}`, { timeout: 5000 });
+  check(agentLoads.n === 0, "the ticket appeared in the agent's list without a reload");
+  await photograph(agent, "ticket-list");
+
+  // ---- The agent replies in public and adds an internal note; the customer sees the reply
+  // live and never the note. ----
+  await customer.waitForSelector('html[data-live="open"]');
+  const customerLoads = loads(customer);
+  await Promise.all([agent.waitForNavigation(), agent.click(`#ticket-rows tr:has-text("${subject}") a`)]);
+  await agent.fill("#body", "We are on it: please unplug the printer.");
+  await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/comments'] button[type=submit]")]);
+  check((await agent.textContent("#conversation")).includes("We are on it"), "the agent's reply is on the ticket page after sending");
+  await agent.fill("#body", "Customer is a VIP; handle with care.");
+  await agent.check("input[name=visibility][value=internal]");
+  await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/comments'] button[type=submit]")]);
+  const note = agent.locator("ol.conversation li.internal");
+  check((await note.count()) === 1 && (await note.textContent()).includes("Internal note"), "the internal note is marked apart from replies");
+  await Promise.all([agent.waitForNavigation(), agent.click("text=Assign to me")]);
+  check((await agent.textContent("[data-field=assignee]")).trim() === "you", "assign to me takes the ticket");
+  await agent.selectOption("#new-priority", "critical");
+  await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/priority'] button[type=submit]")]);
+  check((await agent.textContent("[data-field=priority]")).trim() === "critical", "a priority change is saved");
+  check((await agent.textContent("details.history")).includes("TicketPriorityChanged"), "the history from the log shows it");
+  await photograph(agent, "ticket-page");
+
+  await customer.waitForSelector("#conversation >> text=We are on it", { timeout: 5000 });
+  check(customerLoads.n === 0, "the reply appeared on the customer's page without a reload");
+  // The note was written after the reply; give its event time to reach the page too.
+  await customer.waitForTimeout(1500);
+  check(!(await customer.textContent("body")).includes("VIP"), "the customer never sees the internal note");
+  await customer.reload();
+  check(!(await customer.textContent("body")).includes("VIP"), "not after a reload either");
+  await photograph(customer, "portal-ticket");
+
+  // ---- Mistakes show a message beside the field, and nothing typed is lost. ----
+  const strangerSide = await context();
+  const stranger = await strangerSide.newPage();
+  await stranger.goto(`${base}/login`);
+  await stranger.fill("#email", agentEmail);
+  await stranger.fill("#password", "not-the-password");
+  await stranger.click("main button[type=submit]");
+  await stranger.waitForSelector("#login-error");
+  check((await stranger.textContent("#login-error")).includes("Could not sign in"), "a wrong password says so");
+  check((await stranger.inputValue("#email")) === agentEmail, "the e-mail typed is kept");
+  check((await stranger.getAttribute("#password", "aria-invalid")) === "true", "the fields are marked invalid");
+  await photograph(stranger, "sign-in-error");
+
+  await customer.goto(`${base}/portal/new`);
+  await customer.fill("#description", "Typed with care, subject forgotten.");
+  await customer.click("main button[type=submit]");
+  await customer.waitForSelector("#subject-error");
+  check((await customer.textContent("#subject-error")).includes("Enter the subject"), "a missing subject is named beside its field");
+  check((await customer.inputValue("#description")) === "Typed with care, subject forgotten.", "the description typed is kept");
+  await photograph(customer, "open-ticket-error");
+
+  // A stale edit: two tabs on one ticket; the second saves on what it saw, and is told.
+  const ticketUrl = agent.url();
+  const second = await agentSide.newPage();
+  await second.goto(ticketUrl);
+  await agent.selectOption("#new-status", "in_progress");
+  await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/status'] button[type=submit]")]);
+  check((await agent.textContent("[data-field=status]")).trim() === "in_progress", "a status change is saved");
+  // The second tab may already show the change live; it still holds the old version in its form.
+  await second.selectOption("#new-status", "pending");
+  await Promise.all([second.waitForNavigation(), second.click("form[action$='/status'] button[type=submit]")]);
+  await second.waitForSelector("#status-error");
+  check((await second.textContent("#status-error")).includes("Someone changed this ticket"), "a stale edit (412) says what happened");
+  check((await second.inputValue("#new-status")) === "pending", "the status chosen is kept");
+
+  // ---- A manager's dashboard moves when a ticket is resolved. ----
+  const managerSide = await context();
+  const manager = await managerSide.newPage();
+  await signIn(manager, managerEmail, password);
+  await manager.goto(`${base}/dashboard`);
+  await manager.waitForSelector('html[data-live="open"]');
+  const managerLoads = loads(manager);
+  const resolvedBefore = Number((await manager.textContent("[data-status=resolved]")).trim());
+  const openBefore = Number((await manager.textContent("[data-figure=open]")).trim());
+  await agent.goto(ticketUrl);
+  await agent.selectOption("#new-status", "resolved");
+  await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/status'] button[type=submit]")]);
+  await manager.waitForFunction(
+    (before) => Number(document.querySelector("[data-status=resolved]").textContent.trim()) === before + 1,
+    resolvedBefore,
+    { timeout: 5000 },
+  );
+  check(managerLoads.n === 0, "the dashboard counted the resolved ticket without a reload");
+  check(Number((await manager.textContent("[data-figure=open]")).trim()) === openBefore - 1, "and one fewer open");
+  await photograph(manager, "dashboard");
+
+  // ---- Signing out ends the session. ----
+  await Promise.all([agent.waitForNavigation(), agent.click("text=Sign out")]);
+  check(agent.url().endsWith("/login"), "signing out leads to the sign-in page");
+  await agent.goto(`${base}/tickets`);
+  check(agent.url().endsWith("/login"), "the signed-out session no longer opens pages");
+  await photograph(agent, "sign-in");
+
+  // ---- Accessibility: axe-core on every page, signed in as each kind of person. The audit
+  // context bypasses the CSP only so that axe itself can be injected. ----
+  const axeSource = readFileSync(new URL("./node_modules/axe-core/axe.min.js", import.meta.url), "utf8");
+  async function audit(page, name) {
+    await page.addScriptTag({ content: axeSource });
+    const result = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ["violations"] }));
+    const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+    for (const scheme of ["light", "dark"]) {
+      await page.emulateMedia({ colorScheme: scheme });
+      const again = await page.evaluate(async () => await window.axe.run(document, { runOnly: ["color-contrast"] }));
+      bad.push(...again.violations.filter((v) => v.impact === "serious" || v.impact === "critical"));
+    }
+    await page.emulateMedia({ colorScheme: "light" });
+    const described = bad.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`).join("; ");
+    check(bad.length === 0, `axe finds no serious or critical violation on ${name}${described ? ": " + described : ""}`);
+  }
+  const auditSide = await context({ bypassCSP: true });
+  const auditor = await auditSide.newPage();
+  await auditor.goto(`${base}/login`);
+  await audit(auditor, "the sign-in page");
+  await auditor.goto(`${base}/register`);
+  await audit(auditor, "the register page");
+  await signIn(auditor, agentEmail, password);
+  await audit(auditor, "the ticket list");
+  await auditor.goto(ticketUrl);
+  await audit(auditor, "the ticket page");
+  const auditManagerSide = await context({ bypassCSP: true });
+  const auditManager = await auditManagerSide.newPage();
+  await signIn(auditManager, managerEmail, password);
+  await auditManager.goto(`${base}/dashboard`);
+  await audit(auditManager, "the dashboard");
+  const auditCustomerSide = await context({ bypassCSP: true });
+  const auditCustomer = await auditCustomerSide.newPage();
+  await signIn(auditCustomer, customerEmail, "password123");
+  await audit(auditCustomer, "the portal");
+  await auditCustomer.goto(`${base}/portal/new`);
+  await audit(auditCustomer, "the new-ticket form");
+  await auditCustomer.goto(portalTicketUrl);
+  await audit(auditCustomer, "a customer's ticket page");
+
+  check(consoleErrors.length === 0, `no page logged a console error${consoleErrors.length ? ": " + consoleErrors.join(" | ") : ""}`);
+} catch (error) {
+  if (!failed) {
+    console.log(`FAIL ${error.message}`);
+  }
+  failed = true;
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
