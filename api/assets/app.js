@@ -57,7 +57,24 @@
     source.addEventListener("error", function () { root.setAttribute("data-live", "retrying"); });
   }
 
+  // SLA countdowns: wall-clock time until each deadline, ticking every second.
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var due = Date.parse(el.getAttribute("data-countdown"));
+      if (isNaN(due)) { return; }
+      var left = Math.round((due - now) / 1000);
+      var late = left < 0;
+      var s = Math.abs(left);
+      var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+      var text = (h ? h + " h " : "") + (h || m ? m + " min " : "") + sec + " s";
+      el.textContent = late ? "(" + text + " late)" : "(in " + text + ")";
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    tick();
+    window.setInterval(tick, 1000);
     var button = document.getElementById("theme-toggle");
     if (button) {
       labelThemeButton(button);

@@ -208,6 +208,28 @@ try {
   check(Number((await manager.textContent("[data-figure=open]")).trim()) === openBefore - 1, "and one fewer open");
   await photograph(manager, "dashboard");
 
+  // ---- My work: the queue with claim, my status, my shift. ----
+  const second_subject = `Second issue ${stamp}`;
+  await customer.goto(`${base}/portal/new`);
+  await customer.fill("#subject", second_subject);
+  await customer.fill("#description", "The scanner jams.");
+  await Promise.all([customer.waitForNavigation(), customer.click("main button[type=submit]")]);
+  await agent.goto(`${base}/work`);
+  const queued = agent.locator(`tr[data-queued]:has-text("${second_subject}")`);
+  check((await queued.count()) === 1, "the unassigned ticket waits in my queue");
+  await Promise.all([agent.waitForNavigation(), queued.locator("button.claim").click()]);
+  check((await agent.textContent("#ticket-rows")).includes(second_subject), "a claimed ticket is among my open tickets");
+  check((await agent.locator(`tr[data-queued]:has-text("${second_subject}")`).count()) === 0, "and no longer in the queue");
+  await agent.selectOption("#my-status", "away");
+  await Promise.all([agent.waitForNavigation(), agent.click("form[action='/work/status'] button")]);
+  check((await agent.textContent("[data-field=my-status]")).trim() === "away", "my status is saved");
+  await Promise.all([agent.waitForNavigation(), agent.click("text=Start shift")]);
+  check((await agent.textContent("main")).includes("On shift since"), "a shift starts");
+  check((await agent.textContent("[data-field=my-status]")).trim() === "available", "starting a shift makes me available");
+  await photograph(agent, "my-work");
+  await Promise.all([agent.waitForNavigation(), agent.click("text=End shift")]);
+  check((await agent.textContent("main")).includes("Off shift"), "a shift ends");
+
   // ---- Signing out ends the session. ----
   await Promise.all([agent.waitForNavigation(), agent.click("text=Sign out")]);
   check(agent.url().endsWith("/login"), "signing out leads to the sign-in page");
@@ -241,6 +263,8 @@ try {
   await audit(auditor, "the ticket list");
   await auditor.goto(ticketUrl);
   await audit(auditor, "the ticket page");
+  await auditor.goto(`${base}/work`);
+  await audit(auditor, "my work");
   const auditManagerSide = await context({ bypassCSP: true });
   const auditManager = await auditManagerSide.newPage();
   await signIn(auditManager, managerEmail, password);

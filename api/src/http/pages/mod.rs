@@ -8,6 +8,7 @@
 mod account;
 mod dashboard;
 mod tickets;
+mod work;
 
 use askama::Template;
 use poem::http::{HeaderValue, StatusCode, header};
@@ -43,6 +44,12 @@ pub fn routes() -> Route {
             "/dashboard/numbers",
             poem::get(dashboard::dashboard_numbers),
         )
+        .at("/work", poem::get(work::work))
+        .at("/work/rows", poem::get(tickets::my_rows))
+        .at("/work/claim/:ticket", poem::post(work::claim))
+        .at("/work/status", poem::post(work::set_status))
+        .at("/work/shift/start", poem::post(work::start_shift))
+        .at("/work/shift/:shift/end", poem::post(work::end_shift))
         .at("/tickets", poem::get(tickets::list))
         .at("/tickets/rows", poem::get(tickets::rows))
         .at("/tickets/:id", poem::get(tickets::show))
@@ -51,6 +58,7 @@ pub fn routes() -> Route {
             poem::get(tickets::conversation),
         )
         .at("/tickets/:id/side", poem::get(tickets::side))
+        .at("/tickets/:id/sla", poem::get(tickets::sla_part))
         .at("/tickets/:id/comments", poem::post(tickets::reply))
         .at("/tickets/:id/status", poem::post(tickets::change_status))
         .at(
@@ -136,6 +144,8 @@ pub struct NavUser {
     pub staff: bool,
     /// Sees the dashboard.
     pub manages: bool,
+    /// Works tickets (has "My work").
+    pub works: bool,
 }
 
 impl Chrome {
@@ -175,6 +185,9 @@ impl Visitor {
                 role: caller.role.as_str().to_string(),
                 staff: caller.is_staff(),
                 manages: caller.role.may(docket_domain::access::Permission::Manage),
+                works: caller
+                    .role
+                    .may(docket_domain::access::Permission::WorkTickets),
             }),
             csrf: self.session.csrf_token.clone(),
             stream,

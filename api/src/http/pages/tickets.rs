@@ -45,8 +45,8 @@ fn when(at: DateTime<Utc>) -> (String, String) {
 
 /// A ticket's worst SLA clock, as a badge.
 pub struct SlaBadge {
-    state: &'static str,
-    label: String,
+    pub(super) state: &'static str,
+    pub(super) label: String,
 }
 
 fn sla_badge(row: &TicketRow) -> Option<SlaBadge> {
@@ -67,19 +67,19 @@ fn sla_badge(row: &TicketRow) -> Option<SlaBadge> {
     Some(SlaBadge { state, label })
 }
 
-pub struct Row {
-    id: Uuid,
-    href: String,
-    number: String,
-    subject: String,
-    status: &'static str,
-    priority: &'static str,
-    sla: Option<SlaBadge>,
-    updated_at: String,
-    updated_label: String,
+pub(super) struct Row {
+    pub(super) id: Uuid,
+    pub(super) href: String,
+    pub(super) number: String,
+    pub(super) subject: String,
+    pub(super) status: &'static str,
+    pub(super) priority: &'static str,
+    pub(super) sla: Option<SlaBadge>,
+    pub(super) updated_at: String,
+    pub(super) updated_label: String,
 }
 
-fn row(ticket: &TicketRow, base: &str) -> Row {
+pub(super) fn row(ticket: &TicketRow, base: &str) -> Row {
     let (updated_at, updated_label) = when(ticket.updated_at);
     Row {
         id: ticket.id,
@@ -333,6 +333,41 @@ pub async fn rows(
     )
 }
 
+/// The agent's own open tickets, most urgent first, for the live refresh of "My work".
+#[poem::handler]
+pub async fn my_rows(req: &Request, app: Data<&SharedApp>) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            let caller = visitor.caller();
+            let found = service::list(
+                &app,
+                caller,
+                TicketFilter {
+                    assignee_id: Some(caller.id.0),
+                    statuses: TicketStatus::ALL
+                        .iter()
+                        .copied()
+                        .filter(|s| !s.is_finished())
+                        .collect(),
+                    sort: docket_projections::tickets::TicketSort::SlaDueAsc,
+                    page: 1,
+                    page_size: 50,
+                    ..TicketFilter::default()
+                },
+            )
+            .await?;
+            let part = RowsPart {
+                rows: found.items.iter().map(|t| row(t, "/tickets")).collect(),
+                total: found.total,
+                query: "/work/rows".to_string(),
+            };
+            Ok(html(StatusCode::OK, part.render()?))
+        }
+        .await,
+    )
+}
+
 /// A customer's own tickets.
 #[poem::handler]
 pub async fn portal(req: &Request, app: Data<&SharedApp>) -> Response {
@@ -384,6 +419,7 @@ struct TicketPage {
     statuses: Vec<(&'static str, bool)>,
     priorities: Vec<(&'static str, bool)>,
     history: Vec<HistoryLine>,
+    sla: Option<SlaPanel>,
     reply_body: String,
     reply_internal: bool,
     reply_error: Option<String>,
@@ -413,6 +449,87 @@ struct Kept {
     status: Option<TicketStatus>,
     status_error: Option<String>,
     priority: Option<Priority>,
+}
+
+/// One SLA clock, as the ticket page shows it; `app.js` counts `due_at` down.
+pub struct ClockLine {
+    metric: &'static str,
+    state: &'static str,
+    due_at: String,
+    due_label: String,
+    target: String,
+}
+
+/// The ticket's SLA: the policy that applies and its clocks, computed now from the log.
+pub struct SlaPanel {
+    ticket_id: Uuid,
+    base: String,
+    policy: String,
+    clocks: Vec<ClockLine>,
+}
+
+fn state_name(state: ClockState) -> &'static str {
+    match state {
+        ClockState::Running => "running",
+        ClockState::Paused => "paused",
+        ClockState::AtRisk => "at_risk",
+        ClockState::Breached => "breached",
+        ClockState::Met => "met",
+    }
+}
+
+fn duration_label(seconds: u64) -> String {
+    match (seconds / 3600, (seconds % 3600) / 60) {
+        (0, minutes) => format!("{minutes} min"),
+        (hours, 0) => format!("{hours} h"),
+        (hours, minutes) => format!("{hours} h {minutes} min"),
+    }
+}
+
+async fn sla_panel(app: &SharedApp, visitor: &Visitor, id: Uuid) -> Result<SlaPanel, PageError> {
+    let check = crate::app::sla::check(app, visitor.caller(), id).await?;
+    Ok(SlaPanel {
+        ticket_id: id,
+        base: format!("{}/{id}", base_of(visitor)),
+        policy: check
+            .policy
+            .map(|p| format!("{} (version {})", p.name, p.version))
+            .unwrap_or_else(|| "none".to_string()),
+        clocks: check
+            .clocks
+            .iter()
+            .map(|clock| {
+                let (due_at, due_label) = clock.due_at.map(when).unwrap_or_default();
+                ClockLine {
+                    metric: clock.metric.as_str(),
+                    state: state_name(clock.state),
+                    due_at,
+                    due_label,
+                    target: duration_label(clock.target_seconds),
+                }
+            })
+            .collect(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "sla_panel.html")]
+struct SlaPart {
+    sla: SlaPanel,
+}
+
+#[poem::handler]
+pub async fn sla_part(req: &Request, app: Data<&SharedApp>, Path(id): Path<Uuid>) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            let part = SlaPart {
+                sla: sla_panel(&app, &visitor, id).await?,
+            };
+            Ok(html(StatusCode::OK, part.render()?))
+        }
+        .await,
+    )
 }
 
 /// One event of the ticket's log, as the page lists it.
@@ -453,9 +570,15 @@ async fn ticket_page(
     } else {
         Vec::new()
     };
+    let sla = if visitor.caller().is_staff() {
+        Some(sla_panel(app, visitor, id).await?)
+    } else {
+        None
+    };
     let page = TicketPage {
         priorities: options(Priority::ALL, &[priority], Priority::as_str),
         history,
+        sla,
         chrome: visitor.chrome(app, true)?,
         staff: visitor.caller().is_staff(),
         comments: detail
