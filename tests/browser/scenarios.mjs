@@ -8,9 +8,11 @@ import { join } from "node:path";
 const base = process.env.DOCKET_URL;
 const agentEmail = process.env.DOCKET_AGENT_EMAIL;
 const managerEmail = process.env.DOCKET_MANAGER_EMAIL;
+const adminEmail = process.env.DOCKET_ADMIN_EMAIL;
+const adminPassword = process.env.DOCKET_ADMIN_PASSWORD;
 const password = process.env.DOCKET_PASSWORD;
 const shots = process.env.DOCKET_SCREENSHOTS;
-if (!base || !agentEmail || !managerEmail || !password || !shots) {
+if (!base || !agentEmail || !managerEmail || !adminEmail || !adminPassword || !password || !shots) {
   console.error("DOCKET_URL, DOCKET_AGENT_EMAIL, DOCKET_MANAGER_EMAIL, DOCKET_PASSWORD and DOCKET_SCREENSHOTS are required");
   process.exit(2);
 }
@@ -230,6 +232,43 @@ try {
   await Promise.all([agent.waitForNavigation(), agent.click("text=End shift")]);
   check((await agent.textContent("main")).includes("Off shift"), "a shift ends");
 
+  // ---- An admin adds an SLA policy and sees it applied to the next ticket. ----
+  const adminSide = await context();
+  const admin = await adminSide.newPage();
+  await signIn(admin, adminEmail, adminPassword);
+  await admin.goto(`${base}/settings/sla`);
+  const policyName = `VIP high ${stamp}`;
+  await admin.fill("#name", policyName);
+  await admin.check("input[name=high]");
+  await admin.fill("#first_response", "30");
+  await admin.fill("#resolution", "");
+  await admin.fill("#escalation", "120");
+  await Promise.all([admin.waitForNavigation(), admin.click("main button[type=submit]")]);
+  check((await admin.textContent("#resolution-error")).includes("whole number of minutes"), "a missing target is named beside its field");
+  check((await admin.inputValue("#name")) === policyName && (await admin.isChecked("input[name=high]")), "what was typed and ticked is kept");
+  await admin.fill("#resolution", "240");
+  await Promise.all([admin.waitForNavigation(), admin.click("main button[type=submit]")]);
+  const policy = admin.locator(`section.policy[data-policy="${policyName}"]`);
+  check((await policy.count()) === 1 && (await policy.textContent()).includes("version 1"), "the policy is listed at version 1");
+  check((await policy.locator("details.history").textContent()).includes("SlaPolicyCreated"), "its version history comes from the log");
+  await photograph(admin, "sla-policies");
+  const third = `Third issue ${stamp}`;
+  await customer.goto(`${base}/portal/new`);
+  await customer.fill("#subject", third);
+  await customer.fill("#description", "Urgent: the router is down.");
+  await customer.selectOption("#priority", "high");
+  await Promise.all([customer.waitForNavigation(), customer.click("main button[type=submit]")]);
+  await admin.goto(`${base}/tickets?q=${encodeURIComponent(third)}`);
+  await Promise.all([admin.waitForNavigation(), admin.click(`#ticket-rows tr:has-text("${third}") a`)]);
+  // The page is live: the policy shows as soon as the ticket's log records it.
+  await admin.waitForFunction(
+    (name) => document.querySelector("[data-field=policy]")?.textContent.includes(name),
+    policyName,
+    { timeout: 5000 },
+  );
+  check((await admin.textContent("[data-field=policy]")).includes(policyName), "the next high ticket runs under the new policy");
+  check((await admin.textContent("tr[data-metric=first_response]")).includes("30 min"), "with its first-response target");
+
   // ---- Signing out ends the session. ----
   await Promise.all([agent.waitForNavigation(), agent.click("text=Sign out")]);
   check(agent.url().endsWith("/login"), "signing out leads to the sign-in page");
@@ -270,6 +309,8 @@ try {
   await signIn(auditManager, managerEmail, password);
   await auditManager.goto(`${base}/dashboard`);
   await audit(auditManager, "the dashboard");
+  await auditManager.goto(`${base}/settings/sla`);
+  await audit(auditManager, "the SLA policies");
   const auditCustomerSide = await context({ bypassCSP: true });
   const auditCustomer = await auditCustomerSide.newPage();
   await signIn(auditCustomer, customerEmail, "password123");

@@ -60,6 +60,8 @@ async fn people_work_tickets_in_the_browser_live_and_see_only_what_is_theirs() {
             .env("DOCKET_URL", address)
             .env("DOCKET_AGENT_EMAIL", &agent.email)
             .env("DOCKET_MANAGER_EMAIL", &manager.email)
+            .env("DOCKET_ADMIN_EMAIL", docket_tests::ADMIN_EMAIL)
+            .env("DOCKET_ADMIN_PASSWORD", docket_tests::ADMIN_PASSWORD)
             .env("DOCKET_PASSWORD", "password123")
             .env("DOCKET_SCREENSHOTS", &screenshots)
             .output()

@@ -399,6 +399,48 @@ where
     })
 }
 
+/// One change of an item, as its log recorded it: who made it, and when.
+pub struct Change {
+    pub version: i64,
+    pub event_type: String,
+    pub actor_id: Option<Uuid>,
+    pub actor_role: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Every change of an item, oldest first, from its log (staff).
+pub async fn history<C: ConfigItem>(
+    app: &App,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<Vec<Change>, AppError>
+where
+    C::Command: Clone + Send + Sync,
+{
+    caller.require(
+        Permission::ReadStaffViews,
+        "see SLA configuration or clocks",
+    )?;
+    let events =
+        docket_projections::log::events_of_aggregate(&app.pool, C::TYPE, &id.to_string()).await?;
+    Ok(events
+        .iter()
+        .map(|event| {
+            let metadata = event.metadata();
+            Change {
+                version: event.sequence,
+                event_type: event.event_type.clone(),
+                actor_id: metadata
+                    .actor_id
+                    .as_deref()
+                    .and_then(|id| Uuid::parse_str(id).ok()),
+                actor_role: metadata.actor_role,
+                recorded_at: event.recorded_at,
+            }
+        })
+        .collect())
+}
+
 /// Every live item, from the read model (staff).
 pub async fn list<C: ConfigItem>(
     app: &App,

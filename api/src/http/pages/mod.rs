@@ -7,6 +7,7 @@
 
 mod account;
 mod dashboard;
+mod settings;
 mod tickets;
 mod work;
 
@@ -50,6 +51,10 @@ pub fn routes() -> Route {
         .at("/work/status", poem::post(work::set_status))
         .at("/work/shift/start", poem::post(work::start_shift))
         .at("/work/shift/:shift/end", poem::post(work::end_shift))
+        .at(
+            "/settings/sla",
+            poem::get(settings::sla_settings).post(settings::add_policy),
+        )
         .at("/tickets", poem::get(tickets::list))
         .at("/tickets/rows", poem::get(tickets::rows))
         .at("/tickets/:id", poem::get(tickets::show))

@@ -1,0 +1,294 @@
+//! Settings: SLA policies (managers and admins) — every policy with its current version and
+//! the history of its versions from the log (who changed it, when), and a form to add one.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use docket_domain::Priority;
+use docket_domain::sla::config::SlaPolicy;
+use docket_domain::sla::document::{
+    ConditionsDocument, PolicyDocument, TargetsByPriorityDocument, TargetsDocument,
+};
+use poem::http::StatusCode;
+use poem::web::{Data, Form};
+use poem::{Request, Response};
+use serde::Deserialize;
+
+use super::{Chrome, PageError, Visitor, html, respond, see_other, signed_in};
+use crate::app::accounts;
+use crate::app::sla::config::{self, PolicySpec};
+use crate::app::{AppError, Origin, SharedApp};
+
+pub struct ChangeLine {
+    version: i64,
+    kind: String,
+    by: String,
+    at: String,
+}
+
+pub struct PolicyLine {
+    name: String,
+    version: u32,
+    position: i32,
+    applies_to: String,
+    targets: String,
+    history: Vec<ChangeLine>,
+}
+
+/// What the form was given, kept when it is shown again.
+#[derive(Debug, Default, Deserialize)]
+pub struct PolicyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    position: String,
+    #[serde(default)]
+    critical: Option<String>,
+    #[serde(default)]
+    high: Option<String>,
+    #[serde(default)]
+    medium: Option<String>,
+    #[serde(default)]
+    low: Option<String>,
+    #[serde(default)]
+    first_response: String,
+    #[serde(default)]
+    resolution: String,
+    #[serde(default)]
+    escalation: String,
+}
+
+impl PolicyForm {
+    fn covers(&self) -> Vec<Priority> {
+        [
+            (Priority::Critical, &self.critical),
+            (Priority::High, &self.high),
+            (Priority::Medium, &self.medium),
+            (Priority::Low, &self.low),
+        ]
+        .into_iter()
+        .filter(|(_, ticked)| ticked.is_some())
+        .map(|(priority, _)| priority)
+        .collect()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "settings_sla.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    policies: Vec<PolicyLine>,
+    form: PolicyForm,
+    ticked: Vec<(&'static str, bool)>,
+    /// Which field is wrong, and why.
+    error: Option<(String, String)>,
+}
+
+impl SettingsPage {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(f, _)| f == field)
+            .map(|(_, reason)| reason.as_str())
+    }
+}
+
+fn minutes(seconds: u64) -> String {
+    format!("{} min", seconds / 60)
+}
+
+async fn settings_page(
+    app: &SharedApp,
+    visitor: &Visitor,
+    form: PolicyForm,
+    error: Option<(String, String)>,
+) -> Result<Response, PageError> {
+    let caller = visitor.caller();
+    let mut names: HashMap<uuid::Uuid, String> = HashMap::new();
+    let mut policies = Vec::new();
+    for saved in config::list::<SlaPolicy>(app, caller).await? {
+        let mut history = Vec::new();
+        for change in config::history::<SlaPolicy>(app, caller, saved.id).await? {
+            let by = match change.actor_id {
+                Some(id) => match names.get(&id) {
+                    Some(name) => name.clone(),
+                    None => {
+                        let name = accounts::find_user(app, docket_domain::UserId(id))
+                            .await?
+                            .map(|u| u.full_name)
+                            .unwrap_or_else(|| "someone".to_string());
+                        names.insert(id, name.clone());
+                        name
+                    }
+                },
+                None => change.actor_role.unwrap_or_else(|| "the system".into()),
+            };
+            history.push(ChangeLine {
+                version: change.version,
+                kind: change.event_type,
+                by,
+                at: change.recorded_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            });
+        }
+        let definition = &saved.definition.definition;
+        let covered = &definition.conditions.priorities;
+        let shown = if covered.is_empty() {
+            Priority::ALL.to_vec()
+        } else {
+            covered.clone()
+        };
+        policies.push(PolicyLine {
+            name: definition.name.clone(),
+            version: saved.version,
+            position: saved.definition.position,
+            applies_to: if covered.is_empty() {
+                "every priority".to_string()
+            } else {
+                covered
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            targets: shown
+                .iter()
+                .map(|p| {
+                    let t = definition.targets.of(*p);
+                    format!(
+                        "{}: first response {}, resolution {}, escalation {}",
+                        p.as_str(),
+                        minutes(t.first_response),
+                        minutes(t.resolution),
+                        minutes(t.escalation)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            history,
+        });
+    }
+    let covers = form.covers();
+    let page = SettingsPage {
+        chrome: visitor.chrome(app, false)?,
+        policies,
+        ticked: Priority::ALL
+            .iter()
+            .map(|p| (p.as_str(), covers.contains(p)))
+            .collect(),
+        form,
+        error,
+    };
+    Ok(html(StatusCode::OK, page.render()?))
+}
+
+async fn manager(req: &Request, app: &SharedApp) -> Result<Visitor, PageError> {
+    let visitor = signed_in(req, app).await?;
+    visitor
+        .caller()
+        .require(docket_domain::access::Permission::Manage, "change settings")?;
+    Ok(visitor)
+}
+
+#[poem::handler]
+pub async fn sla_settings(req: &Request, app: Data<&SharedApp>) -> Response {
+    respond(
+        async {
+            let visitor = manager(req, &app).await?;
+            let form = PolicyForm {
+                position: "1".into(),
+                ..PolicyForm::default()
+            };
+            settings_page(&app, &visitor, form, None).await
+        }
+        .await,
+    )
+}
+
+/// Minutes typed into a field, as seconds; a message beside the field otherwise.
+fn seconds(field: &str, typed: &str) -> Result<u64, (String, String)> {
+    match typed.trim().parse::<u64>() {
+        Ok(minutes) if minutes > 0 => Ok(minutes * 60),
+        _ => Err((
+            field.to_string(),
+            "Enter a whole number of minutes, at least 1.".to_string(),
+        )),
+    }
+}
+
+fn document(form: &PolicyForm) -> Result<PolicyDocument, (String, String)> {
+    if form.name.trim().is_empty() {
+        return Err(("name".into(), "Enter a name.".into()));
+    }
+    form.position
+        .trim()
+        .parse::<i32>()
+        .map_err(|_| ("position".to_string(), "Enter a whole number.".to_string()))?;
+    let targets = TargetsDocument {
+        first_response: seconds("first_response", &form.first_response)?,
+        next_response: None,
+        resolution: seconds("resolution", &form.resolution)?,
+        escalation: seconds("escalation", &form.escalation)?,
+    };
+    let covers = form.covers();
+    let given = |p: Priority| (covers.is_empty() || covers.contains(&p)).then_some(targets);
+    Ok(PolicyDocument {
+        name: form.name.clone(),
+        conditions: Some(ConditionsDocument {
+            priorities: Some(covers.clone()),
+            ..ConditionsDocument::default()
+        }),
+        calendar_id: None,
+        pause_statuses: None,
+        at_risk_percent: None,
+        targets: TargetsByPriorityDocument {
+            critical: given(Priority::Critical),
+            high: given(Priority::High),
+            medium: given(Priority::Medium),
+            low: given(Priority::Low),
+        },
+    })
+}
+
+/// Adds a policy; a field that is wrong is named beside it, and nothing typed is lost.
+#[poem::handler]
+pub async fn add_policy(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Form(form): Form<PolicyForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = manager(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let written = document(&form).and_then(|document| {
+                let position = document_position(&form);
+                document
+                    .definition()
+                    .map(|definition| PolicySpec {
+                        definition,
+                        position,
+                    })
+                    .map_err(|e| (e.field, e.reason))
+            });
+            let spec = match written {
+                Ok(spec) => spec,
+                Err(error) => return settings_page(&app, &visitor, form, Some(error)).await,
+            };
+            match config::create::<SlaPolicy>(&app, visitor.caller(), &origin, spec).await {
+                Ok(_) => Ok(see_other("/settings/sla")),
+                Err(AppError::Invalid { field, reason }) => {
+                    settings_page(&app, &visitor, form, Some((field, reason))).await
+                }
+                Err(other) => Err(other.into()),
+            }
+        }
+        .await,
+    )
+}
+
+fn document_position(form: &PolicyForm) -> i32 {
+    form.position.trim().parse().unwrap_or(1)
+}
