@@ -623,7 +623,8 @@ async fn log_loads(
             &[]
         };
         rank_ahead(&client, &address, &token, pool, broad).await?;
-        let latencies = measure_reads(&client, &address, &token, path.as_ref(), sizes).await?;
+        let bearer = Credential::Bearer(token.clone());
+        let latencies = measure_reads(&client, &address, &bearer, path.as_ref(), sizes).await?;
         let p50 = percentile(&latencies, 50.0);
         let p99 = percentile(&latencies, 99.0);
         if label.starts_with("GET /api/tickets/{id}") {
@@ -675,6 +676,10 @@ async fn log_loads(
         "read after own write",
         &latencies,
     ));
+
+    // 5c. The web app's pages, rendered on the server, beside the API reads of the same data.
+    eprintln!("web pages…");
+    web_pages(&client, &address, &token, &open, sizes, figures).await?;
 
     // 6. Live stream: commit → connected client.
     eprintln!("live stream latency…");
@@ -834,17 +839,32 @@ async fn rank_ahead(
 
 /// Latencies in milliseconds of `sizes.requests_per_query` GETs from `concurrency` clients,
 /// after a warm-up.
+/// How a measured read proves who it is: an API bearer token, or the web app's session cookie.
+#[derive(Clone)]
+enum Credential {
+    Bearer(String),
+    Cookie(String),
+}
+
+impl Credential {
+    fn on(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Credential::Bearer(token) => request.bearer_auth(token),
+            Credential::Cookie(cookie) => request.header("cookie", cookie),
+        }
+    }
+}
+
 async fn measure_reads(
     client: &reqwest::Client,
     address: &str,
-    token: &str,
+    credential: &Credential,
     path: &(dyn Fn(usize) -> String + Send + Sync),
     sizes: &Sizes,
 ) -> anyhow::Result<Vec<f64>> {
     for i in 0..20 {
-        client
-            .get(format!("{address}{}", path(i)))
-            .bearer_auth(token)
+        credential
+            .on(client.get(format!("{address}{}", path(i))))
             .send()
             .await?;
     }
@@ -854,7 +874,8 @@ async fn measure_reads(
     let paths = Arc::new(paths);
     let mut workers = Vec::new();
     for _ in 0..sizes.concurrency {
-        let (client, address, token) = (client.clone(), address.to_string(), token.to_string());
+        let (client, address, credential) =
+            (client.clone(), address.to_string(), credential.clone());
         let (next, latencies, paths) = (next.clone(), latencies.clone(), paths.clone());
         workers.push(tokio::spawn(async move {
             loop {
@@ -868,9 +889,8 @@ async fn measure_reads(
                     return Ok::<_, anyhow::Error>(());
                 };
                 let started = Instant::now();
-                let response = client
-                    .get(format!("{address}{path}"))
-                    .bearer_auth(&token)
+                let response = credential
+                    .on(client.get(format!("{address}{path}")))
                     .send()
                     .await?;
                 let status = response.status();
@@ -889,6 +909,149 @@ async fn measure_reads(
     let mut latencies = latencies.lock().await.clone();
     latencies.sort_by(f64::total_cmp);
     Ok(latencies)
+}
+
+/// The web app's ticket list and ticket page (one with 200 comments), signed in with a session
+/// cookie, each beside the API read of the same data; and what a page costs to transfer.
+async fn web_pages(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+    open: &[Uuid],
+    sizes: &Sizes,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let signed_in = no_redirects
+        .post(format!("{address}/login"))
+        .form(&[
+            ("email", "bench@docket.test"),
+            ("password", "bench-password"),
+        ])
+        .send()
+        .await?;
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .ok_or_else(|| anyhow::anyhow!("the web sign-in set no cookie"))?
+        .to_string();
+    let cookie = Credential::Cookie(cookie);
+    let bearer = Credential::Bearer(token.to_string());
+    let statuses = ["open", "in_progress", "pending", "resolved"];
+    let priorities = ["critical", "high", "medium", "low"];
+    let filtered = move |prefix: &'static str, size: &'static str| {
+        move |i: usize| {
+            format!(
+                "{prefix}?status={}&priority={}&page={}{size}",
+                statuses[i % 4],
+                priorities[(i / 4) % 4],
+                1 + i % 5
+            )
+        }
+    };
+    let api = measure_reads(
+        client,
+        address,
+        &bearer,
+        &filtered("/api/tickets", "&page_size=50"),
+        sizes,
+    )
+    .await?;
+    let page = measure_reads(client, address, &cookie, &filtered("/tickets", ""), sizes).await?;
+    let label = "GET /tickets (the web app's ticket list: two filters, 50 rows, rendered)";
+    figures.push(
+        Figure::new(label, "p50 latency", percentile(&page, 50.0), "ms").baseline(
+            "GET /api/tickets, same filters and rows, p50",
+            percentile(&api, 50.0),
+        ),
+    );
+    let p99 = percentile(&page, 99.0);
+    figures.push(
+        Figure::new(label, "p99 latency", p99, "ms")
+            .baseline(
+                "GET /api/tickets, same filters and rows, p99",
+                percentile(&api, 99.0),
+            )
+            .target("<= 30 ms", p99 <= 30.0),
+    );
+
+    // A ticket with 200 comments.
+    let busy = *open
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no open ticket"))?;
+    for n in 0..200 {
+        let response = client
+            .post(format!("{address}/api/tickets/{busy}/comments"))
+            .bearer_auth(token)
+            .json(&json!({"body": format!("bench: comment {n} of 200"), "internal": n % 3 == 0}))
+            .send()
+            .await?;
+        anyhow::ensure!(response.status().is_success(), "comment {n} failed");
+    }
+    let api = measure_reads(
+        client,
+        address,
+        &bearer,
+        &move |_| format!("/api/tickets/{busy}"),
+        sizes,
+    )
+    .await?;
+    let page = measure_reads(
+        client,
+        address,
+        &cookie,
+        &move |_| format!("/tickets/{busy}"),
+        sizes,
+    )
+    .await?;
+    let label = "GET /tickets/{id} (the web app's ticket page: 200 comments, SLA clocks, history)";
+    figures.push(
+        Figure::new(label, "p50 latency", percentile(&page, 50.0), "ms").baseline(
+            "GET /api/tickets/{id} of the same ticket, p50",
+            percentile(&api, 50.0),
+        ),
+    );
+    let p99 = percentile(&page, 99.0);
+    figures.push(
+        Figure::new(label, "p99 latency", p99, "ms")
+            .baseline(
+                "GET /api/tickets/{id} of the same ticket, p99",
+                percentile(&api, 99.0),
+            )
+            .target("<= 30 ms", p99 <= 30.0),
+    );
+
+    // Bytes on the wire for a page and everything it loads (the server does not compress, so
+    // this is the uncompressed size: an upper bound of the compressed one).
+    let mut bytes = 0usize;
+    for path in [
+        format!("/tickets/{busy}"),
+        "/assets/app.css".to_string(),
+        "/assets/app.js".to_string(),
+        "/assets/htmx-2.0.4.min.js".to_string(),
+    ] {
+        let response = cookie
+            .on(client.get(format!("{address}{path}")))
+            .send()
+            .await?;
+        anyhow::ensure!(response.status().is_success(), "{path} failed");
+        bytes += response.bytes().await?.len();
+    }
+    let kib = bytes as f64 / 1024.0;
+    figures.push(
+        Figure::new(
+            "the ticket page with 200 comments and its CSS and JS",
+            "transfer, uncompressed",
+            kib,
+            "KiB",
+        )
+        .target("<= 150 KB", kib * 1.024 <= 150.0),
+    );
+    Ok(())
 }
 
 /// Milliseconds of `rounds` reads of a ticket, each right after the reader commented on it; every

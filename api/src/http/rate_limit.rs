@@ -105,7 +105,9 @@ impl RateLimits {
             .get::<Origin>()
             .and_then(|c| c.ip.clone())
             .unwrap_or_default();
-        if req.method() == Method::POST && req.uri().path() == "/api/auth/login" {
+        // The API's sign-in and the web app's share one budget per address.
+        if req.method() == Method::POST && matches!(req.uri().path(), "/api/auth/login" | "/login")
+        {
             self.check(
                 &self.sign_in,
                 &address,

@@ -36,6 +36,15 @@ async fn sign_in_attempts_and_a_users_requests_are_limited_with_retry_after() {
         .expect_problem(429, "rate-limited");
     let wait: u64 = refused.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    // The web app's sign-in draws on the same budget.
+    let page = app
+        .client
+        .post(format!("{}/login", app.address))
+        .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 429);
 
     // One user: a burst of ten, then 429 until the bucket refills.
     let mut statuses = Vec::new();

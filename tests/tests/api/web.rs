@@ -236,3 +236,43 @@ async fn pages_carry_strict_headers_and_sessions_are_cookies_that_end() {
     assert_eq!(after.status().as_u16(), 303);
     assert_eq!(after.headers()["location"], "/login");
 }
+
+#[tokio::test]
+async fn a_changed_password_ends_the_session_and_a_wrong_one_is_said_beside_the_field() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&customer.email, "password123").await;
+    let csrf = browser.csrf("/account/password").await;
+    let wrong = browser
+        .post(
+            "/account/password",
+            &[
+                ("csrf", csrf.as_str()),
+                ("current_password", "not-it"),
+                ("new_password", "a-new-password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status().as_u16(), 200);
+    let page = wrong.text().await.unwrap();
+    assert!(page.contains("id=\"current-error\""), "{page}");
+    assert!(page.contains("is wrong"), "{page}");
+
+    let changed = browser
+        .post(
+            "/account/password",
+            &[
+                ("csrf", csrf.as_str()),
+                ("current_password", "password123"),
+                ("new_password", "a-new-password"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status().as_u16(), 303);
+    assert_eq!(changed.headers()["location"], "/login");
+    // The session ended with the old password.
+    assert_eq!(browser.get("/portal").await.status().as_u16(), 303);
+    browser.sign_in(&customer.email, "a-new-password").await;
+    assert_eq!(browser.get("/portal").await.status().as_u16(), 200);
+}

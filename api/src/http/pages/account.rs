@@ -236,3 +236,99 @@ pub async fn register(
         .await,
     )
 }
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    chrome: Chrome,
+    error: Option<(&'static str, String)>,
+}
+
+impl PasswordPage {
+    fn error_for(&self, field: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|(f, _)| *f == field)
+            .map(|(_, reason)| reason.as_str())
+    }
+}
+
+#[poem::handler]
+pub async fn password_form(req: &Request, app: Data<&SharedApp>) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            let page = PasswordPage {
+                chrome: visitor.chrome(&app, false)?,
+                error: None,
+            };
+            Ok(html(StatusCode::OK, page.render()?))
+        }
+        .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// Changes the signed-in person's password. Every session of the account ends with the old
+/// password, this one included: they sign in again with the new one.
+#[poem::handler]
+pub async fn change_password(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let refused = |field: &'static str, reason: String| -> Result<Response, PageError> {
+                let page = PasswordPage {
+                    chrome: visitor.chrome(&app, false)?,
+                    error: Some((field, reason)),
+                };
+                Ok(html(StatusCode::OK, page.render()?))
+            };
+            let new = match Password::parse("new_password", &form.new_password) {
+                Ok(password) => password,
+                Err(AppError::Invalid { reason, .. }) => return refused("new_password", reason),
+                Err(other) => return Err(other.into()),
+            };
+            let actor = visitor.caller().actor();
+            let metadata = origin.metadata(Some(actor));
+            match accounts::change_password(
+                &app,
+                actor,
+                form.current_password.clone(),
+                new,
+                metadata,
+            )
+            .await
+            {
+                Ok(()) => {}
+                Err(AppError::Invalid { reason, .. }) => {
+                    return refused(
+                        "current_password",
+                        format!("The current password {reason}."),
+                    );
+                }
+                Err(other) => return Err(other.into()),
+            }
+            let mut response = see_other("/login");
+            if let Ok(value) = session_cookie(req, None).parse() {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            Ok(response)
+        }
+        .await,
+    )
+}

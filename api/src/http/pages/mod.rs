@@ -37,6 +37,10 @@ pub fn routes() -> Route {
         )
         .at("/logout", poem::post(account::logout))
         .at(
+            "/account/password",
+            poem::get(account::password_form).post(account::change_password),
+        )
+        .at(
             "/register",
             poem::get(account::register_form).post(account::register),
         )
