@@ -139,6 +139,15 @@ try {
   check((await note.count()) === 1 && (await note.textContent()).includes("Internal note"), "the internal note is marked apart from replies");
   await Promise.all([agent.waitForNavigation(), agent.click("text=Assign to me")]);
   check((await agent.textContent("[data-field=assignee]")).trim() === "you", "assign to me takes the ticket");
+  const mineUrl = `${base}/tickets?assignee=me&sort=sla_due_at`;
+  const held = await agentSide.newPage();
+  await held.goto(mineUrl);
+  check((await held.textContent("#ticket-rows")).includes(subject), "the list filters to the tickets I hold");
+  check((await held.inputValue("#assignee")) === "me" && (await held.inputValue("#sort")) === "sla_due_at", "and shows the filter and sort it applied");
+  await held.goto(`${base}/tickets?assignee=none`);
+  check(!(await held.textContent("#ticket-rows")).includes(subject), "a held ticket is not among the unassigned");
+  check((await held.textContent("nav.pager")).includes("Page 1 of 1"), "the list says which page it shows");
+  await held.close();
   await agent.selectOption("#new-priority", "critical");
   await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/priority'] button[type=submit]")]);
   check((await agent.textContent("[data-field=priority]")).trim() === "critical", "a priority change is saved");

@@ -299,7 +299,12 @@ pub fn routes(app: SharedApp, settings: &Settings) -> impl Endpoint + use<> {
         .at("/health", api.clone())
         .at("/ready", api.clone())
         .at("/metrics", api)
-        .nest("/", pages::with_security_headers(pages::routes()))
+        .nest(
+            "/",
+            pages::with_security_headers(
+                pages::routes().with(poem::middleware::Compression::new()),
+            ),
+        )
         .with(CatchPanic::new())
         .around(idempotency::idempotency)
         .around(query::as_documented)

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use docket_domain::sla::ClockState;
 use docket_domain::values::{CommentBody, Description, Subject, Tags};
 use docket_domain::{Priority, TicketStatus};
-use docket_projections::tickets::{TicketFilter, TicketRow};
+use docket_projections::tickets::{TicketFilter, TicketRow, TicketSort};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path, Query};
 use poem::{Request, Response};
@@ -187,17 +187,47 @@ pub struct ListQuery {
     status: String,
     #[serde(default)]
     priority: String,
+    /// `me`, `none`, or empty for anyone.
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    tag: String,
+    /// `YYYY-MM-DD`, the first day shown.
+    #[serde(default)]
+    created_from: String,
+    /// `YYYY-MM-DD`, the last day shown.
+    #[serde(default)]
+    created_to: String,
+    #[serde(default)]
+    sort: String,
     #[serde(default)]
     page: Option<i64>,
 }
 
+/// The sorts the list offers, as `sort` values and labels.
+const SORTS: [(&str, &str); 5] = [
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
+    ("-updated_at", "Recently changed"),
+    ("-priority", "Most urgent priority"),
+    ("sla_due_at", "SLA due soonest"),
+];
+
 impl ListQuery {
-    /// The query again, for the live part's URL.
+    /// The query again (without the page), for the live part's URL and the page links.
     fn encoded(&self) -> String {
         let pairs = [
             ("q", &self.q),
             ("status", &self.status),
             ("priority", &self.priority),
+            ("assignee", &self.assignee),
+            ("category", &self.category),
+            ("tag", &self.tag),
+            ("created_from", &self.created_from),
+            ("created_to", &self.created_to),
+            ("sort", &self.sort),
         ];
         pairs
             .iter()
@@ -206,6 +236,29 @@ impl ListQuery {
             .collect::<Vec<_>>()
             .join("&")
     }
+
+    fn page(&self) -> i64 {
+        self.page.unwrap_or(1).clamp(1, 1_000_000)
+    }
+}
+
+/// A day typed as `YYYY-MM-DD`, as the instant it starts (UTC); `next` for the day after.
+fn day(field: &str, typed: &str, next: bool) -> Result<Option<DateTime<Utc>>, AppError> {
+    if typed.trim().is_empty() {
+        return Ok(None);
+    }
+    let date = chrono::NaiveDate::parse_from_str(typed.trim(), "%Y-%m-%d")
+        .map_err(|_| AppError::invalid(field, "must be a date such as 2026-12-01"))?;
+    let date = if next {
+        date.succ_opt().unwrap_or(date)
+    } else {
+        date
+    };
+    Ok(date.and_hms_opt(0, 0, 0).map(|at| at.and_utc()))
+}
+
+fn text(typed: &str) -> Option<String> {
+    Some(typed.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 fn encode(text: &str) -> String {
@@ -226,6 +279,35 @@ struct Listed {
     priorities: Vec<Priority>,
 }
 
+/// Links to the pages before and after, when there are any.
+pub struct Pager {
+    page: i64,
+    pages: i64,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+const PAGE_SIZE: i64 = 50;
+
+fn pager(query: &ListQuery, total: i64) -> Pager {
+    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let page = query.page();
+    let at = |n: i64| {
+        let rest = query.encoded();
+        if rest.is_empty() {
+            format!("/tickets?page={n}")
+        } else {
+            format!("/tickets?{rest}&page={n}")
+        }
+    };
+    Pager {
+        page,
+        pages,
+        previous: (page > 1).then(|| at(page - 1)),
+        next: (page < pages).then(|| at(page + 1)),
+    }
+}
+
 async fn listed(
     app: &SharedApp,
     visitor: &Visitor,
@@ -234,13 +316,21 @@ async fn listed(
     let bad = |e: crate::http::problem::ApiError| AppError::invalid("filter", e.to_string());
     let statuses = comma_list::<TicketStatus>("status", Some(&query.status)).map_err(bad)?;
     let priorities = comma_list::<Priority>("priority", Some(&query.priority)).map_err(bad)?;
+    let me = visitor.caller().id.0;
     let filter = TicketFilter {
         statuses: statuses.clone(),
         priorities: priorities.clone(),
-        text: Some(query.q.trim().to_string()).filter(|q| !q.is_empty()),
+        text: text(&query.q),
         text_names_number: true,
-        page: query.page.unwrap_or(1).clamp(1, 1_000_000),
-        page_size: 50,
+        assignee_id: (query.assignee == "me").then_some(me),
+        unassigned: query.assignee == "none",
+        category: text(&query.category),
+        tag: text(&query.tag),
+        created_from: day("created_from", &query.created_from, false)?,
+        created_to: day("created_to", &query.created_to, true)?,
+        sort: TicketSort::parse(&query.sort).unwrap_or_default(),
+        page: query.page(),
+        page_size: PAGE_SIZE,
         ..TicketFilter::default()
     };
     let found = service::list(app, visitor.caller(), filter).await?;
@@ -260,6 +350,9 @@ struct ListPage {
     filter: ListQuery,
     statuses: Vec<(&'static str, bool)>,
     priorities: Vec<(&'static str, bool)>,
+    assignees: Vec<(&'static str, &'static str, bool)>,
+    sorts: Vec<(&'static str, &'static str, bool)>,
+    pager: Pager,
     rows: Vec<Row>,
     total: i64,
     query: String,
@@ -296,10 +389,24 @@ pub async fn list(
                 return Ok(see_other("/portal"));
             }
             let found = listed(&app, &visitor, &query).await?;
+            let chosen_sort = if query.sort.is_empty() {
+                "-created_at"
+            } else {
+                query.sort.as_str()
+            };
             let page = ListPage {
                 chrome: visitor.chrome(&app, true)?,
                 statuses: options(TicketStatus::ALL, &found.statuses, TicketStatus::as_str),
                 priorities: options(Priority::ALL, &found.priorities, Priority::as_str),
+                assignees: [("", "Anyone"), ("me", "Me"), ("none", "Nobody")]
+                    .into_iter()
+                    .map(|(value, label)| (value, label, query.assignee == value))
+                    .collect(),
+                sorts: SORTS
+                    .into_iter()
+                    .map(|(value, label)| (value, label, chosen_sort == value))
+                    .collect(),
+                pager: pager(&query, found.total),
                 rows: found.rows,
                 total: found.total,
                 query: format!("/tickets/rows?{}", query.encoded()),
