@@ -219,6 +219,16 @@ try {
   check(Number((await manager.textContent("[data-figure=open]")).trim()) === openBefore - 1, "and one fewer open");
   await photograph(manager, "dashboard");
 
+  // ---- Agents and teams: the manager sets an agent's capacity. ----
+  await manager.goto(`${base}/people`);
+  const agentRow = manager.locator("tr[data-agent]", { hasText: "A agent" }).first();
+  check((await agentRow.count()) === 1, "the agents page lists the agent");
+  await agentRow.locator("input[name=capacity]").fill("7");
+  await Promise.all([manager.waitForNavigation(), agentRow.locator("button").click()]);
+  const updated = manager.locator("tr[data-agent]", { hasText: "A agent" }).first();
+  check((await updated.locator("input[name=capacity]").inputValue()) === "7", "a capacity change is saved");
+  await photograph(manager, "agents-and-teams");
+
   // ---- My work: the queue with claim, my status, my shift. ----
   const second_subject = `Second issue ${stamp}`;
   await customer.goto(`${base}/portal/new`);
@@ -320,6 +330,8 @@ try {
   await audit(auditManager, "the dashboard");
   await auditManager.goto(`${base}/settings/sla`);
   await audit(auditManager, "the SLA policies");
+  await auditManager.goto(`${base}/people`);
+  await audit(auditManager, "agents and teams");
   const auditCustomerSide = await context({ bypassCSP: true });
   const auditCustomer = await auditCustomerSide.newPage();
   await signIn(auditCustomer, customerEmail, "password123");

@@ -7,6 +7,7 @@
 
 mod account;
 mod dashboard;
+mod people;
 mod settings;
 mod tickets;
 mod work;
@@ -59,6 +60,8 @@ pub fn routes() -> Route {
             "/settings/sla",
             poem::get(settings::sla_settings).post(settings::add_policy),
         )
+        .at("/people", poem::get(people::people))
+        .at("/people/:agent/capacity", poem::post(people::set_capacity))
         .at("/tickets", poem::get(tickets::list))
         .at("/tickets/rows", poem::get(tickets::rows))
         .at("/tickets/:id", poem::get(tickets::show))
