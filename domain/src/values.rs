@@ -199,6 +199,11 @@ impl TicketStatus {
     pub fn is_finished(self) -> bool {
         matches!(self, TicketStatus::Resolved | TicketStatus::Closed)
     }
+
+    /// Every status in which work goes on.
+    pub fn unfinished() -> impl Iterator<Item = TicketStatus> {
+        Self::ALL.iter().copied().filter(|s| !s.is_finished())
+    }
 }
 
 wire_enum!(

@@ -88,11 +88,7 @@ async fn numbers(app: &SharedApp, visitor: &Visitor) -> Result<Numbers, PageErro
         };
         by_status.push((status.as_str(), count(app, visitor, filter).await?));
     }
-    let unfinished: Vec<TicketStatus> = TicketStatus::ALL
-        .iter()
-        .copied()
-        .filter(|s| !s.is_finished())
-        .collect();
+    let unfinished: Vec<TicketStatus> = TicketStatus::unfinished().collect();
     let mut by_priority = Vec::new();
     for priority in Priority::ALL {
         let filter = TicketFilter {
@@ -154,7 +150,10 @@ async fn numbers(app: &SharedApp, visitor: &Visitor) -> Result<Numbers, PageErro
 }
 
 async fn manager(req: &Request, app: &SharedApp) -> Result<Visitor, PageError> {
-    let visitor = signed_in(req, app).await?;
+    may_see(signed_in(req, app).await?)
+}
+
+fn may_see(visitor: Visitor) -> Result<Visitor, PageError> {
     visitor.caller().require(
         docket_domain::access::Permission::Manage,
         "see the dashboard",
@@ -170,7 +169,7 @@ pub async fn dashboard(req: &Request, app: Data<&SharedApp>) -> Response {
             if !visitor.caller().is_staff() {
                 return Ok(see_other("/portal"));
             }
-            let visitor = manager(req, &app).await?;
+            let visitor = may_see(visitor)?;
             let page = DashboardPage {
                 chrome: visitor.chrome(&app, true)?,
                 numbers: numbers(&app, &visitor).await?,

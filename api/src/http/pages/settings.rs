@@ -217,11 +217,13 @@ fn seconds(field: &str, typed: &str) -> Result<u64, (String, String)> {
     }
 }
 
-fn document(form: &PolicyForm) -> Result<PolicyDocument, (String, String)> {
+/// The policy the form describes, and its position.
+fn document(form: &PolicyForm) -> Result<(PolicyDocument, i32), (String, String)> {
     if form.name.trim().is_empty() {
         return Err(("name".into(), "Enter a name.".into()));
     }
-    form.position
+    let position = form
+        .position
         .trim()
         .parse::<i32>()
         .map_err(|_| ("position".to_string(), "Enter a whole number.".to_string()))?;
@@ -233,7 +235,7 @@ fn document(form: &PolicyForm) -> Result<PolicyDocument, (String, String)> {
     };
     let covers = form.covers();
     let given = |p: Priority| (covers.is_empty() || covers.contains(&p)).then_some(targets);
-    Ok(PolicyDocument {
+    let document = PolicyDocument {
         name: form.name.clone(),
         conditions: Some(ConditionsDocument {
             priorities: Some(covers.clone()),
@@ -248,7 +250,8 @@ fn document(form: &PolicyForm) -> Result<PolicyDocument, (String, String)> {
             medium: given(Priority::Medium),
             low: given(Priority::Low),
         },
-    })
+    };
+    Ok((document, position))
 }
 
 /// Adds a policy; a field that is wrong is named beside it, and nothing typed is lost.
@@ -263,8 +266,7 @@ pub async fn add_policy(
         async {
             let visitor = manager(req, &app).await?;
             visitor.check_csrf(&form.csrf)?;
-            let written = document(&form).and_then(|document| {
-                let position = document_position(&form);
+            let written = document(&form).and_then(|(document, position)| {
                 document
                     .definition()
                     .map(|definition| PolicySpec {
@@ -287,8 +289,4 @@ pub async fn add_policy(
         }
         .await,
     )
-}
-
-fn document_position(form: &PolicyForm) -> i32 {
-    form.position.trim().parse().unwrap_or(1)
 }

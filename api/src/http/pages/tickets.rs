@@ -360,10 +360,10 @@ struct ListPage {
 
 #[derive(Template)]
 #[template(path = "ticket_rows.html")]
-struct RowsPart {
-    rows: Vec<Row>,
-    total: i64,
-    query: String,
+pub(super) struct RowsPart {
+    pub(super) rows: Vec<Row>,
+    pub(super) total: i64,
+    pub(super) query: String,
 }
 
 #[derive(Template)]
@@ -440,36 +440,35 @@ pub async fn rows(
     )
 }
 
+/// The caller's own unfinished tickets, most urgent SLA first: the first part of "My work".
+pub(super) async fn my_open(app: &SharedApp, visitor: &Visitor) -> Result<RowsPart, PageError> {
+    let caller = visitor.caller();
+    let filter = TicketFilter {
+        assignee_id: Some(caller.id.0),
+        statuses: TicketStatus::unfinished().collect(),
+        sort: TicketSort::SlaDueAsc,
+        page: 1,
+        page_size: PAGE_SIZE,
+        ..TicketFilter::default()
+    };
+    let found = service::list(app, caller, filter).await?;
+    Ok(RowsPart {
+        rows: found.items.iter().map(|t| row(t, "/tickets")).collect(),
+        total: found.total,
+        query: "/work/rows".to_string(),
+    })
+}
+
 /// The agent's own open tickets, most urgent first, for the live refresh of "My work".
 #[poem::handler]
 pub async fn my_rows(req: &Request, app: Data<&SharedApp>) -> Response {
     respond(
         async {
             let visitor = signed_in(req, &app).await?;
-            let caller = visitor.caller();
-            let found = service::list(
-                &app,
-                caller,
-                TicketFilter {
-                    assignee_id: Some(caller.id.0),
-                    statuses: TicketStatus::ALL
-                        .iter()
-                        .copied()
-                        .filter(|s| !s.is_finished())
-                        .collect(),
-                    sort: docket_projections::tickets::TicketSort::SlaDueAsc,
-                    page: 1,
-                    page_size: 50,
-                    ..TicketFilter::default()
-                },
-            )
-            .await?;
-            let part = RowsPart {
-                rows: found.items.iter().map(|t| row(t, "/tickets")).collect(),
-                total: found.total,
-                query: "/work/rows".to_string(),
-            };
-            Ok(html(StatusCode::OK, part.render()?))
+            Ok(html(
+                StatusCode::OK,
+                my_open(&app, &visitor).await?.render()?,
+            ))
         }
         .await,
     )
@@ -792,14 +791,9 @@ pub async fn reply(
                     return ticket_page(&app, &visitor, id, kept(reason)).await;
                 }
             };
-            match service::comment(&app, visitor.caller(), &origin, id, None, body, internal).await
-            {
-                Ok(_) => Ok(see_other(&format!("{}/{id}", base_of(&visitor)))),
-                Err(
-                    AppError::Invalid { reason, .. } | AppError::Conflict { detail: reason, .. },
-                ) => ticket_page(&app, &visitor, id, kept(reason)).await,
-                Err(other) => Err(other.into()),
-            }
+            let done =
+                service::comment(&app, visitor.caller(), &origin, id, None, body, internal).await;
+            after_edit(&app, &visitor, id, done, kept).await
         }
         .await,
     )
@@ -844,27 +838,10 @@ pub async fn change_status(
                 status_error: Some(reason),
                 ..Kept::default()
             };
-            match service::change_status(
-                &app,
-                visitor.caller(),
-                &origin,
-                id,
-                form.version,
-                to,
-                None,
-            )
-            .await
-            {
-                Ok(_) => Ok(see_other(&format!("{}/{id}", base_of(&visitor)))),
-                Err(AppError::VersionMismatch { current }) => {
-                    let reason = stale(current);
-                    ticket_page(&app, &visitor, id, refused(reason)).await
-                }
-                Err(
-                    AppError::Conflict { detail, .. } | AppError::Invalid { reason: detail, .. },
-                ) => ticket_page(&app, &visitor, id, refused(detail)).await,
-                Err(other) => Err(other.into()),
-            }
+            let done =
+                service::change_status(&app, visitor.caller(), &origin, id, form.version, to, None)
+                    .await;
+            after_edit(&app, &visitor, id, done, refused).await
         }
         .await,
     )
@@ -909,28 +886,33 @@ pub async fn change_priority(
                 status_error: Some(reason),
                 ..Kept::default()
             };
-            match service::update(&app, visitor.caller(), &origin, id, form.version, change).await {
-                Ok(_) => Ok(see_other(&format!("{}/{id}", base_of(&visitor)))),
-                Err(AppError::VersionMismatch { current }) => {
-                    let reason = stale(current);
-                    ticket_page(&app, &visitor, id, refused(reason)).await
-                }
-                Err(
-                    AppError::Conflict { detail, .. } | AppError::Invalid { reason: detail, .. },
-                ) => ticket_page(&app, &visitor, id, refused(detail)).await,
-                Err(other) => Err(other.into()),
-            }
+            let done =
+                service::update(&app, visitor.caller(), &origin, id, form.version, change).await;
+            after_edit(&app, &visitor, id, done, refused).await
         }
         .await,
     )
 }
 
-/// What a stale edit is told.
-fn stale(current: i64) -> String {
-    format!(
-        "Someone changed this ticket since you opened it (it is now at version {current}). \
-         Check what changed, then save again."
-    )
+/// The answer to a change made on the ticket page: back to the page, or the page again with
+/// why the change was refused (a stale version, a refused move) kept beside its control.
+async fn after_edit<T>(
+    app: &SharedApp,
+    visitor: &Visitor,
+    id: Uuid,
+    done: Result<T, AppError>,
+    kept: impl FnOnce(String) -> Kept,
+) -> Result<Response, PageError> {
+    let reason = match done {
+        Ok(_) => return Ok(see_other(&format!("{}/{id}", base_of(visitor)))),
+        Err(AppError::VersionMismatch { current }) => format!(
+            "Someone changed this ticket since you opened it (it is now at version {current}). \
+             Check what changed, then save again."
+        ),
+        Err(AppError::Conflict { detail, .. } | AppError::Invalid { reason: detail, .. }) => detail,
+        Err(other) => return Err(other.into()),
+    };
+    ticket_page(app, visitor, id, kept(reason)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -961,17 +943,11 @@ pub async fn assign(
             } else {
                 service::assign(&app, caller, &origin, id, None, caller.id.0, None).await
             };
-            match done {
-                Ok(_) => Ok(see_other(&format!("{}/{id}", base_of(&visitor)))),
-                Err(AppError::Conflict { detail, .. }) => {
-                    let kept = Kept {
-                        status_error: Some(detail),
-                        ..Kept::default()
-                    };
-                    ticket_page(&app, &visitor, id, kept).await
-                }
-                Err(other) => Err(other.into()),
-            }
+            let kept = |reason| Kept {
+                status_error: Some(reason),
+                ..Kept::default()
+            };
+            after_edit(&app, &visitor, id, done, kept).await
         }
         .await,
     )

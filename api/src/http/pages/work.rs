@@ -2,16 +2,14 @@
 //! their shift. Every control calls the same services as the API.
 
 use askama::Template;
-use docket_domain::TicketStatus;
 use docket_domain::values::{AgentStatus, TicketNumber};
-use docket_projections::tickets::{TicketFilter, TicketSort};
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::tickets::{Row, row};
+use super::tickets::{Row, my_open};
 use super::{Chrome, PageError, Visitor, html, respond, see_other, signed_in};
 use crate::app::router::queue;
 use crate::app::tickets as service;
@@ -70,30 +68,14 @@ async fn work_page(
         open: agent.row.open_tickets,
         capacity: agent.row.capacity,
     };
-    let mine = service::list(
-        app,
-        caller,
-        TicketFilter {
-            assignee_id: Some(caller.id.0),
-            statuses: TicketStatus::ALL
-                .iter()
-                .copied()
-                .filter(|s| !s.is_finished())
-                .collect(),
-            sort: TicketSort::SlaDueAsc,
-            page: 1,
-            page_size: 50,
-            ..TicketFilter::default()
-        },
-    )
-    .await?;
+    let mine = my_open(app, visitor).await?;
     let waiting = queue::queue(app, caller, 1, 20).await?;
     let page = WorkPage {
         chrome: visitor.chrome(app, true)?,
         me,
-        rows: mine.items.iter().map(|t| row(t, "/tickets")).collect(),
+        rows: mine.rows,
         total: mine.total,
-        query: "/work/rows".to_string(),
+        query: mine.query,
         queue: waiting
             .first
             .into_iter()
