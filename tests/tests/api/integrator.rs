@@ -128,10 +128,14 @@ async fn if_match_protects_what_people_edit_not_the_sla_bookkeeping() {
         eventually(|| async { sla_policy_version(&app, &agent.token, &id).await == 2 }).await,
         "the edit reaches the open ticket"
     );
-    let moved = app
-        .get(&format!("/api/tickets/{id}"), &agent.token)
-        .await
-        .expect(200);
+    // The SLA check reads the ticket's log; the ticket read, its projection, which follows a
+    // moment later (the bookkeeping is the system's write, not the agent's own).
+    let path = format!("/api/tickets/{id}");
+    eventually(|| async {
+        app.get(&path, &agent.token).await.header("etag").as_ref() != Some(&held)
+    })
+    .await;
+    let moved = app.get(&path, &agent.token).await.expect(200);
     assert_ne!(
         moved.header("etag").unwrap(),
         held,
