@@ -12,8 +12,9 @@ const adminEmail = process.env.DOCKET_ADMIN_EMAIL;
 const adminPassword = process.env.DOCKET_ADMIN_PASSWORD;
 const password = process.env.DOCKET_PASSWORD;
 const shots = process.env.DOCKET_SCREENSHOTS;
-if (!base || !agentEmail || !managerEmail || !adminEmail || !adminPassword || !password || !shots) {
-  console.error("DOCKET_URL, DOCKET_AGENT_EMAIL, DOCKET_MANAGER_EMAIL, DOCKET_PASSWORD and DOCKET_SCREENSHOTS are required");
+const routedTicket = process.env.DOCKET_ROUTED_TICKET;
+if (!base || !agentEmail || !managerEmail || !adminEmail || !adminPassword || !password || !shots || !routedTicket) {
+  console.error("DOCKET_URL, DOCKET_AGENT_EMAIL, DOCKET_MANAGER_EMAIL, DOCKET_ADMIN_EMAIL, DOCKET_ADMIN_PASSWORD, DOCKET_PASSWORD, DOCKET_ROUTED_TICKET and DOCKET_SCREENSHOTS are required");
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
@@ -152,7 +153,32 @@ try {
   await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/priority'] button[type=submit]")]);
   check((await agent.textContent("[data-field=priority]")).trim() === "critical", "a priority change is saved");
   check((await agent.textContent("details.history")).includes("TicketPriorityChanged"), "the history from the log shows it");
+  check((await agent.textContent("details.history")).includes("you (agent)"), "and names who did it");
+  await agent.selectOption("#new-team", { label: "Hardware" });
+  await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/team'] button[type=submit]")]);
+  check((await agent.textContent("[data-field=team]")).trim() === "Hardware", "the ticket moves to a team");
+  const managerChoice = await agent.locator("#escalate-to option", { hasText: "A manager" }).getAttribute("value");
+  await agent.selectOption("#escalate-to", managerChoice);
+  await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/escalate'] button[type=submit]")]);
+  await agent.waitForSelector("#escalate-error");
+  check((await agent.textContent("#escalate-error")).includes("Say why"), "an escalation without a reason is named beside its field");
+  await agent.fill("#escalate-reason", "Smoke: needs a manager now.");
+  await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/escalate'] button[type=submit]")]);
+  check((await agent.textContent("[data-field=escalation]")).trim() === "level 1", "escalating raises the level");
+  check((await agent.textContent("[data-field=assignee]")).trim() === "A manager", "and hands the ticket to the agent chosen, by name");
+  const agentChoice = await agent.locator("#assign-to option", { hasText: "A agent" }).getAttribute("value");
+  await agent.selectOption("#assign-to", agentChoice);
+  await Promise.all([agent.waitForNavigation(), agent.click("form:has(#assign-to) button[type=submit]")]);
+  check((await agent.textContent("[data-field=assignee]")).trim() === "you", "assigning by name gives the ticket to the agent chosen");
   await photograph(agent, "ticket-page");
+
+  // The routing explanation: who was considered for a routed ticket, and who was left out.
+  const routed = await agentSide.newPage();
+  await routed.goto(`${base}/tickets/${routedTicket}`);
+  await routed.click("details.routing summary");
+  const explained = await routed.textContent("details.routing");
+  check(explained.includes("needs team Hardware") && explained.includes("waits in the queue"), `the ticket page explains its routing (${explained.replace(/\s+/g, " ").trim().slice(0, 200)})`);
+  await routed.close();
 
   await customer.waitForSelector("#conversation >> text=We are on it", { timeout: 5000 });
   check(customerLoads.n === 0, "the reply appeared on the customer's page without a reload");

@@ -183,15 +183,18 @@ async fn requirements(app: &App, ticket: &NewTicket) -> Result<RoutingRequiremen
     };
     let team_id = match ticket.team_id {
         None => None,
-        Some(id) => {
-            let (team, _) = app.teams.load(&id.to_string()).await?;
-            if team.id.is_none() {
-                return Err(AppError::invalid("team_id", "no such team"));
-            }
-            Some(TeamId(id))
-        }
+        Some(id) => Some(existing_team(app, id).await?),
     };
     Ok(RoutingRequirements { skill_id, team_id })
+}
+
+/// The team of that id, refused as `team_id` when there is none.
+async fn existing_team(app: &App, id: Uuid) -> Result<TeamId, AppError> {
+    let (team, _) = app.teams.load(&id.to_string()).await?;
+    if team.id.is_none() {
+        return Err(AppError::invalid("team_id", "no such team"));
+    }
+    Ok(TeamId(id))
 }
 
 /// Opens a ticket: for the customer it names, numbered, with its SLA clocks started, given to
@@ -355,6 +358,27 @@ pub async fn unassign(
         at: app.time.now(),
     });
     written(&execute(app, caller, origin, id, expected, command, "agent_id").await?)
+}
+
+/// Puts the ticket in a team's hands, or (with `None`) takes it out of any team's.
+pub async fn assign_team(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    id: Uuid,
+    expected: Option<i64>,
+    team_id: Option<Uuid>,
+) -> Result<Written, AppError> {
+    let team_id = match team_id {
+        None => None,
+        Some(team) => Some(existing_team(app, team).await?),
+    };
+    let command = TicketCommand::AssignTeam(AssignTeam {
+        team_id,
+        actor: caller.actor(),
+        at: app.time.now(),
+    });
+    written(&execute(app, caller, origin, id, expected, command, "team_id").await?)
 }
 
 /// Escalates: one level up, and to `escalate_to` when given.

@@ -126,6 +126,12 @@ fn cases(f: &Fixture, n: usize) -> Vec<Case> {
             Some(json!({"subject": format!("Renamed {unique}")})),
             WORKERS,
         ),
+        case(
+            Method::PUT,
+            format!("/api/tickets/{t}/team"),
+            Some(json!({"team_id": f.team})),
+            WORKERS,
+        ),
         Case {
             hidden_from: &[Who::Stranger],
             ..case(

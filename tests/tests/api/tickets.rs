@@ -688,6 +688,73 @@ async fn escalating_raises_the_level_and_can_reassign() {
 }
 
 #[tokio::test]
+async fn a_ticket_moves_between_teams_and_lists_under_its_team() {
+    let desk = desk().await;
+    let app = &desk.app;
+    let admin = app.admin().await;
+    let team = app
+        .post("/api/teams", &admin.token, json!({"name": "Billing desk"}))
+        .await
+        .expect(201)
+        .body;
+    let team_id = team["id"].as_str().unwrap().to_string();
+    let ticket = app.ticket_for(&desk.customer, "Invoice twice").await;
+    let id = id_of(&ticket);
+    let path = format!("/api/tickets/{id}/team");
+    let moved = app
+        .put(&path, &desk.agent.token, json!({"team_id": team_id}))
+        .await
+        .expect(200);
+    assert_eq!(moved.body["team_id"], json!(team_id));
+    let listed = app
+        .get(
+            &format!("/api/tickets?team_id={team_id}"),
+            &desk.agent.token,
+        )
+        .await
+        .expect(200);
+    assert_eq!(listed.body["total"], 1);
+    assert_eq!(listed.body["items"][0]["id"], json!(id));
+    let history = app
+        .get(&format!("/api/tickets/{id}/history"), &desk.agent.token)
+        .await
+        .expect(200);
+    assert!(
+        history.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "TicketTeamAssigned"),
+        "the move is in the log: {}",
+        history.body
+    );
+    let cleared = app
+        .put(&path, &desk.agent.token, json!({"team_id": null}))
+        .await
+        .expect(200);
+    assert_eq!(cleared.body["team_id"], Value::Null);
+    app.put(
+        &path,
+        &desk.agent.token,
+        json!({"team_id": uuid::Uuid::new_v4()}),
+    )
+    .await
+    .expect_problem(422, "validation-failed");
+    app.put(&path, &desk.customer.token, json!({"team_id": team_id}))
+        .await
+        .expect_problem(403, "forbidden");
+    app.request(
+        Method::PUT,
+        &path,
+        Some(&desk.agent.token),
+        Some(json!({"team_id": team_id})),
+        &[("If-Match", "\"1\"")],
+    )
+    .await
+    .expect_problem(412, "version-mismatch");
+}
+
+#[tokio::test]
 async fn customers_never_see_or_post_internal_comments() {
     let desk = desk().await;
     let app = &desk.app;

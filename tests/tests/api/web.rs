@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use docket_tests::spawn_app;
+use serde_json::json;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -51,6 +52,25 @@ async fn people_work_tickets_in_the_browser_live_and_see_only_what_is_theirs() {
     let app = spawn_app().await;
     let agent = app.user("agent").await;
     let manager = app.user("manager").await;
+    // A team, and a ticket routed to it while nobody in it could take it: the ticket page
+    // explains that decision.
+    let admin = app.admin().await;
+    let team = app
+        .post("/api/teams", &admin.token, json!({"name": "Hardware"}))
+        .await
+        .expect(201)
+        .body;
+    let requester = app.customer().await;
+    let routed = app
+        .post(
+            "/api/tickets",
+            &admin.token,
+            json!({"customer_id": requester.user_id, "subject": "Routed to hardware", "description": "Needs a technician.", "priority": "medium", "team_id": team["id"], "auto_assign": true}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let routed = routed["id"].as_str().unwrap_or_default().to_string();
     let screenshots = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/screenshots"));
     let address = app.address.clone();
     let output = tokio::task::spawn_blocking(move || {
@@ -63,6 +83,7 @@ async fn people_work_tickets_in_the_browser_live_and_see_only_what_is_theirs() {
             .env("DOCKET_ADMIN_EMAIL", docket_tests::ADMIN_EMAIL)
             .env("DOCKET_ADMIN_PASSWORD", docket_tests::ADMIN_PASSWORD)
             .env("DOCKET_PASSWORD", "password123")
+            .env("DOCKET_ROUTED_TICKET", &routed)
             .env("DOCKET_SCREENSHOTS", &screenshots)
             .output()
             .expect("node runs")

@@ -7,6 +7,7 @@
 
 mod account;
 mod dashboard;
+mod directory;
 mod people;
 mod settings;
 mod tickets;
@@ -78,6 +79,8 @@ pub fn routes() -> Route {
             poem::post(tickets::change_priority),
         )
         .at("/tickets/:id/assign", poem::post(tickets::assign))
+        .at("/tickets/:id/team", poem::post(tickets::set_team))
+        .at("/tickets/:id/escalate", poem::post(tickets::escalate))
         .at("/portal", poem::get(tickets::portal))
         .at("/portal/rows", poem::get(tickets::portal_rows))
         .at(

@@ -14,6 +14,7 @@ use poem::{Request, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::directory::{Choice, Directory};
 use super::{Chrome, PageError, Visitor, html, respond, see_other, signed_in, visitor};
 use crate::app::tickets::{self as service, CommentView, NewTicket, TicketRef};
 use crate::app::{AppError, Origin, SharedApp};
@@ -96,9 +97,11 @@ pub(super) fn row(ticket: &TicketRow, base: &str) -> Row {
 
 pub struct TicketCard {
     id: Uuid,
-    /// `you`, `someone else` or `nobody`.
-    assignee: &'static str,
+    /// `you`, the agent's name, or `nobody`.
+    assignee: String,
     held_by_me: bool,
+    team: Option<String>,
+    escalation_level: i32,
     base: String,
     number: String,
     subject: String,
@@ -111,17 +114,14 @@ pub struct TicketCard {
     created_label: String,
 }
 
-fn card(ticket: &TicketRow, base: &str, me: Uuid) -> TicketCard {
+fn card(ticket: &TicketRow, base: &str, me: Uuid, names: &Directory) -> TicketCard {
     let (created_at, created_label) = when(ticket.created_at);
-    let held_by_me = ticket.assignee_id == Some(me);
     TicketCard {
         id: ticket.id,
-        assignee: match ticket.assignee_id {
-            None => "nobody",
-            Some(_) if held_by_me => "you",
-            Some(_) => "someone else",
-        },
-        held_by_me,
+        assignee: names.person(ticket.assignee_id),
+        held_by_me: ticket.assignee_id == Some(me),
+        team: names.team(ticket.team_id),
+        escalation_level: ticket.escalation_level,
         base: format!("{base}/{}", ticket.id),
         number: docket_domain::values::TicketNumber(ticket.number).to_string(),
         subject: ticket.subject.clone(),
@@ -520,7 +520,14 @@ pub async fn portal_rows(req: &Request, app: Data<&SharedApp>) -> Response {
 struct TicketPage {
     chrome: Chrome,
     staff: bool,
+    /// May change the ticket (agents, managers, admins): the controls are shown.
+    works: bool,
     ticket: TicketCard,
+    agents: Vec<Choice>,
+    /// The agents again, with the one an escalation that did not go through had chosen.
+    escalate_to: Vec<Choice>,
+    teams: Vec<Choice>,
+    routing: Vec<DecisionLine>,
     comments: Vec<CommentCard>,
     statuses: Vec<(&'static str, bool)>,
     priorities: Vec<(&'static str, bool)>,
@@ -530,6 +537,10 @@ struct TicketPage {
     reply_internal: bool,
     reply_error: Option<String>,
     status_error: Option<String>,
+    assign_error: Option<String>,
+    team_error: Option<String>,
+    escalate_reason: String,
+    escalate_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -555,6 +566,11 @@ struct Kept {
     status: Option<TicketStatus>,
     status_error: Option<String>,
     priority: Option<Priority>,
+    assign_error: Option<String>,
+    team_error: Option<String>,
+    escalate_reason: String,
+    escalate_to: Option<Uuid>,
+    escalate_error: Option<String>,
 }
 
 /// One SLA clock, as the ticket page shows it; `app.js` counts `due_at` down.
@@ -638,6 +654,90 @@ pub async fn sla_part(req: &Request, app: Data<&SharedApp>, Path(id): Path<Uuid>
     )
 }
 
+/// One routing decision from the ticket's log, with the candidates named.
+pub struct DecisionLine {
+    at: String,
+    label: String,
+    needs: String,
+    chosen: String,
+    eligible: u32,
+    candidates: Vec<CandidateLine>,
+    excluded: Vec<String>,
+}
+
+pub struct CandidateLine {
+    name: String,
+    score: String,
+    open: u32,
+    critical: u32,
+    proficiency: u8,
+}
+
+/// Why the ticket went where it did: every routing decision, oldest first.
+async fn routing_lines(
+    app: &SharedApp,
+    visitor: &Visitor,
+    id: Uuid,
+    names: &Directory,
+) -> Result<Vec<DecisionLine>, PageError> {
+    let caller = visitor.caller();
+    let explanation = crate::app::router::queue::explain(app, caller, id).await?;
+    if explanation.decisions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let skills = crate::app::workforce::skills(app, caller).await?;
+    let lines = explanation
+        .decisions
+        .into_iter()
+        .map(|recorded| {
+            let decision = recorded.decision;
+            let skill = decision.requirements.skill_id.map(|skill| {
+                skills
+                    .iter()
+                    .find(|s| s.id == skill.0)
+                    .map(|s| format!("skill {}", s.name))
+                    .unwrap_or_else(|| "a skill".to_string())
+            });
+            let team = names
+                .team(decision.requirements.team_id.map(|t| t.0))
+                .map(|name| format!("team {name}"));
+            let needs: Vec<String> = skill.into_iter().chain(team).collect();
+            let (at, label) = when(recorded.decided_at);
+            DecisionLine {
+                at,
+                label,
+                needs: if needs.is_empty() {
+                    "anyone".to_string()
+                } else {
+                    needs.join(", ")
+                },
+                chosen: match decision.chosen {
+                    Some(agent) => names.person(Some(agent.0)),
+                    None => "nobody, so the ticket waits in the queue".to_string(),
+                },
+                eligible: decision.eligible,
+                candidates: decision
+                    .candidates
+                    .iter()
+                    .map(|c| CandidateLine {
+                        name: names.person(Some(c.agent_id.0)),
+                        score: format!("{:.1}", c.score),
+                        open: c.open_tickets,
+                        critical: c.critical_tickets,
+                        proficiency: c.proficiency,
+                    })
+                    .collect(),
+                excluded: decision
+                    .excluded
+                    .iter()
+                    .map(|e| format!("{} {}", e.agents, e.reason.as_str().replace('_', " ")))
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(lines)
+}
+
 /// One event of the ticket's log, as the page lists it.
 pub struct HistoryLine {
     sequence: i64,
@@ -656,6 +756,8 @@ async fn ticket_page(
     let detail = service::get(app, visitor.caller(), TicketRef::Id(id), None).await?;
     let base = base_of(visitor);
     let me = visitor.caller().id.0;
+    let mut names = Directory::load(app, visitor).await?;
+    names.learn_assignee(app, detail.ticket.assignee_id).await?;
     let chosen = kept.status.unwrap_or(detail.ticket.status);
     let priority = kept.priority.unwrap_or(detail.ticket.priority);
     let history = if visitor.caller().is_staff() {
@@ -667,7 +769,14 @@ async fn ticket_page(
                 HistoryLine {
                     sequence: event.sequence,
                     kind: event.event_type.clone(),
-                    by: payload.actor().role.as_str().to_string(),
+                    by: {
+                        let actor = payload.actor();
+                        format!(
+                            "{} ({})",
+                            names.person(Some(actor.user_id.0)),
+                            actor.role.as_str()
+                        )
+                    },
                     at,
                     label,
                 }
@@ -676,12 +785,24 @@ async fn ticket_page(
     } else {
         Vec::new()
     };
-    let sla = if visitor.caller().is_staff() {
-        Some(sla_panel(app, visitor, id).await?)
+    let (sla, routing) = if visitor.caller().is_staff() {
+        (
+            Some(sla_panel(app, visitor, id).await?),
+            routing_lines(app, visitor, id, &names).await?,
+        )
     } else {
-        None
+        (None, Vec::new())
     };
+    let works = visitor
+        .caller()
+        .role
+        .may(docket_domain::access::Permission::WorkTickets);
     let page = TicketPage {
+        works,
+        agents: names.agent_choices(detail.ticket.assignee_id),
+        escalate_to: names.agent_choices(kept.escalate_to),
+        teams: names.team_choices(detail.ticket.team_id),
+        routing,
         priorities: options(Priority::ALL, &[priority], Priority::as_str),
         history,
         sla,
@@ -693,11 +814,15 @@ async fn ticket_page(
             .map(|c| comment_card(c, me))
             .collect(),
         statuses: options(TicketStatus::ALL, &[chosen], TicketStatus::as_str),
-        ticket: card(&detail.ticket, base, me),
+        ticket: card(&detail.ticket, base, me, &names),
         reply_body: kept.reply_body,
         reply_internal: kept.reply_internal,
         reply_error: kept.reply_error,
         status_error: kept.status_error,
+        assign_error: kept.assign_error,
+        team_error: kept.team_error,
+        escalate_reason: kept.escalate_reason,
+        escalate_error: kept.escalate_error,
     };
     Ok(html(StatusCode::OK, page.render()?))
 }
@@ -726,7 +851,8 @@ pub async fn conversation(req: &Request, app: Data<&SharedApp>, Path(id): Path<U
                     .iter()
                     .map(|c| comment_card(c, me))
                     .collect(),
-                ticket: card(&detail.ticket, base_of(&visitor), visitor.caller().id.0),
+                // The conversation names no assignee or team, so it needs no directory.
+                ticket: card(&detail.ticket, base_of(&visitor), me, &Directory::default()),
             };
             Ok(html(StatusCode::OK, part.render()?))
         }
@@ -740,8 +866,17 @@ pub async fn side(req: &Request, app: Data<&SharedApp>, Path(id): Path<Uuid>) ->
         async {
             let visitor = signed_in(req, &app).await?;
             let detail = service::get(&app, visitor.caller(), TicketRef::Id(id), None).await?;
+            let mut names = Directory::load(&app, &visitor).await?;
+            names
+                .learn_assignee(&app, detail.ticket.assignee_id)
+                .await?;
             let part = SidePart {
-                ticket: card(&detail.ticket, base_of(&visitor), visitor.caller().id.0),
+                ticket: card(
+                    &detail.ticket,
+                    base_of(&visitor),
+                    visitor.caller().id.0,
+                    &names,
+                ),
             };
             Ok(html(StatusCode::OK, part.render()?))
         }
@@ -919,7 +1054,8 @@ async fn after_edit<T>(
 pub struct AssignForm {
     #[serde(default)]
     csrf: String,
-    /// `me` takes the ticket; `nobody` hands it back to the queue.
+    /// `me` takes the ticket; `nobody` hands it back to the queue; an agent's id gives it to
+    /// them.
     #[serde(default)]
     to: String,
 }
@@ -938,15 +1074,139 @@ pub async fn assign(
             let visitor = signed_in(req, &app).await?;
             visitor.check_csrf(&form.csrf)?;
             let caller = visitor.caller();
-            let done = if form.to == "nobody" {
-                service::unassign(&app, caller, &origin, id, None).await
-            } else {
-                service::assign(&app, caller, &origin, id, None, caller.id.0, None).await
-            };
             let kept = |reason| Kept {
-                status_error: Some(reason),
+                assign_error: Some(reason),
                 ..Kept::default()
             };
+            let done = match form.to.as_str() {
+                "nobody" => service::unassign(&app, caller, &origin, id, None).await,
+                "me" => service::assign(&app, caller, &origin, id, None, caller.id.0, None).await,
+                typed => match picked(typed, "an agent") {
+                    Ok(Some(agent)) => {
+                        service::assign(&app, caller, &origin, id, None, agent, None).await
+                    }
+                    Ok(None) | Err(_) => {
+                        let reason = "Choose an agent from the list.".to_string();
+                        return ticket_page(&app, &visitor, id, kept(reason)).await;
+                    }
+                },
+            };
+            after_edit(&app, &visitor, id, done, kept).await
+        }
+        .await,
+    )
+}
+
+/// A select's value: empty for none, otherwise an id from its list.
+fn picked(typed: &str, what: &str) -> Result<Option<Uuid>, String> {
+    match typed.trim() {
+        "" => Ok(None),
+        typed => typed
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("Choose {what} from the list.")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TeamForm {
+    #[serde(default)]
+    csrf: String,
+    /// A team's id, or empty for no team.
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+/// Puts the ticket in a team's hands, guarded by the version the page showed.
+#[poem::handler]
+pub async fn set_team(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<TeamForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let kept = |reason| Kept {
+                team_error: Some(reason),
+                ..Kept::default()
+            };
+            let team = match picked(&form.team, "a team") {
+                Ok(team) => team,
+                Err(reason) => return ticket_page(&app, &visitor, id, kept(reason)).await,
+            };
+            let done =
+                service::assign_team(&app, visitor.caller(), &origin, id, form.version, team).await;
+            after_edit(&app, &visitor, id, done, kept).await
+        }
+        .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EscalateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+    /// An agent's id to hand the ticket to as well, or empty to keep it where it is.
+    #[serde(default)]
+    escalate_to: String,
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+/// Escalates one level (and to an agent when chosen); a missing reason is named beside the
+/// field and nothing typed is lost.
+#[poem::handler]
+pub async fn escalate(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<EscalateForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let to = picked(&form.escalate_to, "an agent");
+            let kept = |reason: String| Kept {
+                escalate_reason: form.reason.clone(),
+                escalate_to: to.clone().ok().flatten(),
+                escalate_error: Some(reason),
+                ..Kept::default()
+            };
+            let reason = match docket_domain::values::Reason::parse(&form.reason) {
+                Ok(reason) => reason,
+                Err(e) => {
+                    let why = if form.reason.trim().is_empty() {
+                        "Say why the ticket is escalated.".to_string()
+                    } else {
+                        e.reason
+                    };
+                    return ticket_page(&app, &visitor, id, kept(why)).await;
+                }
+            };
+            let to = match to.clone() {
+                Ok(to) => to,
+                Err(why) => return ticket_page(&app, &visitor, id, kept(why)).await,
+            };
+            let done = service::escalate(
+                &app,
+                visitor.caller(),
+                &origin,
+                id,
+                form.version,
+                reason,
+                to,
+            )
+            .await;
             after_edit(&app, &visitor, id, done, kept).await
         }
         .await,

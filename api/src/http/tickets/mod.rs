@@ -274,6 +274,27 @@ impl TicketsApi {
         Ok(TicketWritten::ok(written))
     }
 
+    /// Put the ticket in a team's hands (`team_id`), or take it out of any team's (`null`).
+    #[oai(
+        path = "/api/tickets/:id/team",
+        method = "put",
+        operation_id = "set_ticket_team"
+    )]
+    async fn set_team(
+        &self,
+        auth: BearerAuth,
+        app: Data<&SharedApp>,
+        origin: Data<&Origin>,
+        id: Path<Uuid>,
+        #[oai(name = "If-Match")] expected: Header<Option<String>>,
+        body: JsonBody<TicketTeamRequest>,
+    ) -> Result<TicketWritten, ApiError> {
+        let expected = if_match(expected.0.as_deref())?;
+        let written =
+            service::assign_team(&app, &auth.0, &origin, id.0, expected, body.0.team_id).await?;
+        Ok(TicketWritten::ok(written))
+    }
+
     /// Escalate: raises `escalation_level` by one and, with `escalate_to`, reassigns.
     #[oai(
         path = "/api/tickets/:id/escalate",

@@ -102,6 +102,14 @@ pub struct EscalateRequest {
 #[derive(Debug, Clone, Object, Deserialize)]
 #[oai(deny_unknown_fields)]
 #[serde(deny_unknown_fields)]
+pub struct TicketTeamRequest {
+    /// The team that works the ticket from now on; `null`: no team.
+    pub team_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Object, Deserialize)]
+#[oai(deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct CommentRequest {
     /// At most 50,000 characters.
     #[oai(validator(min_length = 1, max_length = 50000))]
