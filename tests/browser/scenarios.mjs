@@ -71,6 +71,15 @@ async function photograph(page, name) {
   await page.setViewportSize({ width: 1280, height: 900 });
 }
 
+/// Presses Tab until the focused element matches `selector`; false if it never does.
+async function tabTo(page, selector, most = 80) {
+  for (let i = 0; i < most; i += 1) {
+    await page.keyboard.press("Tab");
+    if (await page.evaluate((wanted) => document.activeElement?.matches(wanted) ?? false, selector)) return true;
+  }
+  return false;
+}
+
 /// Counts full page loads, so "without reloading" can be checked.
 function loads(page) {
   const counter = { n: 0 };
@@ -129,9 +138,18 @@ try {
   // live and never the note. ----
   await customer.waitForSelector('html[data-live="open"]');
   const customerLoads = loads(customer);
-  await Promise.all([agent.waitForNavigation(), agent.click(`#ticket-rows tr:has-text("${subject}") a`)]);
-  await agent.fill("#body", "We are on it: please unplug the printer.");
-  await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/comments'] button[type=submit]")]);
+  // Keyboard only: search from the list, open the first result, reply.
+  check(await tabTo(agent, "#q"), "Tab reaches the search box");
+  await agent.keyboard.type(subject);
+  await Promise.all([agent.waitForNavigation(), agent.keyboard.press("Enter")]);
+  check((await agent.inputValue("#q")) === subject && (await agent.locator("#ticket-rows tbody tr").count()) === 1, "Enter in the search box searches");
+  check(await tabTo(agent, "#ticket-rows a"), "Tab reaches the first result");
+  await Promise.all([agent.waitForNavigation(), agent.keyboard.press("Enter")]);
+  check((await agent.textContent("h1")).includes(subject), "Enter on a result opens the ticket");
+  check(await tabTo(agent, "#body"), "Tab reaches the reply box");
+  await agent.keyboard.type("We are on it: please unplug the printer.");
+  check(await tabTo(agent, "form[action$='/comments'] button[type=submit]"), "Tab reaches Send, past who sees it");
+  await Promise.all([agent.waitForNavigation(), agent.keyboard.press("Enter")]);
   check((await agent.textContent("#conversation")).includes("We are on it"), "the agent's reply is on the ticket page after sending");
   await agent.fill("#body", "Customer is a VIP; handle with care.");
   await agent.check("input[name=visibility][value=internal]");
@@ -171,6 +189,44 @@ try {
   await Promise.all([agent.waitForNavigation(), agent.click("form:has(#assign-to) button[type=submit]")]);
   check((await agent.textContent("[data-field=assignee]")).trim() === "you", "assigning by name gives the ticket to the agent chosen");
   await photograph(agent, "ticket-page");
+
+  // ---- Search: highlighted snippets, suggestions as you type, saved searches, the team. ----
+  const finder = await agentSide.newPage();
+  await finder.goto(`${base}/tickets`);
+  await finder.fill("#q", "unplug");
+  await Promise.all([finder.waitForNavigation(), finder.click("form[role=search] button[type=submit]")]);
+  const snippet = finder.locator(`#ticket-rows tr:has-text("${subject}") .snippet mark`);
+  check((await snippet.count()) >= 1 && (await snippet.first().textContent()).toLowerCase() === "unplug", `a search shows where it matched, the words marked (${(await finder.innerHTML("#ticket-rows")).replace(/\s+/g, " ").slice(0, 600)})`);
+  check((await finder.inputValue("#sort")) === "", "and sorts by best match");
+  await finder.fill("#save-name", "");
+  await Promise.all([finder.waitForNavigation(), finder.click("form.save-search button")]);
+  check((await finder.textContent("#save-error")).includes("Name the search"), "saving a search without a name says so beside the field");
+  await finder.fill("#save-name", "Unplug advice");
+  await Promise.all([finder.waitForNavigation(), finder.click("form.save-search button")]);
+  const savedLink = finder.locator('li[data-saved="Unplug advice"] a');
+  check((await savedLink.count()) === 1, "the saved search is listed");
+  await finder.goto(`${base}/tickets`);
+  await Promise.all([finder.waitForNavigation(), finder.click('li[data-saved="Unplug advice"] a')]);
+  check((await finder.inputValue("#q")) === "unplug" && (await finder.textContent("#ticket-rows")).includes(subject), "a saved search shows its list again");
+  await Promise.all([finder.waitForNavigation(), finder.click('li[data-saved="Unplug advice"] button')]);
+  check((await finder.locator('li[data-saved="Unplug advice"]').count()) === 0, "a saved search can be forgotten");
+  await finder.goto(`${base}/tickets`);
+  await finder.selectOption("#team", { label: "Hardware" });
+  await Promise.all([finder.waitForNavigation(), finder.click("form[role=search] button[type=submit]")]);
+  check((await finder.textContent("#ticket-rows")).includes(subject) && (await finder.textContent("#ticket-rows")).includes("Routed to hardware"), "the list filters by team");
+  await finder.selectOption("#assignee", { label: "Nobody" });
+  await Promise.all([finder.waitForNavigation(), finder.click("form[role=search] button[type=submit]")]);
+  check(!(await finder.textContent("#ticket-rows")).includes(subject), "and by team and assignee together");
+  await finder.goto(`${base}/tickets`);
+  await finder.click("#q");
+  await finder.keyboard.type(subject.slice(0, 12), { delay: 30 });
+  await finder.waitForFunction(
+    (wanted) => [...document.querySelectorAll("#suggestions option")].some((o) => o.value === wanted),
+    subject,
+    { timeout: 5000 },
+  );
+  check(true, "typing in the search box suggests matching subjects");
+  await finder.close();
 
   // The routing explanation: who was considered for a routed ticket, and who was left out.
   const routed = await agentSide.newPage();

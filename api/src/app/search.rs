@@ -81,7 +81,8 @@ pub struct Hits {
     pub total: i64,
 }
 
-fn html_escape(text: &str) -> String {
+/// Text made safe to place in HTML as it is (the highlights are HTML).
+pub fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -66,12 +66,26 @@ pub struct AdvancedSearchRequest {
     pub created_to: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee_id: Option<Uuid>,
+    /// `true`: held by nobody (and `assignee_id` is then ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unassigned: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<Uuid>,
+    #[oai(validator(max_length = 100))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// Tickets carrying any of these tags.
     #[oai(validator(max_items = 20))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    /// Without `q`, the order: `created_at`, `updated_at`, `priority`, `number` or
+    /// `sla_due_at`, `-` first for descending (default `-created_at`). With `q`, best matches
+    /// come first.
+    #[oai(validator(max_length = 20))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
     #[oai(validator(minimum(value = "1"), maximum(value = "1000000")))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<i64>,
@@ -100,6 +114,14 @@ impl AdvancedSearchRequest {
         }
         if self.tags.as_ref().is_some_and(|t| t.len() > 20) {
             return Err(ApiError::validation("tags", "at most 20 tags"));
+        }
+        if let Some(sort) = &self.sort
+            && TicketSort::parse(sort).is_none()
+        {
+            return Err(ApiError::validation(
+                "sort",
+                "must be created_at, updated_at, priority, number or sla_due_at, with - first for descending",
+            ));
         }
         Ok(())
     }
@@ -157,14 +179,21 @@ impl AdvancedSearchRequest {
                 .flatten()
                 .map(|p| (*p).into())
                 .collect(),
-            assignee_id: self.assignee_id,
+            assignee_id: self.assignee_id.filter(|_| self.unassigned != Some(true)),
+            unassigned: self.unassigned == Some(true),
+            team_id: self.team_id,
             customer_id: self.customer_id,
+            category: self.category.clone().filter(|c| !c.is_empty()),
             tags_any: self.tags.clone().unwrap_or_default(),
             text: self.q.clone().filter(|q| !q.trim().is_empty()),
             subject_contains: self.subject.clone().filter(|s| !s.is_empty()),
             created_from: self.created_from,
             created_to: self.created_to,
-            sort: TicketSort::CreatedDesc,
+            sort: self
+                .sort
+                .as_deref()
+                .and_then(TicketSort::parse)
+                .unwrap_or_default(),
             page: self.page.unwrap_or(1),
             page_size: self.page_size.unwrap_or(20),
             ..TicketFilter::default()

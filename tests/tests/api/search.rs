@@ -284,6 +284,24 @@ async fn advanced_search_combines_text_and_filters() {
         .await["total"],
         0
     );
+    assert_eq!(search(json!({"unassigned": true})).await["total"], 2);
+    let oldest_first = search(json!({"sort": "created_at"})).await;
+    assert_eq!(
+        subjects(&oldest_first),
+        ["Invoice VAT wrong", "Invoice missing", "Invoice PDF broken"]
+    );
+    assert_eq!(
+        subjects(&search(json!({"sort": "-priority"})).await)[0],
+        "Invoice PDF broken"
+    );
+    assert_eq!(
+        search(json!({"category": "nothing-here"})).await["total"],
+        0
+    );
+    assert_eq!(
+        search(json!({"team_id": uuid::Uuid::new_v4()})).await["total"],
+        0
+    );
     let page = search(json!({"page_size": 2, "page": 2})).await;
     assert_eq!(
         (
@@ -306,6 +324,15 @@ async fn advanced_search_combines_text_and_filters() {
     )
     .await
     .expect_problem(422, "validation-failed");
+    let unsorted = app
+        .post(
+            "/api/search/advanced",
+            &agent.token,
+            json!({"sort": "sideways"}),
+        )
+        .await
+        .expect_problem(422, "validation-failed");
+    assert_eq!(unsorted.body["field"], "sort", "{}", unsorted.text);
 }
 
 #[tokio::test]

@@ -65,6 +65,12 @@ pub fn routes() -> Route {
         .at("/people/:agent/capacity", poem::post(people::set_capacity))
         .at("/tickets", poem::get(tickets::list))
         .at("/tickets/rows", poem::get(tickets::rows))
+        .at("/tickets/suggest", poem::get(tickets::suggest))
+        .at("/tickets/saved", poem::post(tickets::save_search))
+        .at(
+            "/tickets/saved/:id/delete",
+            poem::post(tickets::delete_search),
+        )
         .at("/tickets/:id", poem::get(tickets::show))
         .at(
             "/tickets/:id/conversation",

@@ -16,9 +16,11 @@ use uuid::Uuid;
 
 use super::directory::{Choice, Directory};
 use super::{Chrome, PageError, Visitor, html, respond, see_other, signed_in, visitor};
+use crate::app::search::{self as search_service, html_escape};
 use crate::app::tickets::{self as service, CommentView, NewTicket, TicketRef};
 use crate::app::{AppError, Origin, SharedApp};
 use crate::http::comma_list;
+use crate::http::search::AdvancedSearchRequest;
 
 /// `/`: the place a visitor starts from.
 #[poem::handler]
@@ -72,7 +74,11 @@ pub(super) struct Row {
     pub(super) id: Uuid,
     pub(super) href: String,
     pub(super) number: String,
-    pub(super) subject: String,
+    /// The subject as HTML: escaped, with the words a search matched in `<mark>`.
+    pub(super) subject_html: String,
+    /// Where a search matched, as HTML (escaped, `<mark>`ed); empty without a search.
+    pub(super) snippet_html: String,
+    pub(super) assignee: String,
     pub(super) status: &'static str,
     pub(super) priority: &'static str,
     pub(super) sla: Option<SlaBadge>,
@@ -80,13 +86,15 @@ pub(super) struct Row {
     pub(super) updated_label: String,
 }
 
-pub(super) fn row(ticket: &TicketRow, base: &str) -> Row {
+pub(super) fn row(ticket: &TicketRow, base: &str, names: &Directory) -> Row {
     let (updated_at, updated_label) = when(ticket.updated_at);
     Row {
         id: ticket.id,
         href: format!("{base}/{}", ticket.id),
         number: docket_domain::values::TicketNumber(ticket.number).to_string(),
-        subject: ticket.subject.clone(),
+        subject_html: html_escape(&ticket.subject),
+        snippet_html: String::new(),
+        assignee: names.person(ticket.assignee_id),
         status: ticket.status.as_str(),
         priority: ticket.priority.as_str(),
         sla: sla_badge(ticket),
@@ -187,9 +195,12 @@ pub struct ListQuery {
     status: String,
     #[serde(default)]
     priority: String,
-    /// `me`, `none`, or empty for anyone.
+    /// `me`, `none`, an agent's id, or empty for anyone.
     #[serde(default)]
     assignee: String,
+    /// A team's id, or empty for any.
+    #[serde(default)]
+    team: String,
     #[serde(default)]
     category: String,
     #[serde(default)]
@@ -206,8 +217,10 @@ pub struct ListQuery {
     page: Option<i64>,
 }
 
-/// The sorts the list offers, as `sort` values and labels.
-const SORTS: [(&str, &str); 5] = [
+/// The sorts the list offers, as `sort` values and labels. Without a sort chosen, a search
+/// shows its best matches first, and a list without search text its newest tickets.
+const SORTS: [(&str, &str); 6] = [
+    ("", "Best match"),
     ("-created_at", "Newest first"),
     ("created_at", "Oldest first"),
     ("-updated_at", "Recently changed"),
@@ -216,22 +229,30 @@ const SORTS: [(&str, &str); 5] = [
 ];
 
 impl ListQuery {
-    /// The query again (without the page), for the live part's URL and the page links.
-    fn encoded(&self) -> String {
-        let pairs = [
+    /// The filters that are set (without the page), as names and values.
+    fn pairs(&self) -> Vec<(&'static str, &str)> {
+        [
             ("q", &self.q),
             ("status", &self.status),
             ("priority", &self.priority),
             ("assignee", &self.assignee),
+            ("team", &self.team),
             ("category", &self.category),
             ("tag", &self.tag),
             ("created_from", &self.created_from),
             ("created_to", &self.created_to),
             ("sort", &self.sort),
-        ];
-        pairs
+        ]
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| (key, value.as_str()))
+        .collect()
+    }
+
+    /// The query again (without the page), for the live part's URL and the page links.
+    fn encoded(&self) -> String {
+        self.pairs()
             .iter()
-            .filter(|(_, value)| !value.is_empty())
             .map(|(key, value)| format!("{key}={}", encode(value)))
             .collect::<Vec<_>>()
             .join("&")
@@ -270,6 +291,15 @@ fn encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A list of tickets as the pages show it, and where its live refresh comes from.
+pub(super) struct Rows {
+    pub(super) rows: Vec<Row>,
+    pub(super) total: i64,
+    pub(super) query: String,
+    /// Staff see who holds each ticket.
+    pub(super) staff: bool,
 }
 
 struct Listed {
@@ -312,18 +342,28 @@ async fn listed(
     app: &SharedApp,
     visitor: &Visitor,
     query: &ListQuery,
+    names: &Directory,
 ) -> Result<Listed, PageError> {
     let bad = |e: crate::http::problem::ApiError| AppError::invalid("filter", e.to_string());
     let statuses = comma_list::<TicketStatus>("status", Some(&query.status)).map_err(bad)?;
     let priorities = comma_list::<Priority>("priority", Some(&query.priority)).map_err(bad)?;
     let me = visitor.caller().id.0;
+    let assignee_id = match query.assignee.as_str() {
+        "" | "none" => None,
+        "me" => Some(me),
+        typed => picked(typed, "an assignee").map_err(|e| AppError::invalid("assignee", e))?,
+    };
+    let team_id = picked(&query.team, "a team").map_err(|e| AppError::invalid("team", e))?;
+    let words = text(&query.q);
+    let ranked = words.is_some() && query.sort.is_empty();
     let filter = TicketFilter {
         statuses: statuses.clone(),
         priorities: priorities.clone(),
-        text: text(&query.q),
+        text: words,
         text_names_number: true,
-        assignee_id: (query.assignee == "me").then_some(me),
+        assignee_id,
         unassigned: query.assignee == "none",
+        team_id,
         category: text(&query.category),
         tag: text(&query.tag),
         created_from: day("created_from", &query.created_from, false)?,
@@ -333,11 +373,28 @@ async fn listed(
         page_size: PAGE_SIZE,
         ..TicketFilter::default()
     };
-    let found = service::list(app, visitor.caller(), filter).await?;
     let base = base_of(visitor);
+    let (lines, total) = if ranked {
+        // Best matches first, with the words found marked and where they were found.
+        let found = search_service::search(app, visitor.caller(), filter).await?;
+        let lines = found
+            .items
+            .iter()
+            .map(|hit| Row {
+                subject_html: hit.subject_highlight.clone(),
+                snippet_html: hit.snippet.clone(),
+                ..row(&hit.ticket, base, names)
+            })
+            .collect();
+        (lines, found.total)
+    } else {
+        let found = service::list(app, visitor.caller(), filter).await?;
+        let lines = found.items.iter().map(|t| row(t, base, names)).collect();
+        (lines, found.total)
+    };
     Ok(Listed {
-        rows: found.items.iter().map(|t| row(t, base)).collect(),
-        total: found.total,
+        rows: lines,
+        total,
         statuses,
         priorities,
     })
@@ -350,32 +407,100 @@ struct ListPage {
     filter: ListQuery,
     statuses: Vec<(&'static str, bool)>,
     priorities: Vec<(&'static str, bool)>,
-    assignees: Vec<(&'static str, &'static str, bool)>,
+    assignees: Vec<Choice>,
+    teams: Vec<Choice>,
     sorts: Vec<(&'static str, &'static str, bool)>,
     pager: Pager,
-    rows: Vec<Row>,
-    total: i64,
-    query: String,
+    list: Rows,
+    saved: Vec<SavedLink>,
+    save_name: String,
+    save_error: Option<String>,
 }
 
 #[derive(Template)]
 #[template(path = "ticket_rows.html")]
 pub(super) struct RowsPart {
-    pub(super) rows: Vec<Row>,
-    pub(super) total: i64,
-    pub(super) query: String,
+    pub(super) list: Rows,
 }
 
 #[derive(Template)]
 #[template(path = "portal.html")]
 struct PortalPage {
     chrome: Chrome,
-    rows: Vec<Row>,
-    total: i64,
-    query: String,
+    list: Rows,
 }
 
-/// Staff's ticket list: filters, search, and new tickets appearing live.
+/// A saved search, as a link to the list it shows.
+pub struct SavedLink {
+    id: Uuid,
+    name: String,
+    href: String,
+}
+
+/// Who an agent may filter the list by: anyone, me, nobody, or one of the agents by name.
+fn assignee_choices(names: &Directory, chosen: &str) -> Vec<Choice> {
+    let fixed = [("", "Anyone"), ("me", "Me"), ("none", "Nobody")]
+        .into_iter()
+        .map(|(value, label)| Choice {
+            value: value.to_string(),
+            label: label.to_string(),
+            chosen: chosen == value,
+        });
+    let agents = names.agent_choices(chosen.parse().ok());
+    fixed.chain(agents).collect()
+}
+
+/// The list page; `save` is a save-this-search form that did not go through, kept as typed.
+async fn list_page(
+    app: &SharedApp,
+    visitor: &Visitor,
+    query: ListQuery,
+    save: (String, Option<String>),
+) -> Result<Response, PageError> {
+    let names = Directory::load(app, visitor).await?;
+    let found = listed(app, visitor, &query, &names).await?;
+    let chosen_sort = query.sort.as_str();
+    let mut teams = vec![Choice {
+        value: String::new(),
+        label: "Any team".to_string(),
+        chosen: query.team.is_empty(),
+    }];
+    teams.extend(names.team_choices(query.team.parse().ok()));
+    let saved = search_service::saved(app, visitor.caller())
+        .await?
+        .into_iter()
+        .map(|row| SavedLink {
+            href: saved_search_href(&row.query),
+            id: row.id,
+            name: row.name,
+        })
+        .collect();
+    let page = ListPage {
+        chrome: visitor.chrome(app, true)?,
+        statuses: options(TicketStatus::ALL, &found.statuses, TicketStatus::as_str),
+        priorities: options(Priority::ALL, &found.priorities, Priority::as_str),
+        assignees: assignee_choices(&names, &query.assignee),
+        teams,
+        sorts: SORTS
+            .into_iter()
+            .map(|(value, label)| (value, label, chosen_sort == value))
+            .collect(),
+        pager: pager(&query, found.total),
+        list: Rows {
+            rows: found.rows,
+            total: found.total,
+            query: format!("/tickets/rows?{}", query.encoded()),
+            staff: true,
+        },
+        saved,
+        save_name: save.0,
+        save_error: save.1,
+        filter: query,
+    };
+    Ok(html(StatusCode::OK, page.render()?))
+}
+
+/// Staff's ticket list: filters, search, saved searches, and new tickets appearing live.
 #[poem::handler]
 pub async fn list(
     req: &Request,
@@ -388,31 +513,7 @@ pub async fn list(
             if !visitor.caller().is_staff() {
                 return Ok(see_other("/portal"));
             }
-            let found = listed(&app, &visitor, &query).await?;
-            let chosen_sort = if query.sort.is_empty() {
-                "-created_at"
-            } else {
-                query.sort.as_str()
-            };
-            let page = ListPage {
-                chrome: visitor.chrome(&app, true)?,
-                statuses: options(TicketStatus::ALL, &found.statuses, TicketStatus::as_str),
-                priorities: options(Priority::ALL, &found.priorities, Priority::as_str),
-                assignees: [("", "Anyone"), ("me", "Me"), ("none", "Nobody")]
-                    .into_iter()
-                    .map(|(value, label)| (value, label, query.assignee == value))
-                    .collect(),
-                sorts: SORTS
-                    .into_iter()
-                    .map(|(value, label)| (value, label, chosen_sort == value))
-                    .collect(),
-                pager: pager(&query, found.total),
-                rows: found.rows,
-                total: found.total,
-                query: format!("/tickets/rows?{}", query.encoded()),
-                filter: query,
-            };
-            Ok(html(StatusCode::OK, page.render()?))
+            list_page(&app, &visitor, query, (String::new(), None)).await
         }
         .await,
     )
@@ -428,11 +529,15 @@ pub async fn rows(
     respond(
         async {
             let visitor = signed_in(req, &app).await?;
-            let found = listed(&app, &visitor, &query).await?;
+            let names = Directory::load(&app, &visitor).await?;
+            let found = listed(&app, &visitor, &query, &names).await?;
             let part = RowsPart {
-                rows: found.rows,
-                total: found.total,
-                query: format!("/tickets/rows?{}", query.encoded()),
+                list: Rows {
+                    rows: found.rows,
+                    total: found.total,
+                    query: format!("/tickets/rows?{}", query.encoded()),
+                    staff: visitor.caller().is_staff(),
+                },
             };
             Ok(html(StatusCode::OK, part.render()?))
         }
@@ -440,8 +545,203 @@ pub async fn rows(
     )
 }
 
+#[derive(Debug, Deserialize)]
+pub struct SuggestQuery {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Template)]
+#[template(path = "suggestions.html")]
+struct SuggestionsPart {
+    suggestions: Vec<String>,
+}
+
+/// Subjects that start with what has been typed in the search box, as `<option>`s for its
+/// datalist (fetched by htmx as the person types).
+#[poem::handler]
+pub async fn suggest(
+    req: &Request,
+    app: Data<&SharedApp>,
+    Query(query): Query<SuggestQuery>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            let typed = query.q.trim();
+            let suggestions = if typed.chars().count() < 2 {
+                Vec::new()
+            } else {
+                let typed: String = typed.chars().take(100).collect();
+                search_service::suggest(&app, visitor.caller(), &typed).await?
+            };
+            Ok(html(
+                StatusCode::OK,
+                SuggestionsPart { suggestions }.render()?,
+            ))
+        }
+        .await,
+    )
+}
+
+// ---- saved searches ------------------------------------------------------------------------
+
+/// The list's query as a saved search, in the API's shape (`AdvancedSearchRequest`), so a
+/// search saved here is the same search through the API and back.
+fn as_saved_search(query: &ListQuery, me: Uuid) -> Result<AdvancedSearchRequest, AppError> {
+    let bad = |e: crate::http::problem::ApiError| AppError::invalid("filter", e.to_string());
+    let statuses = comma_list::<TicketStatus>("status", Some(&query.status)).map_err(bad)?;
+    let priorities = comma_list::<Priority>("priority", Some(&query.priority)).map_err(bad)?;
+    let assignee_id = match query.assignee.as_str() {
+        "" | "none" => None,
+        "me" => Some(me),
+        typed => picked(typed, "an assignee").map_err(|e| AppError::invalid("assignee", e))?,
+    };
+    Ok(AdvancedSearchRequest {
+        q: text(&query.q),
+        status: Some(statuses.into_iter().map(Into::into).collect())
+            .filter(|s: &Vec<_>| !s.is_empty()),
+        priority: Some(priorities.into_iter().map(Into::into).collect())
+            .filter(|p: &Vec<_>| !p.is_empty()),
+        assignee_id,
+        unassigned: (query.assignee == "none").then_some(true),
+        team_id: picked(&query.team, "a team").map_err(|e| AppError::invalid("team", e))?,
+        category: text(&query.category),
+        tags: text(&query.tag).map(|tag| vec![tag]),
+        created_from: day("created_from", &query.created_from, false)?,
+        created_to: day("created_to", &query.created_to, true)?,
+        sort: text(&query.sort),
+        ..AdvancedSearchRequest::default()
+    })
+}
+
+/// The list URL that shows a saved search (one saved through the API too).
+fn saved_search_href(saved: &serde_json::Value) -> String {
+    let Ok(search) = serde_json::from_value::<AdvancedSearchRequest>(saved.clone()) else {
+        return "/tickets".to_string();
+    };
+    let join = |values: Vec<String>| values.join(",");
+    let date = |at: Option<DateTime<Utc>>, last: bool| {
+        at.map(|at| {
+            let day = at.date_naive();
+            // The saved end is the start of the day after the last one shown.
+            let day = if last {
+                day.pred_opt().unwrap_or(day)
+            } else {
+                day
+            };
+            day.format("%Y-%m-%d").to_string()
+        })
+        .unwrap_or_default()
+    };
+    let query = ListQuery {
+        q: search.q.unwrap_or_default(),
+        status: join(
+            search
+                .status
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| TicketStatus::from(s).as_str().to_string())
+                .collect(),
+        ),
+        priority: join(
+            search
+                .priority
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| Priority::from(p).as_str().to_string())
+                .collect(),
+        ),
+        assignee: match (search.unassigned, search.assignee_id) {
+            (Some(true), _) => "none".to_string(),
+            (_, Some(id)) => id.to_string(),
+            _ => String::new(),
+        },
+        team: search.team_id.map(|t| t.to_string()).unwrap_or_default(),
+        category: search.category.unwrap_or_default(),
+        tag: search
+            .tags
+            .and_then(|tags| tags.into_iter().next())
+            .unwrap_or_default(),
+        created_from: date(search.created_from, false),
+        created_to: date(search.created_to, true),
+        sort: search.sort.unwrap_or_default(),
+        page: None,
+    };
+    format!("/tickets?{}", query.encoded())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SaveSearchForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(flatten)]
+    query: ListQuery,
+}
+
+/// Saves the list's current filters under a name; the name is checked beside its field.
+#[poem::handler]
+pub async fn save_search(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Form(form): Form<SaveSearchForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let name = match docket_domain::saved_search::SearchName::parse(&form.name) {
+                Ok(name) => name,
+                Err(e) => {
+                    let why = if form.name.trim().is_empty() {
+                        "Name the search to save it.".to_string()
+                    } else {
+                        e.reason
+                    };
+                    return list_page(&app, &visitor, form.query, (form.name.clone(), Some(why)))
+                        .await;
+                }
+            };
+            let search = as_saved_search(&form.query, visitor.caller().id.0)?;
+            let query = serde_json::to_value(&search).map_err(AppError::internal)?;
+            search_service::save(&app, visitor.caller(), &origin, name, query).await?;
+            Ok(see_other(&format!("/tickets?{}", form.query.encoded())))
+        }
+        .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Forgets one of the caller's saved searches.
+#[poem::handler]
+pub async fn delete_search(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            search_service::delete(&app, visitor.caller(), &origin, id).await?;
+            Ok(see_other("/tickets"))
+        }
+        .await,
+    )
+}
+
 /// The caller's own unfinished tickets, most urgent SLA first: the first part of "My work".
-pub(super) async fn my_open(app: &SharedApp, visitor: &Visitor) -> Result<RowsPart, PageError> {
+pub(super) async fn my_open(app: &SharedApp, visitor: &Visitor) -> Result<Rows, PageError> {
     let caller = visitor.caller();
     let filter = TicketFilter {
         assignee_id: Some(caller.id.0),
@@ -452,10 +752,17 @@ pub(super) async fn my_open(app: &SharedApp, visitor: &Visitor) -> Result<RowsPa
         ..TicketFilter::default()
     };
     let found = service::list(app, caller, filter).await?;
-    Ok(RowsPart {
-        rows: found.items.iter().map(|t| row(t, "/tickets")).collect(),
+    // Every one of them is held by the caller: no names to look up.
+    let names = Directory::of_viewer(visitor);
+    Ok(Rows {
+        rows: found
+            .items
+            .iter()
+            .map(|t| row(t, "/tickets", &names))
+            .collect(),
         total: found.total,
         query: "/work/rows".to_string(),
+        staff: true,
     })
 }
 
@@ -465,13 +772,25 @@ pub async fn my_rows(req: &Request, app: Data<&SharedApp>) -> Response {
     respond(
         async {
             let visitor = signed_in(req, &app).await?;
-            Ok(html(
-                StatusCode::OK,
-                my_open(&app, &visitor).await?.render()?,
-            ))
+            let part = RowsPart {
+                list: my_open(&app, &visitor).await?,
+            };
+            Ok(html(StatusCode::OK, part.render()?))
         }
         .await,
     )
+}
+
+/// The customer's own tickets.
+async fn portal_list(app: &SharedApp, visitor: &Visitor) -> Result<Rows, PageError> {
+    let names = Directory::of_viewer(visitor);
+    let found = listed(app, visitor, &ListQuery::default(), &names).await?;
+    Ok(Rows {
+        rows: found.rows,
+        total: found.total,
+        query: "/portal/rows?".to_string(),
+        staff: false,
+    })
 }
 
 /// A customer's own tickets.
@@ -483,12 +802,9 @@ pub async fn portal(req: &Request, app: Data<&SharedApp>) -> Response {
             if visitor.caller().is_staff() {
                 return Ok(see_other("/tickets"));
             }
-            let found = listed(&app, &visitor, &ListQuery::default()).await?;
             let page = PortalPage {
                 chrome: visitor.chrome(&app, true)?,
-                rows: found.rows,
-                total: found.total,
-                query: "/portal/rows?".to_string(),
+                list: portal_list(&app, &visitor).await?,
             };
             Ok(html(StatusCode::OK, page.render()?))
         }
@@ -501,11 +817,8 @@ pub async fn portal_rows(req: &Request, app: Data<&SharedApp>) -> Response {
     respond(
         async {
             let visitor = signed_in(req, &app).await?;
-            let found = listed(&app, &visitor, &ListQuery::default()).await?;
             let part = RowsPart {
-                rows: found.rows,
-                total: found.total,
-                query: "/portal/rows?".to_string(),
+                list: portal_list(&app, &visitor).await?,
             };
             Ok(html(StatusCode::OK, part.render()?))
         }
@@ -1318,4 +1631,70 @@ pub async fn open(
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_filter(team: Uuid) -> ListQuery {
+        ListQuery {
+            q: "vpn \"drops hourly\"".into(),
+            status: "open,pending".into(),
+            priority: "high".into(),
+            assignee: "none".into(),
+            team: team.to_string(),
+            category: "network".into(),
+            tag: "vpn".into(),
+            created_from: "2026-11-01".into(),
+            created_to: "2026-11-30".into(),
+            sort: "-updated_at".into(),
+            page: Some(3),
+        }
+    }
+
+    #[test]
+    fn a_list_saved_as_a_search_opens_as_the_same_list() {
+        let query = every_filter(Uuid::new_v4());
+        let saved = as_saved_search(&query, Uuid::new_v4()).map(serde_json::to_value);
+        let Ok(Ok(saved)) = saved else {
+            panic!("the list saves as a search: {saved:?}");
+        };
+        let expected = ListQuery {
+            page: None,
+            ..query
+        };
+        assert_eq!(
+            saved_search_href(&saved),
+            format!("/tickets?{}", expected.encoded())
+        );
+    }
+
+    #[test]
+    fn my_tickets_are_saved_as_mine_by_id() {
+        let me = Uuid::new_v4();
+        let query = ListQuery {
+            assignee: "me".into(),
+            ..ListQuery::default()
+        };
+        let Ok(saved) = as_saved_search(&query, me) else {
+            panic!("the list saves as a search");
+        };
+        assert_eq!(saved.assignee_id, Some(me));
+        assert_eq!(saved.unassigned, None);
+    }
+
+    #[test]
+    fn a_filter_that_names_no_team_is_refused_not_ignored() {
+        let query = ListQuery {
+            team: "not-a-team".into(),
+            ..ListQuery::default()
+        };
+        assert!(as_saved_search(&query, Uuid::new_v4()).is_err());
+    }
+
+    #[test]
+    fn a_saved_search_that_is_not_one_opens_the_plain_list() {
+        assert_eq!(saved_search_href(&serde_json::json!({"q": 7})), "/tickets");
+    }
 }

@@ -9,7 +9,7 @@ use poem::{Request, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::tickets::{Row, my_open};
+use super::tickets::{Rows, my_open};
 use super::{Chrome, PageError, Visitor, html, respond, see_other, signed_in};
 use crate::app::router::queue;
 use crate::app::tickets as service;
@@ -37,9 +37,7 @@ pub struct Me {
 struct WorkPage {
     chrome: Chrome,
     me: Me,
-    rows: Vec<Row>,
-    total: i64,
-    query: String,
+    list: Rows,
     queue: Vec<QueuedLine>,
     queued: i64,
     error: Option<String>,
@@ -68,14 +66,12 @@ async fn work_page(
         open: agent.row.open_tickets,
         capacity: agent.row.capacity,
     };
-    let mine = my_open(app, visitor).await?;
+    let list = my_open(app, visitor).await?;
     let waiting = queue::queue(app, caller, 1, 20).await?;
     let page = WorkPage {
         chrome: visitor.chrome(app, true)?,
         me,
-        rows: mine.rows,
-        total: mine.total,
-        query: mine.query,
+        list,
         queue: waiting
             .first
             .into_iter()
