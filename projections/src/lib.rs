@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod db;
+pub mod flow;
 pub mod fold;
 pub mod log;
 pub mod notify;

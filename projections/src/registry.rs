@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use crate::audit::AuditProjection;
+use crate::flow::FlowProjection;
 use crate::log::Checkpoint;
 use crate::notify::LogNotifications;
 use crate::rebuild::{
@@ -173,15 +174,17 @@ pub static AUDIT: Projector = Projector::of::<AuditProjection>();
 pub static SAVED_SEARCHES: Projector = Projector::of::<SavedSearchesProjection>();
 pub static SLA_CONFIG: Projector = Projector::of::<SlaConfigProjection>();
 pub static WORKFORCE: Projector = Projector::of::<WorkforceProjection>();
+pub static TICKET_FLOW: Projector = Projector::of::<FlowProjection>();
 
 /// Every projector this build runs.
-pub static PROJECTORS: [&Projector; 6] = [
+pub static PROJECTORS: [&Projector; 7] = [
     &TICKETS,
     &USERS,
     &AUDIT,
     &SAVED_SEARCHES,
     &SLA_CONFIG,
     &WORKFORCE,
+    &TICKET_FLOW,
 ];
 
 /// The projector named `name`.

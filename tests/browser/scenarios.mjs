@@ -289,6 +289,9 @@ try {
   const managerLoads = loads(manager);
   const resolvedBefore = Number((await manager.textContent("[data-status=resolved]")).trim());
   const openBefore = Number((await manager.textContent("[data-figure=open]")).trim());
+  const resolved30Before = Number((await manager.textContent("[data-figure=resolved-30]")).trim());
+  check(Number((await manager.textContent("[data-figure=created-30]")).trim()) >= 2, "the dashboard counts the tickets created in 30 days");
+  check((await manager.locator("svg.chart").count()) === 2, "and draws the backlog and created-vs-resolved charts");
   await agent.goto(ticketUrl);
   await agent.selectOption("#new-status", "resolved");
   await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/status'] button[type=submit]")]);
@@ -299,6 +302,15 @@ try {
   );
   check(managerLoads.n === 0, "the dashboard counted the resolved ticket without a reload");
   check(Number((await manager.textContent("[data-figure=open]")).trim()) === openBefore - 1, "and one fewer open");
+  await manager.waitForFunction(
+    (before) => Number(document.querySelector("[data-figure=resolved-30]").textContent.trim()) === before + 1,
+    resolved30Before,
+    { timeout: 5000 },
+  );
+  check(managerLoads.n === 0, "the created-vs-resolved chart counted it live too");
+  check((await manager.textContent("[data-team=Hardware]")).includes("Hardware"), "team load lists each team");
+  await Promise.all([manager.waitForNavigation(), manager.click("text=Preview a rebalance")]);
+  check((await manager.getAttribute("[data-rebalance]", "data-rebalance")) === "dry-run", "a rebalance is previewed as a dry run first");
   await photograph(manager, "dashboard");
 
   // ---- Agents and teams: the manager sets an agent's capacity. ----

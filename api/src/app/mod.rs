@@ -12,6 +12,7 @@ pub mod bus;
 pub mod caller;
 pub mod consistency;
 pub mod error;
+pub mod flow;
 pub mod health;
 pub mod leadership;
 pub mod live;

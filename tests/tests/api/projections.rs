@@ -517,6 +517,7 @@ async fn each_projector_stopped_at_a_poisoned_event_shows_in_ready_and_metrics()
         ("saved_searches", "saved_search"),
         ("sla_config", "escalation_rule"),
         ("workforce", "skill"),
+        ("ticket_flow", "ticket"),
     ];
     assert_eq!(
         docket_projections::registry::names().len(),

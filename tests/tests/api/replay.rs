@@ -129,25 +129,55 @@ async fn rebuild_and_verify_every_projection_from_the_command_line() {
     )
     .await
     .expect(201);
+    let mut last = String::new();
     for n in 0..5 {
         let ticket = app.ticket_for(&customer, &format!("Ticket {n}")).await;
+        last = ticket["id"].as_str().unwrap().to_string();
         app.post(
-            &format!("/api/tickets/{}/comments", ticket["id"].as_str().unwrap()),
+            &format!("/api/tickets/{last}/comments"),
             &agent.token,
             json!({"body": "hello"}),
         )
         .await
         .expect(201);
     }
+    app.patch(
+        &format!("/api/tickets/{last}/status"),
+        &agent.token,
+        json!({"status": "resolved"}),
+    )
+    .await
+    .expect(200);
     let (code, text) = replay(&app.database_url, &["rebuild", "--all"]).await;
     assert_eq!(code, 0, "{text}");
-    for name in ["tickets", "users", "audit", "saved_searches", "sla_config"] {
+    let flow: (i64, i64) =
+        sqlx::query_as("SELECT sum(opened)::bigint, sum(finished)::bigint FROM ticket_flow_days")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        flow,
+        (5, 1),
+        "the rebuilt flow counts five opened, one resolved"
+    );
+    for name in [
+        "tickets",
+        "users",
+        "audit",
+        "saved_searches",
+        "sla_config",
+        "ticket_flow",
+    ] {
         assert!(text.contains(&format!("{name}: rebuilt")), "{text}");
     }
     let (code, text) = replay(&app.database_url, &["rebuild", "--all", "--verify"]).await;
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("tickets: a fresh rebuild equals the live tables (0 differences)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ticket_flow: a fresh rebuild equals the live tables (0 differences)"),
         "{text}"
     );
 

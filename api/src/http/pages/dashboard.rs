@@ -1,6 +1,7 @@
 //! The manager's dashboard: what is open by status and priority, SLA compliance over the last
-//! 30 days, what is at risk or breached now, and each agent's load. It refreshes itself when
-//! the log moves.
+//! 30 days, what is at risk or breached now, the backlog and created-vs-resolved over 30 days,
+//! each agent's and team's load, and a rebalance shown as a dry run before it is made. It
+//! refreshes itself when the log moves.
 
 use askama::Template;
 use chrono::Duration;
@@ -9,14 +10,16 @@ use docket_domain::{Priority, TicketStatus};
 use docket_projections::sla::ComplianceGroup;
 use docket_projections::tickets::TicketFilter;
 use poem::http::StatusCode;
-use poem::web::Data;
+use poem::web::{Data, Form};
 use poem::{Request, Response};
+use serde::Deserialize;
 
-use super::{Chrome, PageError, Visitor, html, respond, see_other, signed_in};
-use crate::app::SharedApp;
+use super::directory::Directory;
+use super::{Chrome, PageError, Visitor, charts, html, respond, see_other, signed_in};
 use crate::app::sla;
 use crate::app::tickets as service;
 use crate::app::workforce::workload;
+use crate::app::{SharedApp, flow, router};
 
 pub struct Count {
     label: &'static str,
@@ -35,7 +38,31 @@ pub struct AgentLoad {
     at_risk: i64,
 }
 
+pub struct TeamLoad {
+    name: String,
+    members: usize,
+    open: i32,
+    capacity: i32,
+    queued: i64,
+}
+
+/// One day of the flow, for the charts' text alternative.
+pub struct FlowLine {
+    day: String,
+    opened: i64,
+    finished: i64,
+    backlog: i64,
+}
+
 pub struct Numbers {
+    /// The backlog at the end of each of the last 30 days (SVG).
+    backlog_chart: String,
+    /// Created and resolved on each of the last 30 days (SVG).
+    flow_chart: String,
+    flow: Vec<FlowLine>,
+    created_30: i64,
+    resolved_30: i64,
+    teams: Vec<TeamLoad>,
     by_status: Vec<Count>,
     by_priority: Vec<Count>,
     open_total: i64,
@@ -48,11 +75,26 @@ pub struct Numbers {
     queued: i64,
 }
 
+/// A rebalance, proposed (a dry run) or made.
+pub struct Rebalance {
+    made: bool,
+    moves: Vec<MoveLine>,
+}
+
+pub struct MoveLine {
+    href: String,
+    ticket: String,
+    priority: &'static str,
+    from: String,
+    to: String,
+}
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     chrome: Chrome,
     numbers: Numbers,
+    rebalance: Option<Rebalance>,
 }
 
 #[derive(Template)]
@@ -118,7 +160,33 @@ async fn numbers(app: &SharedApp, visitor: &Visitor) -> Result<Numbers, PageErro
         format!("{:.1} %", met as f64 * 100.0 / (met + breached) as f64)
     };
     let floor = workload::floor(app, caller).await?;
+    let days = flow::recent_days(app, caller, 30).await?;
+    let teams = workload::teams(app, caller)
+        .await?
+        .into_iter()
+        .map(|team| TeamLoad {
+            name: team.team.name,
+            members: team.members.len(),
+            open: team.members.iter().map(|m| m.open_tickets).sum(),
+            capacity: team.members.iter().map(|m| m.capacity).sum(),
+            queued: team.queued,
+        })
+        .collect();
     Ok(Numbers {
+        backlog_chart: charts::backlog(&days),
+        flow_chart: charts::created_and_resolved(&days),
+        created_30: days.iter().map(|d| d.opened).sum(),
+        resolved_30: days.iter().map(|d| d.finished).sum(),
+        flow: days
+            .iter()
+            .map(|d| FlowLine {
+                day: d.day.format("%Y-%m-%d").to_string(),
+                opened: d.opened,
+                finished: d.finished,
+                backlog: d.backlog,
+            })
+            .collect(),
+        teams,
         by_status: bars(by_status),
         by_priority: bars(by_priority),
         open_total,
@@ -170,14 +238,87 @@ pub async fn dashboard(req: &Request, app: Data<&SharedApp>) -> Response {
                 return Ok(see_other("/portal"));
             }
             let visitor = may_see(visitor)?;
-            let page = DashboardPage {
-                chrome: visitor.chrome(&app, true)?,
-                numbers: numbers(&app, &visitor).await?,
-            };
-            Ok(html(StatusCode::OK, page.render()?))
+            dashboard_page(&app, &visitor, None).await
         }
         .await,
     )
+}
+
+async fn dashboard_page(
+    app: &SharedApp,
+    visitor: &Visitor,
+    rebalance: Option<Rebalance>,
+) -> Result<Response, PageError> {
+    let page = DashboardPage {
+        chrome: visitor.chrome(app, true)?,
+        numbers: numbers(app, visitor).await?,
+        rebalance,
+    };
+    Ok(html(StatusCode::OK, page.render()?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RebalanceForm {
+    #[serde(default)]
+    csrf: String,
+    /// `apply` makes the moves; anything else is a dry run.
+    #[serde(default)]
+    mode: String,
+}
+
+/// The moves a rebalance would make, shown first as a dry run; "Rebalance now" makes them
+/// (computed again at that moment, as the floor may have changed since).
+#[poem::handler]
+pub async fn run_rebalance(
+    req: &Request,
+    app: Data<&SharedApp>,
+    Form(form): Form<RebalanceForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = manager(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let made = form.mode == "apply";
+            let moves = router::queue::rebalance(&app, visitor.caller(), !made).await?;
+            let names = Directory::load(&app, &visitor).await?;
+            let mut lines = Vec::new();
+            for found in moves.iter().take(MOVES_SHOWN) {
+                lines.push(move_line(&app, &visitor, &names, found).await?);
+            }
+            dashboard_page(&app, &visitor, Some(Rebalance { made, moves: lines })).await
+        }
+        .await,
+    )
+}
+
+/// A rebalance can move many tickets; the page lists this many.
+const MOVES_SHOWN: usize = 50;
+
+async fn move_line(
+    app: &SharedApp,
+    visitor: &Visitor,
+    names: &Directory,
+    found: &router::Move,
+) -> Result<MoveLine, PageError> {
+    let ticket = service::get(
+        app,
+        visitor.caller(),
+        service::TicketRef::Id(found.ticket_id),
+        None,
+    )
+    .await?
+    .ticket;
+    Ok(MoveLine {
+        href: format!("/tickets/{}", found.ticket_id),
+        ticket: format!(
+            "{} {}",
+            docket_domain::values::TicketNumber(ticket.number),
+            ticket.subject
+        ),
+        priority: found.priority.as_str(),
+        from: names.person(found.from_agent_id),
+        to: names.person(Some(found.to_agent_id)),
+    })
 }
 
 #[poem::handler]

@@ -6,6 +6,7 @@
 //! of a session carries its CSRF token; every page carries a strict Content-Security-Policy.
 
 mod account;
+mod charts;
 mod dashboard;
 mod directory;
 mod people;
@@ -51,6 +52,7 @@ pub fn routes() -> Route {
             "/dashboard/numbers",
             poem::get(dashboard::dashboard_numbers),
         )
+        .at("/dashboard/rebalance", poem::post(dashboard::run_rebalance))
         .at("/work", poem::get(work::work))
         .at("/work/rows", poem::get(tickets::my_rows))
         .at("/work/claim/:ticket", poem::post(work::claim))
