@@ -321,7 +321,30 @@ try {
   await Promise.all([manager.waitForNavigation(), agentRow.locator("button").click()]);
   const updated = manager.locator("tr[data-agent]", { hasText: "A agent" }).first();
   check((await updated.locator("input[name=capacity]").inputValue()) === "7", "a capacity change is saved");
+  await manager.fill("#skill-name", "Printers");
+  await Promise.all([manager.waitForNavigation(), manager.click("form[action='/people/skills'] button")]);
+  check((await manager.locator('li[data-skill="Printers"]').count()) === 1, "a new skill joins the catalogue");
+  const skilled = manager.locator("tr[data-agent]", { hasText: "A agent" }).first();
+  await skilled.locator("details.skills-editor summary").click();
+  await skilled.locator("details.skills-editor select").first().selectOption("4");
+  await Promise.all([manager.waitForNavigation(), skilled.locator("details.skills-editor button").click()]);
+  check((await manager.locator("tr[data-agent]", { hasText: "A agent" }).first().locator("[data-field=skills]").textContent()).includes("Printers (4/5)"), "an agent's skill is saved with its proficiency");
+  await Promise.all([manager.waitForNavigation(), manager.click("form[action='/people/teams'] button")]);
+  check((await manager.textContent("#team-error")).includes("Name the team"), "a team without a name is refused beside the field");
+  await manager.fill("#team-name", "Field service");
+  await manager.fill("#team-description", "On-site repairs");
+  await Promise.all([manager.waitForNavigation(), manager.click("form[action='/people/teams'] button")]);
+  const fieldTeam = manager.locator('section.team[data-team="Field service"]');
+  check((await fieldTeam.count()) === 1 && (await fieldTeam.textContent()).includes("On-site repairs"), "a new team is listed with its description");
+  const candidate = await fieldTeam.locator("select[name=user] option", { hasText: "A agent" }).getAttribute("value");
+  await fieldTeam.locator("select[name=user]").selectOption(candidate);
+  await fieldTeam.locator("select[name=team_role]").selectOption("lead");
+  await Promise.all([manager.waitForNavigation(), fieldTeam.locator("form.add-member button").click()]);
+  const lead = manager.locator('section.team[data-team="Field service"] li[data-member="A agent"]');
+  check((await lead.count()) === 1 && (await lead.textContent()).includes("lead"), "an agent joins a team as its lead");
   await photograph(manager, "agents-and-teams");
+  await Promise.all([manager.waitForNavigation(), lead.locator("button").click()]);
+  check((await manager.locator('section.team[data-team="Field service"] li[data-member="A agent"]').count()) === 0, "and can be taken out of it");
 
   // ---- My work: the queue with claim, my status, my shift. ----
   const second_subject = `Second issue ${stamp}`;

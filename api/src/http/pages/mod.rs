@@ -65,6 +65,17 @@ pub fn routes() -> Route {
         )
         .at("/people", poem::get(people::people))
         .at("/people/:agent/capacity", poem::post(people::set_capacity))
+        .at("/people/:agent/skills", poem::post(people::set_skills))
+        .at("/people/skills", poem::post(people::create_skill))
+        .at("/people/teams", poem::post(people::create_team))
+        .at(
+            "/people/teams/:team/members",
+            poem::post(people::add_member),
+        )
+        .at(
+            "/people/teams/:team/members/:user/remove",
+            poem::post(people::remove_member),
+        )
         .at("/tickets", poem::get(tickets::list))
         .at("/tickets/rows", poem::get(tickets::rows))
         .at("/tickets/suggest", poem::get(tickets::suggest))
