@@ -65,6 +65,10 @@ async function photograph(page, name) {
     for (const [width, label] of [[1280, "desktop"], [390, "phone"]]) {
       await page.setViewportSize({ width, height: label === "phone" ? 844 : 900 });
       await page.screenshot({ path: join(shots, `${name}-${label}-${scheme}.png`), fullPage: true });
+      if (label === "phone" && scheme === "light") {
+        const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+        check(wide <= width, `${name} fits a phone's width (${wide} px of ${width})`);
+      }
     }
   }
   await page.emulateMedia({ colorScheme: "light" });
@@ -405,6 +409,59 @@ try {
   check((await admin.textContent("[data-field=policy]")).includes(policyName), "the next high ticket runs under the new policy");
   check((await admin.textContent("tr[data-metric=first_response]")).includes("30 min"), "with its first-response target");
 
+  // ---- Calendars with holidays, escalation rules and users, each with its history. ----
+  await admin.goto(`${base}/settings/calendars`);
+  await admin.fill("#name", "Berlin office");
+  await admin.fill("#timezone", "Mars/Olympus");
+  await admin.fill("#holidays", "2026-12-25");
+  await Promise.all([admin.waitForNavigation(), admin.click("main form[action='/settings/calendars'] button[type=submit]")]);
+  check((await admin.textContent("#timezone-error")).length > 0 && (await admin.inputValue("#name")) === "Berlin office", "a wrong time zone is named beside its field, the name kept");
+  await admin.fill("#timezone", "Europe/Berlin");
+  await Promise.all([admin.waitForNavigation(), admin.click("main form[action='/settings/calendars'] button[type=submit]")]);
+  const berlin = admin.locator('section[data-calendar="Berlin office"]');
+  check((await berlin.count()) === 1 && (await berlin.textContent()).includes("monday 09:00–17:00"), "a calendar is listed with its opening hours");
+  await berlin.locator("input[type=date]").fill("2026-12-26");
+  await Promise.all([admin.waitForNavigation(), berlin.locator("form.holiday button").click()]);
+  const holidays = await admin.textContent('section[data-calendar="Berlin office"] [data-field=holidays]');
+  check(holidays.includes("2026-12-25") && holidays.includes("2026-12-26"), "a holiday is added");
+  check((await admin.textContent('section[data-calendar="Berlin office"] details.history')).includes("CalendarUpdated"), "as a new version in the calendar's history");
+  await photograph(admin, "calendars");
+
+  await admin.goto(`${base}/settings/escalation-rules`);
+  await admin.fill("#name", "Unclaimed too long");
+  await admin.selectOption("#condition", "unassigned_for");
+  await admin.selectOption("#action", "escalate");
+  await Promise.all([admin.waitForNavigation(), admin.click("main form[action='/settings/escalation-rules'] button[type=submit]")]);
+  check((await admin.textContent("#minutes-error")).includes("minutes") && (await admin.inputValue("#condition")) === "unassigned_for", "a waiting rule without minutes is named beside the field, the choices kept");
+  await admin.fill("#minutes", "30");
+  await Promise.all([admin.waitForNavigation(), admin.click("main form[action='/settings/escalation-rules'] button[type=submit]")]);
+  check((await admin.locator('[data-saved-rule="Unclaimed too long"]').count()) === 1, "a rule is saved, saying how many tickets it takes at once");
+  const rule = admin.locator('section[data-rule="Unclaimed too long"]');
+  check((await rule.textContent()).includes("nobody took it for 30 min, escalate one level"), "and reads as a sentence");
+  await Promise.all([admin.waitForNavigation(), rule.locator("button").click()]);
+  check((await admin.textContent('section[data-rule="Unclaimed too long"] h2')).includes("off"), "a rule can be switched off");
+  await photograph(admin, "escalation-rules");
+
+  await admin.goto(`${base}/settings/users`);
+  await admin.fill("#full_name", "Vera Viewer");
+  await admin.fill("#email", `vera-${stamp}@docket.test`);
+  await admin.fill("#password", "short");
+  await admin.selectOption("#role", "viewer");
+  await Promise.all([admin.waitForNavigation(), admin.click("main form[action='/settings/users'] button[type=submit]")]);
+  check((await admin.textContent("#password-error")).length > 0 && (await admin.inputValue("#email")) === `vera-${stamp}@docket.test`, "a short password is refused beside its field, the rest kept");
+  await admin.fill("#password", "password123");
+  await Promise.all([admin.waitForNavigation(), admin.click("main form[action='/settings/users'] button[type=submit]")]);
+  const vera = () => admin.locator(`tr[data-user="vera-${stamp}@docket.test"]`);
+  check((await vera().count()) === 1 && (await vera().locator("select").inputValue()) === "viewer", "an admin opens a staff account with its role");
+  await vera().locator("select").selectOption("agent");
+  await Promise.all([admin.waitForNavigation(), vera().locator("form:has(select) button").click()]);
+  check((await vera().locator("select").inputValue()) === "agent", "and changes the role");
+  await Promise.all([admin.waitForNavigation(), vera().locator("button:has-text('Deactivate')").click()]);
+  check((await vera().locator("[data-field=state]").textContent()).trim() === "deactivated", "and deactivates the account");
+  const veraHistory = await vera().locator("details.history").textContent();
+  check(veraHistory.includes("UserRoleChanged") && veraHistory.includes("UserDeactivated"), `each change is in the account's history (${veraHistory.replace(/\s+/g, " ").trim()})`);
+  await photograph(admin, "users-and-roles");
+
   // ---- Signing out ends the session. ----
   await Promise.all([agent.waitForNavigation(), agent.click("text=Sign out")]);
   check(agent.url().endsWith("/login"), "signing out leads to the sign-in page");
@@ -449,6 +506,15 @@ try {
   await audit(auditManager, "the SLA policies");
   await auditManager.goto(`${base}/people`);
   await audit(auditManager, "agents and teams");
+  await auditManager.goto(`${base}/settings/calendars`);
+  await audit(auditManager, "the calendars");
+  await auditManager.goto(`${base}/settings/escalation-rules`);
+  await audit(auditManager, "the escalation rules");
+  const auditAdminSide = await context({ bypassCSP: true });
+  const auditAdmin = await auditAdminSide.newPage();
+  await signIn(auditAdmin, adminEmail, adminPassword);
+  await auditAdmin.goto(`${base}/settings/users`);
+  await audit(auditAdmin, "users and roles");
   const auditCustomerSide = await context({ bypassCSP: true });
   const auditCustomer = await auditCustomerSide.newPage();
   await signIn(auditCustomer, customerEmail, "password123");

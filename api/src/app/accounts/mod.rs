@@ -489,6 +489,19 @@ pub async fn change_password(
     set_password(app, actor.user_id, actor, new, metadata).await
 }
 
+/// Every change of an account, oldest first, from its log (managers, admins).
+pub async fn history(
+    app: &App,
+    caller: &crate::app::Caller,
+    id: UserId,
+) -> Result<Vec<crate::app::audit::Change>, AppError> {
+    caller.require(
+        docket_domain::access::Permission::ReadAccounts,
+        "see accounts",
+    )?;
+    crate::app::audit::changes(app, "user", id.0).await
+}
+
 /// An administrator's edit of an account; `None` leaves a field alone.
 #[derive(Default)]
 pub struct AccountChange {

@@ -399,14 +399,7 @@ where
     })
 }
 
-/// One change of an item, as its log recorded it: who made it, and when.
-pub struct Change {
-    pub version: i64,
-    pub event_type: String,
-    pub actor_id: Option<Uuid>,
-    pub actor_role: Option<String>,
-    pub recorded_at: DateTime<Utc>,
-}
+pub use crate::app::audit::Change;
 
 /// Every change of an item, oldest first, from its log (staff).
 pub async fn history<C: ConfigItem>(
@@ -421,24 +414,7 @@ where
         Permission::ReadStaffViews,
         "see SLA configuration or clocks",
     )?;
-    let events =
-        docket_projections::log::events_of_aggregate(&app.pool, C::TYPE, &id.to_string()).await?;
-    Ok(events
-        .iter()
-        .map(|event| {
-            let metadata = event.metadata();
-            Change {
-                version: event.sequence,
-                event_type: event.event_type.clone(),
-                actor_id: metadata
-                    .actor_id
-                    .as_deref()
-                    .and_then(|id| Uuid::parse_str(id).ok()),
-                actor_role: metadata.actor_role,
-                recorded_at: event.recorded_at,
-            }
-        })
-        .collect())
+    crate::app::audit::changes(app, C::TYPE, id).await
 }
 
 /// Every live item, from the read model (staff).

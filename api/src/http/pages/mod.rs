@@ -63,6 +63,27 @@ pub fn routes() -> Route {
             "/settings/sla",
             poem::get(settings::sla_settings).post(settings::add_policy),
         )
+        .at(
+            "/settings/calendars",
+            poem::get(settings::calendar_settings).post(settings::add_calendar),
+        )
+        .at(
+            "/settings/calendars/:id/holidays",
+            poem::post(settings::add_holiday),
+        )
+        .at(
+            "/settings/escalation-rules",
+            poem::get(settings::rule_settings).post(settings::add_rule),
+        )
+        .at(
+            "/settings/escalation-rules/:id/enabled",
+            poem::post(settings::toggle_rule),
+        )
+        .at(
+            "/settings/users",
+            poem::get(settings::user_settings).post(settings::add_user),
+        )
+        .at("/settings/users/:id", poem::post(settings::change_user))
         .at("/people", poem::get(people::people))
         .at("/people/:agent/capacity", poem::post(people::set_capacity))
         .at("/people/:agent/skills", poem::post(people::set_skills))

@@ -1,7 +1,5 @@
-//! Settings: SLA policies (managers and admins) — every policy with its current version and
-//! the history of its versions from the log (who changed it, when), and a form to add one.
-
-use std::collections::HashMap;
+//! SLA policies (managers and admins): every policy with its current version and the history
+//! of its versions from the log (who changed it, when), and a form to add one.
 
 use askama::Template;
 use docket_domain::Priority;
@@ -14,17 +12,10 @@ use poem::web::{Data, Form};
 use poem::{Request, Response};
 use serde::Deserialize;
 
-use super::{Chrome, PageError, Visitor, html, respond, see_other, signed_in};
-use crate::app::accounts;
+use super::{ChangeAuthors, ChangeLine, manager};
 use crate::app::sla::config::{self, PolicySpec};
 use crate::app::{AppError, Origin, SharedApp};
-
-pub struct ChangeLine {
-    version: i64,
-    kind: String,
-    by: String,
-    at: String,
-}
+use crate::http::pages::{Chrome, PageError, Visitor, html, respond, see_other};
 
 pub struct PolicyLine {
     name: String,
@@ -88,10 +79,7 @@ struct SettingsPage {
 
 impl SettingsPage {
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.error
-            .as_ref()
-            .filter(|(f, _)| f == field)
-            .map(|(_, reason)| reason.as_str())
+        super::error_for(&self.error, field)
     }
 }
 
@@ -106,32 +94,11 @@ async fn settings_page(
     error: Option<(String, String)>,
 ) -> Result<Response, PageError> {
     let caller = visitor.caller();
-    let mut names: HashMap<uuid::Uuid, String> = HashMap::new();
+    let mut authors = ChangeAuthors::default();
     let mut policies = Vec::new();
     for saved in config::list::<SlaPolicy>(app, caller).await? {
-        let mut history = Vec::new();
-        for change in config::history::<SlaPolicy>(app, caller, saved.id).await? {
-            let by = match change.actor_id {
-                Some(id) => match names.get(&id) {
-                    Some(name) => name.clone(),
-                    None => {
-                        let name = accounts::find_user(app, docket_domain::UserId(id))
-                            .await?
-                            .map(|u| u.full_name)
-                            .unwrap_or_else(|| "someone".to_string());
-                        names.insert(id, name.clone());
-                        name
-                    }
-                },
-                None => change.actor_role.unwrap_or_else(|| "the system".into()),
-            };
-            history.push(ChangeLine {
-                version: change.version,
-                kind: change.event_type,
-                by,
-                at: change.recorded_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-            });
-        }
+        let changes = config::history::<SlaPolicy>(app, caller, saved.id).await?;
+        let history = authors.lines(app, changes).await?;
         let definition = &saved.definition.definition;
         let covered = &definition.conditions.priorities;
         let shown = if covered.is_empty() {
@@ -181,14 +148,6 @@ async fn settings_page(
         error,
     };
     Ok(html(StatusCode::OK, page.render()?))
-}
-
-async fn manager(req: &Request, app: &SharedApp) -> Result<Visitor, PageError> {
-    let visitor = signed_in(req, app).await?;
-    visitor
-        .caller()
-        .require(docket_domain::access::Permission::Manage, "change settings")?;
-    Ok(visitor)
 }
 
 #[poem::handler]
