@@ -36,25 +36,119 @@
     }, 100);
   }
 
-  function listen() {
-    var meta = document.querySelector('meta[name="docket-stream"]');
-    if (!meta || !window.EventSource) { return; }
-    var source = new EventSource(meta.getAttribute("content"));
-    var kinds = ["ticket_created", "ticket_updated", "ticket_assigned", "ticket_status_changed",
-                 "new_comment", "ticket_escalated", "sla_warning", "sla_breach"];
-    kinds.forEach(function (kind) {
+  function refreshAll(ticket) {
+    document.querySelectorAll("[data-live-refresh]").forEach(function (part) {
+      var only = part.getAttribute("data-live-ticket");
+      if (!only || !ticket || only === ticket) { refresh(part); }
+    });
+  }
+
+  // Events from the log change what parts show; typing and viewing are only told.
+  var logKinds = ["ticket_created", "ticket_updated", "ticket_assigned", "ticket_status_changed",
+                  "new_comment", "ticket_escalated", "sla_warning", "sla_breach"];
+  var toldKinds = ["typing", "viewing"];
+
+  function connect(address, reconnected) {
+    var source = new EventSource(address);
+    logKinds.concat(toldKinds).forEach(function (kind) {
       source.addEventListener(kind, function (event) {
         var data = {};
         try { data = JSON.parse(event.data); } catch (e) { data = {}; }
-        document.querySelectorAll("[data-live-refresh]").forEach(function (part) {
-          var ticket = part.getAttribute("data-live-ticket");
-          if (!ticket || ticket === data.ticket_id) { refresh(part); }
-        });
+        if (logKinds.indexOf(kind) >= 0) { refreshAll(data.ticket_id); }
         document.dispatchEvent(new CustomEvent("docket:live", { detail: { kind: kind, data: data } }));
       });
     });
-    source.addEventListener("open", function () { root.setAttribute("data-live", "open"); });
-    source.addEventListener("error", function () { root.setAttribute("data-live", "retrying"); });
+    source.addEventListener("open", function () {
+      root.setAttribute("data-live", "open");
+      // Whatever happened while the stream was away is read afresh once.
+      if (reconnected) { refreshAll(null); reconnected = false; }
+    });
+    source.addEventListener("error", function () {
+      root.setAttribute("data-live", "retrying");
+      if (source.readyState !== EventSource.CLOSED) { return; }
+      // Refused (its token ran out): ask for a fresh address, then listen again.
+      window.setTimeout(function () {
+        window.fetch("/live/stream", { credentials: "same-origin" })
+          .then(function (answer) { return answer.ok ? answer.text() : null; })
+          .then(function (fresh) { if (fresh) { connect(fresh, true); } })
+          .catch(function () { root.setAttribute("data-live", "closed"); });
+      }, 1000);
+    });
+  }
+
+  function listen() {
+    var meta = document.querySelector('meta[name="docket-stream"]');
+    if (!meta || !window.EventSource) { return; }
+    connect(meta.getAttribute("content"), false);
+  }
+
+  // Who else has this ticket open, and who is typing on it: staff pages say every few seconds
+  // that they are here, and every page says when its viewer types. Nothing of it is stored.
+  function presence() {
+    var line = document.getElementById("presence");
+    if (!line) { return; }
+    var base = line.getAttribute("data-presence");
+    var ticket = line.getAttribute("data-ticket");
+    var me = line.getAttribute("data-me");
+    var csrf = line.getAttribute("data-csrf");
+    var staff = line.getAttribute("data-staff") === "true";
+    var others = {};
+    var HERE_EVERY = 10000, GONE_AFTER = 25000, TYPING_FOR = 5000;
+
+    function send(path, fields) {
+      var body = new URLSearchParams(fields);
+      body.set("csrf", csrf);
+      return window.fetch(base + path, { method: "POST", body: body, credentials: "same-origin", keepalive: true })
+        .catch(function () { /* told again shortly */ });
+    }
+    function render() {
+      var now = Date.now();
+      var parts = [];
+      Object.keys(others).forEach(function (id) {
+        var other = others[id];
+        var typing = other.typingUntil > now;
+        if (!typing && (!other.here || now - other.seen > GONE_AFTER)) { return; }
+        parts.push(other.name + (typing ? " is typing…" : " is viewing"));
+      });
+      var text = parts.join(" · ");
+      if (line.textContent !== text) { line.textContent = text; }
+    }
+    function sayHere() { if (staff) { send("/here", { status: "here" }); } }
+
+    document.addEventListener("docket:live", function (event) {
+      var data = event.detail.data || {};
+      if (data.ticket_id !== ticket || !data.user_id || data.user_id === me) { return; }
+      var other = others[data.user_id];
+      var fresh = !other;
+      if (!other) { other = others[data.user_id] = { name: data.name || "Someone", seen: 0, here: false, typingUntil: 0 }; }
+      if (data.name) { other.name = data.name; }
+      if (event.detail.kind === "viewing") {
+        other.here = data.status !== "left";
+        other.seen = Date.now();
+        // A newcomer learns at once who is already here.
+        if (fresh && other.here) { sayHere(); }
+      } else if (event.detail.kind === "typing") {
+        other.typingUntil = Date.now() + TYPING_FOR;
+      }
+      render();
+    });
+
+    sayHere();
+    window.setInterval(sayHere, HERE_EVERY);
+    window.setInterval(render, 1000);
+    window.addEventListener("pagehide", function () { if (staff) { send("/here", { status: "left" }); } });
+
+    var box = document.getElementById("body");
+    var lastTyped = 0;
+    if (box) {
+      box.addEventListener("input", function () {
+        var now = Date.now();
+        if (now - lastTyped < 2000) { return; }
+        lastTyped = now;
+        var internal = document.querySelector('input[name=visibility][value=internal]');
+        send("/typing", { internal: internal && internal.checked ? "true" : "false" });
+      });
+    }
   }
 
   // SLA countdowns: wall-clock time until each deadline, ticking every second.
@@ -86,5 +180,6 @@
       });
     }
     listen();
+    presence();
   });
 })();

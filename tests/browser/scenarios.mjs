@@ -317,6 +317,32 @@ try {
   check((await manager.getAttribute("[data-rebalance]", "data-rebalance")) === "dry-run", "a rebalance is previewed as a dry run first");
   await photograph(manager, "dashboard");
 
+  // ---- Presence and typing: people on one ticket see each other, and see typing. ----
+  const seesOnLine = (page, words) => page.waitForFunction(
+    (wanted) => (document.getElementById("presence")?.textContent ?? "").includes(wanted),
+    words,
+    { timeout: 15000 },
+  );
+  await agent.goto(ticketUrl);
+  await agent.waitForSelector('html[data-live="open"]');
+  await manager.goto(ticketUrl);
+  await manager.waitForSelector('html[data-live="open"]');
+  await seesOnLine(agent, "A manager is viewing");
+  check(true, "an agent sees who else has the ticket open");
+  await seesOnLine(manager, "A agent is viewing");
+  check(true, "and the one who came later sees who was there");
+  await manager.click("#body");
+  await manager.keyboard.type("Looking into it", { delay: 20 });
+  await seesOnLine(agent, "A manager is typing");
+  check(true, "an agent sees another typing a reply");
+  await customer.goto(portalTicketUrl);
+  await customer.waitForSelector('html[data-live="open"]');
+  await agent.click("#body");
+  await agent.keyboard.type("One moment", { delay: 20 });
+  await seesOnLine(customer, "A agent is typing");
+  check(!(await customer.textContent("#presence")).includes("viewing"), "the customer sees the agent typing, and never who is viewing");
+  await manager.goto(`${base}/dashboard`);
+
   // ---- Agents and teams: the manager sets an agent's capacity. ----
   await manager.goto(`${base}/people`);
   const agentRow = manager.locator("tr[data-agent]", { hasText: "A agent" }).first();

@@ -368,9 +368,12 @@ impl LiveHub {
         Ok(txid.map(|txid| Checkpoint { txid, position }))
     }
 
-    /// Whether `caller` may watch (and type on) `ticket`: staff any ticket, a customer their own.
+    /// Whether `caller` may watch (and type on) `ticket`: staff any ticket there is, a customer
+    /// their own.
     pub async fn may_watch(&self, caller: &Caller, ticket: Uuid) -> bool {
-        caller.is_staff() || self.owner_of(ticket).await == Some(caller.id.0)
+        self.owner_of(ticket)
+            .await
+            .is_some_and(|owner| caller.is_staff() || owner == caller.id.0)
     }
 
     /// Tells everyone who may see it that `caller` is typing on `ticket`; an internal note is
@@ -384,7 +387,26 @@ impl LiveHub {
         let internal = caller.is_staff() && internal;
         self.publish(
             &json!({"type": "typing", "ticket_id": ticket, "user_id": caller.id,
-                             "role": caller.role, "internal": internal}),
+                             "role": caller.role, "name": caller.full_name, "internal": internal}),
+        )
+        .await
+    }
+
+    /// Tells staff that a member of staff has `ticket` open (`here`) or has left it; pages send
+    /// it every few seconds while open, so a viewer not heard from for a while has gone.
+    pub async fn viewing(
+        &self,
+        caller: &Caller,
+        ticket: Uuid,
+        here: bool,
+    ) -> Result<(), sqlx::Error> {
+        if !caller.is_staff() {
+            return Ok(());
+        }
+        let status = if here { "here" } else { "left" };
+        self.publish(
+            &json!({"type": "viewing", "ticket_id": ticket, "user_id": caller.id,
+                             "role": caller.role, "name": caller.full_name, "status": status}),
         )
         .await
     }
@@ -423,7 +445,8 @@ impl LiveHub {
             Some(ticket) => self.owner_of(ticket).await,
             None => None,
         };
-        let staff_only = body["type"] == "presence" || body["internal"] == true;
+        let staff_only =
+            body["type"] == "presence" || body["type"] == "viewing" || body["internal"] == true;
         let _ = self.broadcast.send(Arc::new(LiveMessage {
             checkpoint: None,
             ticket_id,

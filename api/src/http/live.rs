@@ -29,8 +29,8 @@ use docket_projections::Checkpoint;
 
 /// A message on the live stream. `type` is one of `ticket_created`, `ticket_updated`,
 /// `ticket_assigned`, `ticket_status_changed`, `new_comment`, `ticket_escalated`, `sla_warning`,
-/// `sla_breach`, `agent_status` (events from the log, with `position`), or `typing` and
-/// `presence` (ephemeral, never stored).
+/// `sla_breach`, `agent_status` (events from the log, with `position`), or `typing`,
+/// `presence` and `viewing` (ephemeral, never stored).
 #[derive(Debug, Clone, Object)]
 pub struct LiveEvent {
     #[oai(rename = "type")]
@@ -56,12 +56,17 @@ pub struct LiveEvent {
     /// The event's fields.
     #[oai(skip_serializing_if_is_none)]
     pub data: Option<Value>,
-    /// For `typing`, `presence` and `agent_status`: who.
+    /// For `typing`, `presence`, `viewing` and `agent_status`: who.
     #[oai(skip_serializing_if_is_none)]
     pub user_id: Option<Uuid>,
     #[oai(skip_serializing_if_is_none)]
     pub role: Option<String>,
-    /// For `presence`: `online` or `offline`; for `agent_status`: the agent's new status.
+    /// For `typing` and `viewing`: the person's name.
+    #[oai(skip_serializing_if_is_none)]
+    pub name: Option<String>,
+    /// For `presence`: `online` or `offline`; for `viewing`: `here` or `left` (staff with the
+    /// ticket open, sent every few seconds while it is); for `agent_status`: the agent's new
+    /// status.
     #[oai(skip_serializing_if_is_none)]
     pub status: Option<String>,
     /// For `typing`: on an internal note (staff only).
@@ -152,8 +157,10 @@ impl LiveApi {
     /// WebSocket. Authenticate with `Sec-WebSocket-Protocol: bearer, <token>` or by sending
     /// `{"type": "auth", "token": "…"}` first. Then send `{"type": "subscribe_ticket",
     /// "ticket_id": …}` / `unsubscribe_ticket` to narrow the stream (by default you get every
-    /// event you may see), and `{"type": "typing", "ticket_id": …, "internal": false}` to show
-    /// others you are typing. Messages received are `LiveEvent`s.
+    /// event you may see), `{"type": "typing", "ticket_id": …, "internal": false}` to show
+    /// others you are typing, and (staff) `{"type": "viewing", "ticket_id": …, "status":
+    /// "here"}` every few seconds while a ticket is open (`"left"` on leaving). Messages
+    /// received are `LiveEvent`s.
     #[oai(path = "/api/ws", method = "get", operation_id = "live_websocket")]
     async fn websocket(
         &self,
@@ -396,8 +403,19 @@ async fn handle_client_message(
                 .err()
                 .map(|_| json!({"type": "error", "error": "unavailable"}))
         }
+        ("viewing", Some(ticket)) => {
+            if !app.live.may_watch(user, ticket).await {
+                return Some(not_found(ticket));
+            }
+            let here = message["status"] != "left";
+            app.live
+                .viewing(user, ticket, here)
+                .await
+                .err()
+                .map(|_| json!({"type": "error", "error": "unavailable"}))
+        }
         ("ping", _) => Some(json!({"type": "pong"})),
         _ => Some(json!({"type": "error", "error": "unknown_message",
-                          "detail": "expected subscribe_ticket, unsubscribe_ticket, typing or ping with a ticket_id"})),
+                          "detail": "expected subscribe_ticket, unsubscribe_ticket, typing, viewing or ping with a ticket_id"})),
     }
 }

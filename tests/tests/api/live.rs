@@ -305,6 +305,7 @@ async fn websocket_clients_subscribe_and_see_each_other_typing() {
         .await
         .expect("the customer sees the agent typing");
     assert_eq!(typing["user_id"], json!(agent.user_id));
+    assert_eq!(typing["name"], "A agent", "typing says who, by name");
     assert_eq!(
         typing["internal"], false,
         "typing on an internal note is not shown to customers"
@@ -317,6 +318,25 @@ async fn websocket_clients_subscribe_and_see_each_other_typing() {
         .await
         .expect("the agent sees the customer typing");
     assert!(seen["user_id"] == json!(agent.user_id) || seen["user_id"] == json!(customer.user_id));
+    // Staff with the ticket open say so; staff see it, customers never do.
+    agent_ws
+        .send(json!({"type": "viewing", "ticket_id": watched, "status": "here"}))
+        .await;
+    let here = agent_ws
+        .until("viewing", WAIT)
+        .await
+        .expect("staff see who has the ticket open");
+    assert_eq!(
+        (here["user_id"].clone(), here["status"].clone()),
+        (json!(agent.user_id), json!("here"))
+    );
+    customer_ws
+        .send(json!({"type": "viewing", "ticket_id": watched}))
+        .await;
+    assert!(
+        customer_ws.until("viewing", QUIET).await.is_none(),
+        "customers are never told who is viewing"
+    );
     let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
         .fetch_one(&app.pool)
         .await

@@ -297,3 +297,78 @@ async fn a_changed_password_ends_the_session_and_a_wrong_one_is_said_beside_the_
     browser.sign_in(&customer.email, "a-new-password").await;
     assert_eq!(browser.get("/portal").await.status().as_u16(), 200);
 }
+
+/// A page open longer than its stream token lasts asks for a fresh stream address; what it
+/// tells others (viewing, typing) needs its session and form token, and is never stored.
+#[tokio::test]
+async fn an_open_page_renews_its_stream_and_tells_others_without_storing_anything() {
+    let app = spawn_app().await;
+    let agent = app.user("agent").await;
+    let customer = app.customer().await;
+    let ticket = app.ticket_for(&customer, "Presence").await;
+    let id = ticket["id"].as_str().unwrap().to_string();
+    let mut browser = Browser::new(&app);
+
+    let signed_out = browser.get("/live/stream").await;
+    assert_eq!(signed_out.status().as_u16(), 303, "no session, no stream");
+
+    browser.sign_in(&agent.email, "password123").await;
+    let address = browser.get("/live/stream").await.text().await.unwrap();
+    assert!(
+        address.starts_with("/api/events/stream?access_token="),
+        "{address}"
+    );
+    let stream = browser
+        .client
+        .get(format!("{}{address}", browser.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    drop(stream);
+
+    let events_before: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let page = format!("/tickets/{id}");
+    let csrf = browser.csrf(&page).await;
+    for (path, field, value) in [("here", "status", "here"), ("typing", "internal", "false")] {
+        let told = browser
+            .post(
+                &format!("{page}/{path}"),
+                &[("csrf", &csrf), (field, value)],
+            )
+            .await;
+        assert_eq!(told.status().as_u16(), 204, "{path}");
+        let forged = browser
+            .post(
+                &format!("{page}/{path}"),
+                &[("csrf", "forged"), (field, value)],
+            )
+            .await;
+        assert_eq!(forged.status().as_u16(), 403, "{path} needs the form token");
+    }
+    let elsewhere = browser
+        .post(
+            &format!("/tickets/{}/here", uuid::Uuid::new_v4()),
+            &[("csrf", &csrf), ("status", "here")],
+        )
+        .await;
+    assert_eq!(
+        elsewhere.status().as_u16(),
+        404,
+        "there is no such ticket to be on"
+    );
+    let events_after: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(events_before, events_after, "nothing told is stored");
+}

@@ -9,6 +9,7 @@ mod account;
 mod charts;
 mod dashboard;
 mod directory;
+mod live;
 mod people;
 mod settings;
 mod tickets;
@@ -112,6 +113,10 @@ pub fn routes() -> Route {
         )
         .at("/tickets/:id/side", poem::get(tickets::side))
         .at("/tickets/:id/sla", poem::get(tickets::sla_part))
+        .at("/tickets/:id/here", poem::post(live::here))
+        .at("/tickets/:id/typing", poem::post(live::typing))
+        .at("/portal/tickets/:id/typing", poem::post(live::typing))
+        .at("/live/stream", poem::get(live::stream_address))
         .at("/tickets/:id/comments", poem::post(tickets::reply))
         .at("/tickets/:id/status", poem::post(tickets::change_status))
         .at(
@@ -229,8 +234,7 @@ impl Visitor {
     pub fn chrome(&self, app: &SharedApp, live: bool) -> Result<Chrome, PageError> {
         let caller = self.caller();
         let stream = if live {
-            let token = sessions::stream_token(app, caller)?;
-            Some(format!("/api/events/stream?access_token={token}"))
+            Some(self.stream_address(app)?)
         } else {
             None
         };
@@ -247,6 +251,12 @@ impl Visitor {
             csrf: self.session.csrf_token.clone(),
             stream,
         })
+    }
+
+    /// The address of the live stream for this visitor, with a short-lived token.
+    pub fn stream_address(&self, app: &SharedApp) -> Result<String, PageError> {
+        let token = sessions::stream_token(app, self.caller())?;
+        Ok(format!("/api/events/stream?access_token={token}"))
     }
 
     /// Refuses a form that does not carry the session's CSRF token.

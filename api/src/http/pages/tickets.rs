@@ -832,6 +832,8 @@ pub async fn portal_rows(req: &Request, app: Data<&SharedApp>) -> Response {
 #[template(path = "ticket.html")]
 struct TicketPage {
     chrome: Chrome,
+    /// The viewer, whom the presence line leaves out.
+    me: Uuid,
     staff: bool,
     /// May change the ticket (agents, managers, admins): the controls are shown.
     works: bool,
@@ -1111,6 +1113,7 @@ async fn ticket_page(
         .role
         .may(docket_domain::access::Permission::WorkTickets);
     let page = TicketPage {
+        me,
         works,
         agents: names.agent_choices(detail.ticket.assignee_id),
         escalate_to: names.agent_choices(kept.escalate_to),
