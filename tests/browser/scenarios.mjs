@@ -136,6 +136,12 @@ try {
 
   await agent.waitForSelector(`#ticket-rows >> text=${subject}`, { timeout: 5000 });
   check(agentLoads.n === 0, "the ticket appeared in the agent's list without a reload");
+  await agent.waitForFunction(
+    (wanted) => [...document.querySelectorAll("#ticket-rows tr")].some((row) => row.textContent.includes(wanted) && /\(in \d/.test(row.querySelector("[data-countdown]")?.textContent ?? "")),
+    subject,
+    { timeout: 5000 },
+  );
+  check(true, "its SLA badge counts down the time left");
   await photograph(agent, "ticket-list");
 
   // ---- The agent replies in public and adds an internal note; the customer sees the reply

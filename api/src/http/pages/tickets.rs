@@ -46,10 +46,12 @@ fn when(at: DateTime<Utc>) -> (String, String) {
     )
 }
 
-/// A ticket's worst SLA clock, as a badge.
+/// A ticket's worst SLA clock, as a badge; a running clock also counts down to its deadline.
 pub struct SlaBadge {
     pub(super) state: &'static str,
     pub(super) label: String,
+    /// The deadline a running or at-risk clock counts down to (RFC 3339), or empty.
+    pub(super) due_at: String,
 }
 
 fn sla_badge(row: &TicketRow) -> Option<SlaBadge> {
@@ -57,6 +59,7 @@ fn sla_badge(row: &TicketRow) -> Option<SlaBadge> {
     let due = row
         .sla_due_at
         .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string());
+    let counting = matches!(state, ClockState::Running | ClockState::AtRisk);
     let (state, label) = match state {
         ClockState::Breached => ("breached", "Breached".to_string()),
         ClockState::AtRisk => (
@@ -67,7 +70,15 @@ fn sla_badge(row: &TicketRow) -> Option<SlaBadge> {
         ClockState::Paused => ("paused", "Paused".to_string()),
         ClockState::Met => ("met", "Met".to_string()),
     };
-    Some(SlaBadge { state, label })
+    let due_at = match row.sla_due_at {
+        Some(at) if counting => crate::http::wire::Timestamp(at).to_string(),
+        _ => String::new(),
+    };
+    Some(SlaBadge {
+        state,
+        label,
+        due_at,
+    })
 }
 
 pub(super) struct Row {
