@@ -1052,7 +1052,93 @@ async fn web_pages(
         )
         .target("<= 150 KB", kib * 1.024 <= 150.0),
     );
+
+    // Commit → visible in an open ticket page: the page hears the event on its stream, waits
+    // its coalescing window, and fetches its conversation part; the baseline is the same
+    // stream's event alone.
+    let (visible, heard) = measure_page_freshness(
+        client,
+        address,
+        token,
+        &cookie,
+        open.get(1..).unwrap_or(open),
+        sizes.live_messages,
+    )
+    .await?;
+    let label =
+        "commit → visible in an open ticket page (stream event, 100 ms coalescing, part refetched)";
+    figures.push(
+        Figure::new(label, "p50 latency", percentile(&visible, 50.0), "ms").baseline(
+            "commit → the stream's event alone, p50",
+            percentile(&heard, 50.0),
+        ),
+    );
+    let p99 = percentile(&visible, 99.0);
+    figures.push(
+        Figure::new(label, "p99 latency", p99, "ms")
+            .baseline(
+                "commit → the stream's event alone, p99",
+                percentile(&heard, 99.0),
+            )
+            .target("<= 1000 ms", p99 <= 1000.0),
+    );
     Ok(())
+}
+
+/// The page's coalescing window before it refetches a part (`refresh` in `app.js`).
+const PAGE_COALESCING: Duration = Duration::from_millis(100);
+
+/// Per round: milliseconds from sending a comment to an open page showing it, and to the page's
+/// stream hearing of it. Every refetched part must show the comment.
+async fn measure_page_freshness(
+    client: &reqwest::Client,
+    address: &str,
+    token: &str,
+    cookie: &Credential,
+    tickets: &[Uuid],
+    rounds: usize,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let mut stream = SseClient::connect(address, token, None, "").await;
+    let (mut visible, mut heard) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for round in 0..rounds {
+        let id = *tickets
+            .get(round % tickets.len().max(1))
+            .context("no tickets")?;
+        let body = format!("bench: seen in the page {round}");
+        let started = Instant::now();
+        let written = client
+            .post(format!("{address}/api/tickets/{id}/comments"))
+            .bearer_auth(token)
+            .json(&json!({"body": body}))
+            .send()
+            .await?;
+        anyhow::ensure!(written.status().is_success(), "comment {round} failed");
+        loop {
+            let event = stream
+                .until("new_comment", Duration::from_secs(10))
+                .await
+                .context("the page's stream heard nothing")?;
+            if event.data["data"]["body"] == json!(body) {
+                break;
+            }
+        }
+        heard.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(PAGE_COALESCING).await;
+        let part = cookie
+            .on(client.get(format!("{address}/tickets/{id}/conversation")))
+            .send()
+            .await?
+            .text()
+            .await?;
+        visible.push(started.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(
+            part.contains(&body),
+            "the refetched part did not show the comment"
+        );
+    }
+    visible.sort_by(f64::total_cmp);
+    heard.sort_by(f64::total_cmp);
+    Ok((visible, heard))
 }
 
 /// Milliseconds of `rounds` reads of a ticket, each right after the reader commented on it; every

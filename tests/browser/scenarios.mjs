@@ -289,6 +289,9 @@ try {
   await second.waitForSelector("#status-error");
   check((await second.textContent("#status-error")).includes("Someone changed this ticket"), "a stale edit (412) says what happened");
   check((await second.inputValue("#new-status")) === "pending", "the status chosen is kept");
+  await agent.click("details.timeline summary");
+  const stays = await agent.locator("details.timeline tr[data-period]").allTextContents();
+  check(stays.length === 2 && stays[0].includes("new") && stays[1].includes("in_progress (now)"), `the status timeline says how long each status lasted (${stays.join(" | ")})`);
 
   // ---- A manager's dashboard moves when a ticket is resolved. ----
   const managerSide = await context();
@@ -400,6 +403,8 @@ try {
   await Promise.all([agent.waitForNavigation(), agent.click("text=Start shift")]);
   check((await agent.textContent("main")).includes("On shift since"), "a shift starts");
   check((await agent.textContent("[data-field=my-status]")).trim() === "available", "starting a shift makes me available");
+  await Promise.all([agent.waitForNavigation(), agent.click("text=Start break")]);
+  check((await agent.textContent("li[data-break]")).includes("On a break"), "a break starts from now");
   await photograph(agent, "my-work");
   await Promise.all([agent.waitForNavigation(), agent.click("text=End shift")]);
   check((await agent.textContent("main")).includes("Off shift"), "a shift ends");

@@ -60,6 +60,7 @@ pub fn routes() -> Route {
         .at("/work/status", poem::post(work::set_status))
         .at("/work/shift/start", poem::post(work::start_shift))
         .at("/work/shift/:shift/end", poem::post(work::end_shift))
+        .at("/work/shift/:shift/break", poem::post(work::take_break))
         .at(
             "/settings/sla",
             poem::get(settings::sla_settings).post(settings::add_policy),

@@ -858,6 +858,7 @@ struct TicketPage {
     statuses: Vec<(&'static str, bool)>,
     priorities: Vec<(&'static str, bool)>,
     history: Vec<HistoryLine>,
+    timeline: Vec<PeriodLine>,
     sla: Option<SlaPanel>,
     reply_body: String,
     reply_internal: bool,
@@ -1064,6 +1065,16 @@ async fn routing_lines(
     Ok(lines)
 }
 
+/// One stay in one status, as the timeline lists it.
+pub struct PeriodLine {
+    status: &'static str,
+    entered_at: String,
+    entered_label: String,
+    lasted: String,
+    /// The status the ticket is in now (its stay is counted up to now).
+    current: bool,
+}
+
 /// One event of the ticket's log, as the page lists it.
 pub struct HistoryLine {
     sequence: i64,
@@ -1086,31 +1097,47 @@ async fn ticket_page(
     names.learn_assignee(app, detail.ticket.assignee_id).await?;
     let chosen = kept.status.unwrap_or(detail.ticket.status);
     let priority = kept.priority.unwrap_or(detail.ticket.priority);
-    let history = if visitor.caller().is_staff() {
-        service::history(app, visitor.caller(), id)
-            .await?
-            .iter()
-            .map(|(event, payload)| {
-                let (at, label) = when(payload.occurred_at());
-                HistoryLine {
-                    sequence: event.sequence,
-                    kind: event.event_type.clone(),
-                    by: {
-                        let actor = payload.actor();
-                        format!(
-                            "{} ({})",
-                            names.person(Some(actor.user_id.0)),
-                            actor.role.as_str()
-                        )
-                    },
-                    at,
-                    label,
-                }
-            })
-            .collect()
+    let events = if visitor.caller().is_staff() {
+        service::history(app, visitor.caller(), id).await?
     } else {
         Vec::new()
     };
+    let timeline = docket_domain::ticket::status_timeline(
+        events.iter().map(|(_, payload)| payload),
+        app.time.now(),
+    )
+    .into_iter()
+    .map(|period| {
+        let (entered_at, entered_label) = when(period.entered_at);
+        PeriodLine {
+            status: period.status.as_str(),
+            entered_at,
+            entered_label,
+            lasted: duration_label(u64::try_from(period.seconds).unwrap_or(0)),
+            current: period.left_at.is_none(),
+        }
+    })
+    .collect();
+    let history = events
+        .iter()
+        .map(|(event, payload)| {
+            let (at, label) = when(payload.occurred_at());
+            HistoryLine {
+                sequence: event.sequence,
+                kind: event.event_type.clone(),
+                by: {
+                    let actor = payload.actor();
+                    format!(
+                        "{} ({})",
+                        names.person(Some(actor.user_id.0)),
+                        actor.role.as_str()
+                    )
+                },
+                at,
+                label,
+            }
+        })
+        .collect();
     let (sla, routing) = if visitor.caller().is_staff() {
         (
             Some(sla_panel(app, visitor, id).await?),
@@ -1132,6 +1159,7 @@ async fn ticket_page(
         routing,
         priorities: options(Priority::ALL, &[priority], Priority::as_str),
         history,
+        timeline,
         sla,
         chrome: visitor.chrome(app, true)?,
         staff: visitor.caller().is_staff(),

@@ -28,6 +28,8 @@ pub struct Me {
     statuses: Vec<(&'static str, bool)>,
     shift_id: Option<Uuid>,
     shift_label: String,
+    /// The shift's breaks, as `HH:MM–HH:MM UTC`, and whether each is under way.
+    breaks: Vec<(String, bool)>,
     open: i32,
     capacity: i32,
 }
@@ -62,6 +64,23 @@ async fn work_page(
             (Some(started), false) => format!("On shift since {}", started.format("%H:%M UTC")),
             (Some(_), true) => "On a break".to_string(),
             (None, _) => "Off shift".to_string(),
+        },
+        breaks: {
+            let now = app.time.now();
+            agent
+                .row
+                .breaks
+                .iter()
+                .filter(|b| b.ends_at > now)
+                .map(|b| {
+                    let label = format!(
+                        "{}–{} UTC",
+                        b.starts_at.format("%H:%M"),
+                        b.ends_at.format("%H:%M")
+                    );
+                    (label, b.contains(now))
+                })
+                .collect()
         },
         open: agent.row.open_tickets,
         capacity: agent.row.capacity,
@@ -227,6 +246,65 @@ pub async fn end_shift(
             let done = workforce::end_shift(&app, visitor.caller(), &origin, shift)
                 .await
                 .map(|_| ());
+            after(&app, &visitor, done).await
+        }
+        .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BreakForm {
+    #[serde(default)]
+    csrf: String,
+    /// How long, from now.
+    #[serde(default)]
+    minutes: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// The break lengths the page offers, in minutes.
+const BREAKS: [i64; 4] = [10, 15, 30, 60];
+
+/// A break from now in the running shift: routing gives the agent nothing during it.
+#[poem::handler]
+pub async fn take_break(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Path(shift): Path<Uuid>,
+    Form(form): Form<BreakForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = agent(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let Some(minutes) = form
+                .minutes
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|m| BREAKS.contains(m))
+            else {
+                let say = "Choose how long the break is.".to_string();
+                return work_page(&app, &visitor, Some(say)).await;
+            };
+            let reason = match form.reason.trim() {
+                "" => None,
+                typed => match docket_domain::values::Note::parse(typed) {
+                    Ok(note) => Some(note),
+                    Err(e) => return work_page(&app, &visitor, Some(e.reason)).await,
+                },
+            };
+            let now = app.time.now();
+            let window = docket_domain::workforce::shift::BreakWindow {
+                starts_at: now,
+                ends_at: now + chrono::Duration::minutes(minutes),
+            };
+            let done =
+                workforce::schedule_break(&app, visitor.caller(), &origin, shift, window, reason)
+                    .await
+                    .map(|_| ());
             after(&app, &visitor, done).await
         }
         .await,
