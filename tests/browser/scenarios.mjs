@@ -84,6 +84,12 @@ async function tabTo(page, selector, most = 80) {
   return false;
 }
 
+/// Opens a ticket page's record (timeline, routing, history), which it loads when asked.
+async function openRecord(page) {
+  await page.click("#ticket-record summary");
+  await page.waitForSelector("#ticket-record details.history");
+}
+
 /// Counts full page loads, so "without reloading" can be checked.
 function loads(page) {
   const counter = { n: 0 };
@@ -180,6 +186,7 @@ try {
   await agent.selectOption("#new-priority", "critical");
   await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/priority'] button[type=submit]")]);
   check((await agent.textContent("[data-field=priority]")).trim() === "critical", "a priority change is saved");
+  await openRecord(agent);
   check((await agent.textContent("details.history")).includes("TicketPriorityChanged"), "the history from the log shows it");
   check((await agent.textContent("details.history")).includes("you (agent)"), "and names who did it");
   await agent.selectOption("#new-team", { label: "Hardware" });
@@ -241,7 +248,7 @@ try {
   // The routing explanation: who was considered for a routed ticket, and who was left out.
   const routed = await agentSide.newPage();
   await routed.goto(`${base}/tickets/${routedTicket}`);
-  await routed.click("details.routing summary");
+  await openRecord(routed);
   const explained = await routed.textContent("details.routing");
   check(explained.includes("needs team Hardware") && explained.includes("waits in the queue"), `the ticket page explains its routing (${explained.replace(/\s+/g, " ").trim().slice(0, 200)})`);
   await routed.close();
@@ -289,7 +296,7 @@ try {
   await second.waitForSelector("#status-error");
   check((await second.textContent("#status-error")).includes("Someone changed this ticket"), "a stale edit (412) says what happened");
   check((await second.inputValue("#new-status")) === "pending", "the status chosen is kept");
-  await agent.click("details.timeline summary");
+  await openRecord(agent);
   const stays = await agent.locator("details.timeline tr[data-period]").allTextContents();
   check(stays.length === 2 && stays[0].includes("new") && stays[1].includes("in_progress (now)"), `the status timeline says how long each status lasted (${stays.join(" | ")})`);
 
@@ -463,6 +470,15 @@ try {
   check(holidays.includes("2026-12-25") && holidays.includes("2026-12-26"), "a holiday is added");
   check((await admin.textContent('section[data-calendar="Berlin office"] details.history')).includes("CalendarUpdated"), "as a new version in the calendar's history");
   await photograph(admin, "calendars");
+  await admin.goto(`${base}/settings/sla`);
+  const vip = admin.locator(`section.policy[data-policy="${policyName}"]`);
+  await vip.locator("details.edit-policy summary").click();
+  await vip.locator("input[name=first_response]").fill("45");
+  await vip.locator("select[name=calendar]").selectOption({ label: "the hours of Berlin office" });
+  await Promise.all([admin.waitForNavigation(), vip.locator("details.edit-policy button").click()]);
+  const edited = admin.locator(`section.policy[data-policy="${policyName}"]`);
+  check((await edited.textContent()).includes("version 2") && (await edited.textContent()).includes("counted in the hours of Berlin office") && (await edited.textContent()).includes("first response 45 min"), "a policy's targets and calendar change as a new version");
+  check((await edited.locator("details.history").textContent()).includes("SlaPolicyUpdated"), "which its history shows");
 
   await admin.goto(`${base}/settings/escalation-rules`);
   await admin.fill("#name", "Unclaimed too long");

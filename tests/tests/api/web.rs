@@ -371,4 +371,35 @@ async fn an_open_page_renews_its_stream_and_tells_others_without_storing_anythin
         .await
         .unwrap();
     assert_eq!(events_before, events_after, "nothing told is stored");
+
+    // The ticket's record (timeline, routing, history) is a page of its own without
+    // JavaScript, and a part for htmx; staff only.
+    let record = browser.get(&format!("{page}/record")).await;
+    assert_eq!(record.status().as_u16(), 200);
+    let record = record.text().await.unwrap();
+    assert!(
+        record.contains("<!doctype html>") && record.contains("TicketCreated"),
+        "{record}"
+    );
+    let part = browser
+        .client
+        .get(format!("{}{page}/record", browser.base))
+        .header("cookie", browser.cookie.clone().unwrap_or_default())
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        part.starts_with("<div id=\"ticket-record\"") && part.contains("TicketCreated"),
+        "{part}"
+    );
+    let mut owner = Browser::new(&app);
+    owner.sign_in(&customer.email, "password123").await;
+    let refused = owner.get(&format!("/portal/tickets/{id}/record")).await;
+    assert_eq!(refused.status().as_u16(), 404, "no such page for customers");
+    let refused = owner.get(&format!("/tickets/{id}/record")).await;
+    assert_eq!(refused.status().as_u16(), 403, "a customer sees no record");
 }

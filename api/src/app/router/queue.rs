@@ -6,6 +6,7 @@ use docket_domain::access::Permission;
 use docket_domain::ticket::{AssignTicket, Ticket, TicketCommand, TicketEvent};
 use docket_domain::values::{Reason, UserId};
 use docket_domain::workforce::routing::RoutingDecision;
+use docket_projections::log::RecordedEvent;
 use docket_projections::workforce::{self, QueuedTicket};
 use docket_projections::{fold, log, registry};
 use uuid::Uuid;
@@ -72,27 +73,38 @@ pub struct Explanation {
     pub decisions: Vec<RecordedDecision>,
 }
 
+/// The routing decisions among a ticket's events (as its history reads them), oldest first.
+pub fn decisions_in<'a>(
+    events: impl IntoIterator<Item = (&'a RecordedEvent, &'a TicketEvent)>,
+) -> Vec<RecordedDecision> {
+    events
+        .into_iter()
+        .filter_map(|(event, decoded)| match decoded {
+            TicketEvent::TicketRouted {
+                decision,
+                occurred_at,
+            } => Some(RecordedDecision {
+                version: event.sequence,
+                decided_at: *occurred_at,
+                decision: (**decision).clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Every routing decision on the ticket, oldest first, with the candidates' scores (staff).
 pub async fn explain(app: &App, caller: &Caller, id: Uuid) -> Result<Explanation, AppError> {
     caller.require(Permission::ReadStaffViews, STAFF_ONLY)?;
     let (ticket, _) = app.tickets.load(&id.to_string()).await?;
     let current = ticket.state().ok_or(AppError::NotFound("ticket"))?;
     let events = log::events_of_aggregate(&app.pool, "ticket", &id.to_string()).await?;
-    let mut decisions = Vec::new();
+    let mut routed = Vec::new();
     for event in events.iter().filter(|e| e.event_type == "TicketRouted") {
         let decoded: TicketEvent = fold::decode(event).map_err(AppError::internal)?;
-        if let TicketEvent::TicketRouted {
-            decision,
-            occurred_at,
-        } = decoded
-        {
-            decisions.push(RecordedDecision {
-                version: event.sequence,
-                decided_at: occurred_at,
-                decision: *decision,
-            });
-        }
+        routed.push((event, decoded));
     }
+    let decisions = decisions_in(routed.iter().map(|(event, decoded)| (*event, decoded)));
     Ok(Explanation {
         ticket_id: id,
         assignee_id: current.assignee_id.map(|a| a.0),

@@ -184,6 +184,13 @@ pub async fn agents(app: &App, caller: &Caller) -> Result<Vec<AgentView>, AppErr
     agent_views(app, None).await
 }
 
+/// Every agent and manager as the workforce model holds them, without the views' skill names
+/// and shift judgements: enough to name them and show their load (staff).
+pub async fn roster(app: &App, caller: &Caller) -> Result<Vec<AgentRow>, AppError> {
+    read_workforce(app, caller).await?;
+    Ok(workforce::agents(&app.pool, None).await?)
+}
+
 /// The agents routing could give a ticket to right now (staff).
 pub async fn available_agents(app: &App, caller: &Caller) -> Result<Vec<AgentView>, AppError> {
     let mut all = agents(app, caller).await?;
@@ -283,6 +290,12 @@ pub async fn teams(app: &App, caller: &Caller) -> Result<Vec<TeamView>, AppError
             team,
         })
         .collect())
+}
+
+/// The teams without their members (staff).
+pub async fn team_rows(app: &App, caller: &Caller) -> Result<Vec<TeamRow>, AppError> {
+    read_workforce(app, caller).await?;
+    Ok(workforce::teams(&app.pool).await?)
 }
 
 /// One team with its members (staff).

@@ -42,8 +42,7 @@ impl Directory {
         if !caller.is_staff() {
             return Ok(directory);
         }
-        for agent in workforce::agents(app, caller).await? {
-            let row = agent.row;
+        for row in workforce::roster(app, caller).await? {
             directory.people.insert(row.agent_id, row.full_name.clone());
             if row.active {
                 directory.agents.push(AgentChoice {
@@ -59,10 +58,10 @@ impl Directory {
             }
         }
         directory.agents.sort_by(|a, b| a.label.cmp(&b.label));
-        directory.teams = workforce::teams(app, caller)
+        directory.teams = workforce::team_rows(app, caller)
             .await?
             .into_iter()
-            .map(|view| (view.team.id, view.team.name))
+            .map(|team| (team.id, team.name))
             .collect();
         Ok(directory)
     }

@@ -65,6 +65,7 @@ pub fn routes() -> Route {
             "/settings/sla",
             poem::get(settings::sla_settings).post(settings::add_policy),
         )
+        .at("/settings/sla/:id", poem::post(settings::edit_policy))
         .at(
             "/settings/calendars",
             poem::get(settings::calendar_settings).post(settings::add_calendar),
@@ -113,6 +114,7 @@ pub fn routes() -> Route {
             poem::get(tickets::conversation),
         )
         .at("/tickets/:id/side", poem::get(tickets::side))
+        .at("/tickets/:id/record", poem::get(tickets::record))
         .at("/tickets/:id/sla", poem::get(tickets::sla_part))
         .at("/tickets/:id/here", poem::post(live::here))
         .at("/tickets/:id/typing", poem::post(live::typing))

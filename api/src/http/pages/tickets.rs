@@ -853,12 +853,9 @@ struct TicketPage {
     /// The agents again, with the one an escalation that did not go through had chosen.
     escalate_to: Vec<Choice>,
     teams: Vec<Choice>,
-    routing: Vec<DecisionLine>,
     comments: Vec<CommentCard>,
     statuses: Vec<(&'static str, bool)>,
     priorities: Vec<(&'static str, bool)>,
-    history: Vec<HistoryLine>,
-    timeline: Vec<PeriodLine>,
     sla: Option<SlaPanel>,
     reply_body: String,
     reply_internal: bool,
@@ -1000,21 +997,19 @@ pub struct CandidateLine {
     proficiency: u8,
 }
 
-/// Why the ticket went where it did: every routing decision, oldest first.
+/// Why the ticket went where it did: every routing decision, oldest first (found among the
+/// events the page already read for its history).
 async fn routing_lines(
     app: &SharedApp,
     visitor: &Visitor,
-    id: Uuid,
+    decisions: Vec<crate::app::router::queue::RecordedDecision>,
     names: &Directory,
 ) -> Result<Vec<DecisionLine>, PageError> {
-    let caller = visitor.caller();
-    let explanation = crate::app::router::queue::explain(app, caller, id).await?;
-    if explanation.decisions.is_empty() {
+    if decisions.is_empty() {
         return Ok(Vec::new());
     }
-    let skills = crate::app::workforce::skills(app, caller).await?;
-    let lines = explanation
-        .decisions
+    let skills = crate::app::workforce::skills(app, visitor.caller()).await?;
+    let lines = decisions
         .into_iter()
         .map(|recorded| {
             let decision = recorded.decision;
@@ -1097,54 +1092,10 @@ async fn ticket_page(
     names.learn_assignee(app, detail.ticket.assignee_id).await?;
     let chosen = kept.status.unwrap_or(detail.ticket.status);
     let priority = kept.priority.unwrap_or(detail.ticket.priority);
-    let events = if visitor.caller().is_staff() {
-        service::history(app, visitor.caller(), id).await?
+    let sla = if visitor.caller().is_staff() {
+        Some(sla_panel(app, visitor, id).await?)
     } else {
-        Vec::new()
-    };
-    let timeline = docket_domain::ticket::status_timeline(
-        events.iter().map(|(_, payload)| payload),
-        app.time.now(),
-    )
-    .into_iter()
-    .map(|period| {
-        let (entered_at, entered_label) = when(period.entered_at);
-        PeriodLine {
-            status: period.status.as_str(),
-            entered_at,
-            entered_label,
-            lasted: duration_label(u64::try_from(period.seconds).unwrap_or(0)),
-            current: period.left_at.is_none(),
-        }
-    })
-    .collect();
-    let history = events
-        .iter()
-        .map(|(event, payload)| {
-            let (at, label) = when(payload.occurred_at());
-            HistoryLine {
-                sequence: event.sequence,
-                kind: event.event_type.clone(),
-                by: {
-                    let actor = payload.actor();
-                    format!(
-                        "{} ({})",
-                        names.person(Some(actor.user_id.0)),
-                        actor.role.as_str()
-                    )
-                },
-                at,
-                label,
-            }
-        })
-        .collect();
-    let (sla, routing) = if visitor.caller().is_staff() {
-        (
-            Some(sla_panel(app, visitor, id).await?),
-            routing_lines(app, visitor, id, &names).await?,
-        )
-    } else {
-        (None, Vec::new())
+        None
     };
     let works = visitor
         .caller()
@@ -1156,10 +1107,7 @@ async fn ticket_page(
         agents: names.agent_choices(detail.ticket.assignee_id),
         escalate_to: names.agent_choices(kept.escalate_to),
         teams: names.team_choices(detail.ticket.team_id),
-        routing,
         priorities: options(Priority::ALL, &[priority], Priority::as_str),
-        history,
-        timeline,
         sla,
         chrome: visitor.chrome(app, true)?,
         staff: visitor.caller().is_staff(),
@@ -1180,6 +1128,114 @@ async fn ticket_page(
         escalate_error: kept.escalate_error,
     };
     Ok(html(StatusCode::OK, page.render()?))
+}
+
+/// A ticket's record from its log: the status timeline, the routing decisions and every event.
+/// The ticket page loads it when it is opened (a long ticket has hundreds of events).
+#[derive(Template)]
+#[template(path = "ticket_record.html")]
+struct Record {
+    ticket_id: Uuid,
+    base: String,
+    timeline: Vec<PeriodLine>,
+    routing: Vec<DecisionLine>,
+    history: Vec<HistoryLine>,
+}
+
+#[derive(Template)]
+#[template(path = "ticket_record_page.html")]
+struct RecordPage {
+    chrome: Chrome,
+    number: String,
+    subject: String,
+    ticket_id: Uuid,
+    base: String,
+    timeline: Vec<PeriodLine>,
+    routing: Vec<DecisionLine>,
+    history: Vec<HistoryLine>,
+}
+
+/// The record, from one read of the ticket's events (staff).
+async fn record_of(app: &SharedApp, visitor: &Visitor, id: Uuid) -> Result<Record, PageError> {
+    visitor.caller().require(
+        docket_domain::access::Permission::ReadStaffViews,
+        "see a ticket's record",
+    )?;
+    let events = service::history(app, visitor.caller(), id).await?;
+    let names = Directory::load(app, visitor).await?;
+    let timeline = docket_domain::ticket::status_timeline(
+        events.iter().map(|(_, payload)| payload),
+        app.time.now(),
+    )
+    .into_iter()
+    .map(|period| {
+        let (entered_at, entered_label) = when(period.entered_at);
+        PeriodLine {
+            status: period.status.as_str(),
+            entered_at,
+            entered_label,
+            lasted: duration_label(u64::try_from(period.seconds).unwrap_or(0)),
+            current: period.left_at.is_none(),
+        }
+    })
+    .collect();
+    let decisions = crate::app::router::queue::decisions_in(
+        events.iter().map(|(event, payload)| (event, payload)),
+    );
+    let routing = routing_lines(app, visitor, decisions, &names).await?;
+    let history = events
+        .iter()
+        .map(|(event, payload)| {
+            let (at, label) = when(payload.occurred_at());
+            let actor = payload.actor();
+            HistoryLine {
+                sequence: event.sequence,
+                kind: event.event_type.clone(),
+                by: format!(
+                    "{} ({})",
+                    names.person(Some(actor.user_id.0)),
+                    actor.role.as_str()
+                ),
+                at,
+                label,
+            }
+        })
+        .collect();
+    Ok(Record {
+        ticket_id: id,
+        base: format!("{}/{id}", base_of(visitor)),
+        timeline,
+        routing,
+        history,
+    })
+}
+
+/// The record as a part of the ticket page (htmx asks with `HX-Request`), or as a page of its
+/// own (a link followed without JavaScript).
+#[poem::handler]
+pub async fn record(req: &Request, app: Data<&SharedApp>, Path(id): Path<Uuid>) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            let record = record_of(&app, &visitor, id).await?;
+            if req.headers().contains_key("hx-request") {
+                return Ok(html(StatusCode::OK, record.render()?));
+            }
+            let detail = service::get(&app, visitor.caller(), TicketRef::Id(id), None).await?;
+            let page = RecordPage {
+                chrome: visitor.chrome(&app, true)?,
+                number: docket_domain::values::TicketNumber(detail.ticket.number).to_string(),
+                subject: detail.ticket.subject,
+                ticket_id: record.ticket_id,
+                base: record.base,
+                timeline: record.timeline,
+                routing: record.routing,
+                history: record.history,
+            };
+            Ok(html(StatusCode::OK, page.render()?))
+        }
+        .await,
+    )
 }
 
 #[poem::handler]

@@ -18,7 +18,7 @@ use crate::app::audit::Change;
 use crate::app::{SharedApp, accounts};
 
 pub use calendars::{add_calendar, add_holiday, calendar_settings};
-pub use policies::{add_policy, sla_settings};
+pub use policies::{add_policy, edit_policy, sla_settings};
 pub use rules::{add_rule, rule_settings, toggle_rule};
 pub use users::{add_user, change_user, user_settings};
 

@@ -3,7 +3,8 @@
 
 use askama::Template;
 use docket_domain::Priority;
-use docket_domain::sla::config::SlaPolicy;
+use docket_domain::sla::MetricTargets;
+use docket_domain::sla::config::{SlaCalendar, SlaPolicy};
 use docket_domain::sla::document::{
     ConditionsDocument, PolicyDocument, TargetsByPriorityDocument, TargetsDocument,
 };
@@ -13,16 +14,24 @@ use poem::{Request, Response};
 use serde::Deserialize;
 
 use super::{ChangeAuthors, ChangeLine, manager};
-use crate::app::sla::config::{self, PolicySpec};
+use crate::app::sla::config::{self, CalendarSpec, PolicySpec, Saved};
 use crate::app::{AppError, Origin, SharedApp};
+use crate::http::pages::directory::Choice;
 use crate::http::pages::{Chrome, PageError, Visitor, html, respond, see_other};
 
 pub struct PolicyLine {
+    id: uuid::Uuid,
     name: String,
     version: u32,
     position: i32,
     applies_to: String,
     targets: String,
+    calendar: String,
+    /// The edit form, filled with the targets of the first priority it covers (minutes).
+    first_response: u64,
+    resolution: u64,
+    escalation: u64,
+    calendars: Vec<Choice>,
     history: Vec<ChangeLine>,
 }
 
@@ -49,6 +58,9 @@ pub struct PolicyForm {
     resolution: String,
     #[serde(default)]
     escalation: String,
+    /// A calendar's id, or empty for all hours.
+    #[serde(default)]
+    calendar: String,
 }
 
 impl PolicyForm {
@@ -73,8 +85,11 @@ struct SettingsPage {
     policies: Vec<PolicyLine>,
     form: PolicyForm,
     ticked: Vec<(&'static str, bool)>,
+    calendars: Vec<Choice>,
     /// Which field is wrong, and why.
     error: Option<(String, String)>,
+    /// The policy whose edit was refused, and why.
+    edit_error: Option<(uuid::Uuid, String)>,
 }
 
 impl SettingsPage {
@@ -87,13 +102,27 @@ fn minutes(seconds: u64) -> String {
     format!("{} min", seconds / 60)
 }
 
+/// The calendars as choices, `chosen` selected.
+fn calendar_choices(calendars: &[Saved<CalendarSpec>], chosen: Option<uuid::Uuid>) -> Vec<Choice> {
+    calendars
+        .iter()
+        .map(|c| Choice {
+            value: c.id.to_string(),
+            label: c.definition.name.clone(),
+            chosen: Some(c.id) == chosen,
+        })
+        .collect()
+}
+
 async fn settings_page(
     app: &SharedApp,
     visitor: &Visitor,
     form: PolicyForm,
     error: Option<(String, String)>,
+    edit_error: Option<(uuid::Uuid, String)>,
 ) -> Result<Response, PageError> {
     let caller = visitor.caller();
+    let calendars = config::list::<SlaCalendar>(app, caller).await?;
     let mut authors = ChangeAuthors::default();
     let mut policies = Vec::new();
     for saved in config::list::<SlaPolicy>(app, caller).await? {
@@ -106,7 +135,20 @@ async fn settings_page(
         } else {
             covered.clone()
         };
+        let first = definition
+            .targets
+            .of(shown.first().copied().unwrap_or(Priority::Medium));
         policies.push(PolicyLine {
+            id: saved.id,
+            calendar: definition
+                .calendar_id
+                .and_then(|id| calendars.iter().find(|c| c.id == id))
+                .map(|c| format!("counted in the hours of {}", c.definition.name))
+                .unwrap_or_else(|| "counted around the clock".to_string()),
+            first_response: first.first_response / 60,
+            resolution: first.resolution / 60,
+            escalation: first.escalation / 60,
+            calendars: calendar_choices(&calendars, definition.calendar_id),
             name: definition.name.clone(),
             version: saved.version,
             position: saved.definition.position,
@@ -139,6 +181,8 @@ async fn settings_page(
     let covers = form.covers();
     let page = SettingsPage {
         chrome: visitor.chrome(app, false)?,
+        calendars: calendar_choices(&calendars, form.calendar.parse().ok()),
+        edit_error,
         policies,
         ticked: Priority::ALL
             .iter()
@@ -159,7 +203,7 @@ pub async fn sla_settings(req: &Request, app: Data<&SharedApp>) -> Response {
                 position: "1".into(),
                 ..PolicyForm::default()
             };
-            settings_page(&app, &visitor, form, None).await
+            settings_page(&app, &visitor, form, None, None).await
         }
         .await,
     )
@@ -200,7 +244,15 @@ fn document(form: &PolicyForm) -> Result<(PolicyDocument, i32), (String, String)
             priorities: Some(covers.clone()),
             ..ConditionsDocument::default()
         }),
-        calendar_id: None,
+        calendar_id: match form.calendar.trim() {
+            "" => None,
+            typed => Some(typed.parse().map_err(|_| {
+                (
+                    "calendar".to_string(),
+                    "Choose a calendar from the list.".to_string(),
+                )
+            })?),
+        },
         pause_statuses: None,
         at_risk_percent: None,
         targets: TargetsByPriorityDocument {
@@ -236,12 +288,111 @@ pub async fn add_policy(
             });
             let spec = match written {
                 Ok(spec) => spec,
-                Err(error) => return settings_page(&app, &visitor, form, Some(error)).await,
+                Err(error) => return settings_page(&app, &visitor, form, Some(error), None).await,
             };
             match config::create::<SlaPolicy>(&app, visitor.caller(), &origin, spec).await {
                 Ok(_) => Ok(see_other("/settings/sla")),
                 Err(AppError::Invalid { field, reason }) => {
-                    settings_page(&app, &visitor, form, Some((field, reason))).await
+                    settings_page(&app, &visitor, form, Some((field, reason)), None).await
+                }
+                Err(other) => Err(other.into()),
+            }
+        }
+        .await,
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct EditForm {
+    #[serde(default)]
+    csrf: String,
+    /// The policy version the page showed.
+    #[serde(default)]
+    version: Option<u32>,
+    #[serde(default)]
+    first_response: String,
+    #[serde(default)]
+    resolution: String,
+    #[serde(default)]
+    escalation: String,
+    #[serde(default)]
+    calendar: String,
+}
+
+/// New targets (for every priority the policy covers) and calendar: a new version of the
+/// policy, which open tickets under it adopt within moments. Its other settings stay.
+#[poem::handler]
+pub async fn edit_policy(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    poem::web::Path(id): poem::web::Path<uuid::Uuid>,
+    Form(form): Form<EditForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = manager(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            let fresh = || PolicyForm {
+                position: "1".into(),
+                ..PolicyForm::default()
+            };
+            let refused = |reason: String| Some((id, reason));
+            let targets = (|| {
+                Ok::<_, (String, String)>(MetricTargets::new(
+                    seconds("first_response", &form.first_response)?,
+                    None,
+                    seconds("resolution", &form.resolution)?,
+                    seconds("escalation", &form.escalation)?,
+                ))
+            })();
+            let calendar = match form.calendar.trim() {
+                "" => Ok(None),
+                typed => typed
+                    .parse::<uuid::Uuid>()
+                    .map(Some)
+                    .map_err(|_| ("calendar".to_string(), "Choose a calendar.".to_string())),
+            };
+            let (targets, calendar) = match (targets, calendar) {
+                (Ok(targets), Ok(calendar)) => (targets, calendar),
+                (Err((_, reason)), _) | (_, Err((_, reason))) => {
+                    return settings_page(&app, &visitor, fresh(), None, refused(reason)).await;
+                }
+            };
+            let current = config::get::<SlaPolicy>(&app, visitor.caller(), id).await?;
+            let stale = "Someone changed this policy since you opened the page; check it and \
+                         save again."
+                .to_string();
+            if form
+                .version
+                .is_some_and(|shown| shown != current.item.version)
+            {
+                return settings_page(&app, &visitor, fresh(), None, refused(stale)).await;
+            }
+            let mut spec = current.item.definition;
+            let covered = spec.definition.conditions.priorities.clone();
+            for priority in Priority::ALL {
+                if covered.is_empty() || covered.contains(priority) {
+                    let slot = match priority {
+                        Priority::Critical => &mut spec.definition.targets.critical,
+                        Priority::High => &mut spec.definition.targets.high,
+                        Priority::Medium => &mut spec.definition.targets.medium,
+                        Priority::Low => &mut spec.definition.targets.low,
+                    };
+                    *slot = targets;
+                }
+            }
+            spec.definition.calendar_id = calendar;
+            let expected = Some(current.version);
+            match config::update::<SlaPolicy>(&app, visitor.caller(), &origin, id, expected, spec)
+                .await
+            {
+                Ok(_) => Ok(see_other("/settings/sla")),
+                Err(AppError::VersionMismatch { .. }) => {
+                    settings_page(&app, &visitor, fresh(), None, refused(stale)).await
+                }
+                Err(AppError::Invalid { reason, .. }) => {
+                    settings_page(&app, &visitor, fresh(), None, refused(reason)).await
                 }
                 Err(other) => Err(other.into()),
             }
