@@ -1008,7 +1008,8 @@ async fn web_pages(
         sizes,
     )
     .await?;
-    let label = "GET /tickets/{id} (the web app's ticket page: 200 comments, SLA clocks, history)";
+    let label =
+        "GET /tickets/{id} (the web app's ticket page: 200 comments, SLA clocks, names for its controls)";
     figures.push(
         Figure::new(label, "p50 latency", percentile(&page, 50.0), "ms").baseline(
             "GET /api/tickets/{id} of the same ticket, p50",
@@ -1023,6 +1024,31 @@ async fn web_pages(
                 percentile(&api, 99.0),
             )
             .target("<= 30 ms", p99 <= 30.0),
+    );
+
+    // The ticket's record, loaded when the page's reader opens it: every event named.
+    let api = measure_reads(
+        client,
+        address,
+        &bearer,
+        &move |_| format!("/api/tickets/{busy}/history"),
+        sizes,
+    )
+    .await?;
+    let record = measure_reads(
+        client,
+        address,
+        &cookie,
+        &move |_| format!("/tickets/{busy}/record"),
+        sizes,
+    )
+    .await?;
+    let label = "GET /tickets/{id}/record (timeline, routing, history of 400 events, rendered)";
+    figures.push(
+        Figure::new(label, "p99 latency", percentile(&record, 99.0), "ms").baseline(
+            "GET /api/tickets/{id}/history of the same ticket, p99",
+            percentile(&api, 99.0),
+        ),
     );
 
     // Bytes on the wire for a page and everything it loads, compressed as a browser asks
