@@ -106,6 +106,7 @@ try {
   const customerSide = await context();
   const customer = await customerSide.newPage();
   await customer.goto(`${base}/register`);
+  await photograph(customer, "register");
   const customerEmail = `web-${stamp}@docket.test`;
   await customer.fill("#full_name", "Wendy Web");
   await customer.fill("#email", customerEmail);
@@ -249,6 +250,7 @@ try {
   const routed = await agentSide.newPage();
   await routed.goto(`${base}/tickets/${routedTicket}`);
   await openRecord(routed);
+  await photograph(routed, "ticket-record");
   const explained = await routed.textContent("details.routing");
   check(explained.includes("needs team Hardware") && explained.includes("waits in the queue"), `the ticket page explains its routing (${explained.replace(/\s+/g, " ").trim().slice(0, 200)})`);
   await routed.close();
@@ -261,6 +263,11 @@ try {
   await customer.reload();
   check(!(await customer.textContent("body")).includes("VIP"), "not after a reload either");
   await photograph(customer, "portal-ticket");
+  await customer.goto(`${base}/portal`);
+  check((await customer.textContent("#ticket-rows")).includes(subject), "the portal lists the customer's tickets");
+  await photograph(customer, "portal");
+  await customer.goto(`${base}/account/password`);
+  await photograph(customer, "change-password");
 
   // ---- Mistakes show a message beside the field, and nothing typed is lost. ----
   const strangerSide = await context();
