@@ -1008,8 +1008,7 @@ async fn web_pages(
         sizes,
     )
     .await?;
-    let label =
-        "GET /tickets/{id} (the web app's ticket page: 200 comments, SLA clocks, names for its controls)";
+    let label = "GET /tickets/{id} (the web app's ticket page: 200 comments, SLA clocks, names for its controls)";
     figures.push(
         Figure::new(label, "p50 latency", percentile(&page, 50.0), "ms").baseline(
             "GET /api/tickets/{id} of the same ticket, p50",

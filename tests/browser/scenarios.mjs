@@ -555,6 +555,8 @@ try {
   await audit(auditor, "the ticket list");
   await auditor.goto(ticketUrl);
   await audit(auditor, "the ticket page");
+  await openRecord(auditor);
+  await audit(auditor, "the ticket's record, opened");
   await auditor.goto(`${base}/work`);
   await audit(auditor, "my work");
   const auditManagerSide = await context({ bypassCSP: true });
