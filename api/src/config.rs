@@ -128,6 +128,16 @@ pub struct Settings {
     #[arg(long, env = "DOCKET_CONSISTENCY_WAIT_MS", default_value_t = 5_000)]
     pub consistency_wait_ms: u64,
 
+    /// Where people reach Docket, such as `https://help.example.com`. An `https` address makes
+    /// every response carry `Strict-Transport-Security`.
+    #[arg(long, env = "DOCKET_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Origins whose scripts may call the API from a browser (CORS), comma-separated, such as
+    /// `https://app.example.com`; none by default.
+    #[arg(long, env = "DOCKET_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     #[arg(long, env = "DOCKET_TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,

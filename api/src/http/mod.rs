@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod auth;
 pub mod context;
+pub mod headers;
 pub mod idempotency;
 pub mod json;
 pub mod live;
@@ -314,12 +315,14 @@ pub fn routes(app: SharedApp, settings: &Settings) -> impl Endpoint + use<> {
         .around(rate_limit::limit)
         .around(metrics::record)
         .around(request_context)
+        .around(headers::response_headers)
         .data(app)
         .data(Arc::new(route_templates))
         .data(Arc::new(known_queries))
         .data(Arc::new(RateLimits::from_settings(settings)))
         .data(BodyLimit(settings.max_body_bytes))
         .data(TrustForwardedFor(settings.trust_forwarded_for))
+        .data(headers::ResponsePolicy::from_settings(settings))
 }
 
 /// `"7"`: the strong ETag of an aggregate at version 7.

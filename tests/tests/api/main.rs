@@ -12,6 +12,7 @@ mod contract;
 mod errors;
 mod event_store;
 mod faults;
+mod headers;
 mod integrator;
 mod limits;
 mod live;

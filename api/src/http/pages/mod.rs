@@ -153,7 +153,7 @@ pub fn with_security_headers<E: Endpoint>(pages: E) -> impl Endpoint {
         for (name, value) in [
             ("content-security-policy", CONTENT_SECURITY_POLICY),
             ("x-content-type-options", "nosniff"),
-            ("referrer-policy", "same-origin"),
+            ("referrer-policy", "no-referrer"),
             ("x-frame-options", "DENY"),
         ] {
             headers.insert(name, HeaderValue::from_static(value));
