@@ -295,10 +295,11 @@ async fn one_name_for_one_thing_in_audit_history_and_skills() {
         .expect("the ticket's creation is audited");
     assert_eq!(created["data"]["number"], ticket["number"]);
 
-    // A skill is named by its id or its name, wherever one is taken.
+    // A skill is named by its id or its name, wherever one is taken. (Read by the admin who
+    // created it: reads wait for the reader's own writes, and the agent wrote nothing here.)
     for named in [w.skill.as_str(), "Networking", "networking"] {
         let skill = app
-            .get(&format!("/api/skills/{named}"), &w.agent.token)
+            .get(&format!("/api/skills/{named}"), &w.admin.token)
             .await
             .expect(200)
             .body;
