@@ -170,7 +170,7 @@ pub enum SearchDeleted {
 
 impl AdvancedSearchRequest {
     /// The filter this request asks for (the service narrows it to what the caller may see).
-    fn filter(&self) -> TicketFilter {
+    pub(crate) fn filter(&self) -> TicketFilter {
         TicketFilter {
             statuses: self.status.iter().flatten().map(|s| (*s).into()).collect(),
             priorities: self

@@ -8,7 +8,9 @@ use poem::web::{Data, Form};
 use poem::{Request, Response};
 use serde::Deserialize;
 
-use super::{Chrome, PageError, html, respond, see_other, session_cookie, signed_in, visitor};
+use super::{
+    Chrome, CsrfForm, PageError, html, respond, see_other, session_cookie, signed_in, visitor,
+};
 use crate::app::accounts::{self, NewAccount, passwords::Password, sessions};
 use crate::app::{AppError, Origin, SharedApp};
 use docket_domain::user::Registration;
@@ -78,12 +80,6 @@ pub async fn login(req: &Request, app: Data<&SharedApp>, Form(form): Form<LoginF
         }
         .await,
     )
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// Signs out: the session is revoked on the server, and the cookie removed.

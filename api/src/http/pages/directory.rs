@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use docket_domain::UserId;
 use uuid::Uuid;
 
+use docket_projections::workforce::AgentRow;
+
 use super::{PageError, Visitor};
 use crate::app::{SharedApp, accounts, workforce};
 
@@ -31,6 +33,38 @@ pub struct Directory {
     agents: Vec<AgentChoice>,
 }
 
+/// The active agents of `roster`, labelled with their status and load, by label.
+pub fn assignable(roster: &[AgentRow]) -> Vec<AgentChoice> {
+    let mut agents: Vec<AgentChoice> = roster
+        .iter()
+        .filter(|row| row.active)
+        .map(|row| AgentChoice {
+            id: row.agent_id,
+            label: format!(
+                "{} ({}, {} open of {})",
+                row.full_name,
+                row.status.as_str(),
+                row.open_tickets,
+                row.capacity
+            ),
+        })
+        .collect();
+    agents.sort_by(|a, b| a.label.cmp(&b.label));
+    agents
+}
+
+/// Agents as choices, `chosen` selected.
+pub fn agent_choices(agents: &[AgentChoice], chosen: Option<Uuid>) -> Vec<Choice> {
+    agents
+        .iter()
+        .map(|agent| Choice {
+            value: agent.id.to_string(),
+            label: agent.label.clone(),
+            chosen: Some(agent.id) == chosen,
+        })
+        .collect()
+}
+
 impl Directory {
     /// Agents and teams for staff; nothing for customers (see [`Directory::learn_assignee`]).
     pub async fn load(app: &SharedApp, visitor: &Visitor) -> Result<Self, PageError> {
@@ -42,22 +76,11 @@ impl Directory {
         if !caller.is_staff() {
             return Ok(directory);
         }
-        for row in workforce::roster(app, caller).await? {
+        let roster = workforce::roster(app, caller).await?;
+        for row in &roster {
             directory.people.insert(row.agent_id, row.full_name.clone());
-            if row.active {
-                directory.agents.push(AgentChoice {
-                    id: row.agent_id,
-                    label: format!(
-                        "{} ({}, {} open of {})",
-                        row.full_name,
-                        row.status.as_str(),
-                        row.open_tickets,
-                        row.capacity
-                    ),
-                });
-            }
         }
-        directory.agents.sort_by(|a, b| a.label.cmp(&b.label));
+        directory.agents = assignable(&roster);
         directory.teams = workforce::team_rows(app, caller)
             .await?
             .into_iter()
@@ -127,14 +150,7 @@ impl Directory {
 
     /// The active agents as choices, with `chosen` selected.
     pub fn agent_choices(&self, chosen: Option<Uuid>) -> Vec<Choice> {
-        self.agents
-            .iter()
-            .map(|agent| Choice {
-                value: agent.id.to_string(),
-                label: agent.label.clone(),
-                chosen: Some(agent.id) == chosen,
-            })
-            .collect()
+        agent_choices(&self.agents, chosen)
     }
 }
 

@@ -8,8 +8,23 @@ use poem::{IntoResponse, Request, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{PageError, respond, signed_in};
+use super::{PageError, Visitor, respond, signed_in};
 use crate::app::{AppError, SharedApp};
+
+/// The signed-in visitor telling others about `ticket`, which they may watch.
+async fn watcher(
+    req: &Request,
+    app: &SharedApp,
+    ticket: Uuid,
+    csrf: &str,
+) -> Result<Visitor, PageError> {
+    let visitor = signed_in(req, app).await?;
+    visitor.check_csrf(csrf)?;
+    if !app.live.may_watch(visitor.caller(), ticket).await {
+        return Err(PageError::App(AppError::NotFound("ticket")));
+    }
+    Ok(visitor)
+}
 
 #[derive(Debug, Deserialize)]
 pub struct HereForm {
@@ -30,11 +45,7 @@ pub async fn here(
 ) -> Response {
     respond(
         async {
-            let visitor = signed_in(req, &app).await?;
-            visitor.check_csrf(&form.csrf)?;
-            if !app.live.may_watch(visitor.caller(), ticket).await {
-                return Err(PageError::App(AppError::NotFound("ticket")));
-            }
+            let visitor = watcher(req, &app, ticket, &form.csrf).await?;
             let here = form.status != "left";
             app.live
                 .viewing(visitor.caller(), ticket, here)
@@ -65,11 +76,7 @@ pub async fn typing(
 ) -> Response {
     respond(
         async {
-            let visitor = signed_in(req, &app).await?;
-            visitor.check_csrf(&form.csrf)?;
-            if !app.live.may_watch(visitor.caller(), ticket).await {
-                return Err(PageError::App(AppError::NotFound("ticket")));
-            }
+            let visitor = watcher(req, &app, ticket, &form.csrf).await?;
             let internal = form.internal == "true";
             app.live
                 .typing(visitor.caller(), ticket, internal)

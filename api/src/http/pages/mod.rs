@@ -286,6 +286,33 @@ fn cookie<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
         .map(|(_, value)| value)
 }
 
+/// Every value of a select or a set of boxes, by name, with the chosen ones marked.
+pub fn options<T: Copy + PartialEq>(
+    all: &[T],
+    chosen: &[T],
+    name: impl Fn(T) -> &'static str,
+) -> Vec<(&'static str, bool)> {
+    all.iter().map(|v| (name(*v), chosen.contains(v))).collect()
+}
+
+/// A select's value: empty for none, otherwise an id from its list.
+pub fn picked(typed: &str, what: &str) -> Result<Option<uuid::Uuid>, String> {
+    match typed.trim() {
+        "" => Ok(None),
+        typed => typed
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("Choose {what} from the list.")),
+    }
+}
+
+/// A form that carries nothing but the session's CSRF token (a button).
+#[derive(Debug, serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
 /// The signed-in visitor, if the request's cookie names an open session of an active account.
 pub async fn visitor(req: &Request, app: &SharedApp) -> Result<Option<Visitor>, PageError> {
     let Some(token) = cookie(req, SESSION_COOKIE).filter(|t| !t.is_empty()) else {

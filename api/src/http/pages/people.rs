@@ -10,8 +10,8 @@ use poem::{Request, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::directory::{Choice, Directory};
-use super::{Chrome, PageError, Visitor, html, respond, see_other, signed_in};
+use super::directory::{Choice, agent_choices, assignable};
+use super::{Chrome, CsrfForm, PageError, Visitor, html, respond, see_other, signed_in};
 use crate::app::workforce::{self, ProfileChange};
 use crate::app::{AppError, Origin, SharedApp};
 
@@ -95,8 +95,10 @@ async fn people_page(
 ) -> Result<Response, PageError> {
     let caller = visitor.caller();
     let catalogue = workforce::skills(app, caller).await?;
-    let agents = workforce::agents(app, caller)
-        .await?
+    let views = workforce::agents(app, caller).await?;
+    let roster: Vec<_> = views.iter().map(|agent| agent.row.clone()).collect();
+    let candidates = agent_choices(&assignable(&roster), None);
+    let agents = views
         .into_iter()
         .map(|agent| {
             let mut skills: Vec<String> = agent
@@ -151,7 +153,6 @@ async fn people_page(
                 .collect(),
         })
         .collect();
-    let names = Directory::load(app, visitor).await?;
     let page = PeoplePage {
         chrome: visitor.chrome(app, false)?,
         agents,
@@ -163,7 +164,7 @@ async fn people_page(
             })
             .collect(),
         teams,
-        candidates: names.agent_choices(None),
+        candidates,
         team_roles: TeamRole::ALL.iter().map(|r| r.as_str()).collect(),
         kept,
     };
@@ -305,10 +306,23 @@ pub struct NamedForm {
     description: String,
 }
 
-fn note(typed: &str) -> Result<Option<Note>, String> {
-    match typed.trim() {
-        "" => Ok(None),
-        typed => Note::parse(typed).map(Some).map_err(|e| e.reason),
+impl NamedForm {
+    /// The name (parsed by `parse`; `unnamed` when empty) and the optional description, or
+    /// why one of them is refused.
+    fn parts<N>(
+        &self,
+        parse: impl FnOnce(&str) -> Result<N, docket_domain::ValidationError>,
+        unnamed: &str,
+    ) -> Result<(N, Option<Note>), String> {
+        if self.name.trim().is_empty() {
+            return Err(unnamed.to_string());
+        }
+        let name = parse(&self.name).map_err(|e| e.reason)?;
+        let description = match self.description.trim() {
+            "" => None,
+            typed => Some(Note::parse(typed).map_err(|e| e.reason)?),
+        };
+        Ok((name, description))
     }
 }
 
@@ -329,16 +343,8 @@ pub async fn create_skill(
                 skill_error: Some(reason),
                 ..Kept::default()
             };
-            let name = match SkillName::parse(&form.name) {
-                Ok(name) => name,
-                Err(_) if form.name.trim().is_empty() => {
-                    let kept = refused("Name the skill.".to_string());
-                    return people_page(&app, &visitor, kept).await;
-                }
-                Err(e) => return people_page(&app, &visitor, refused(e.reason)).await,
-            };
-            let description = match note(&form.description) {
-                Ok(description) => description,
+            let (name, description) = match form.parts(SkillName::parse, "Name the skill.") {
+                Ok(parts) => parts,
                 Err(reason) => return people_page(&app, &visitor, refused(reason)).await,
             };
             match workforce::create_skill(&app, visitor.caller(), &origin, name, description).await
@@ -369,16 +375,8 @@ pub async fn create_team(
                 team_error: Some(reason),
                 ..Kept::default()
             };
-            let name = match TeamName::parse(&form.name) {
-                Ok(name) => name,
-                Err(_) if form.name.trim().is_empty() => {
-                    let kept = refused("Name the team.".to_string());
-                    return people_page(&app, &visitor, kept).await;
-                }
-                Err(e) => return people_page(&app, &visitor, refused(e.reason)).await,
-            };
-            let description = match note(&form.description) {
-                Ok(description) => description,
+            let (name, description) = match form.parts(TeamName::parse, "Name the team.") {
+                Ok(parts) => parts,
                 Err(reason) => return people_page(&app, &visitor, refused(reason)).await,
             };
             match workforce::create_team(&app, visitor.caller(), &origin, name, description).await {
@@ -431,12 +429,6 @@ pub async fn add_member(
         }
         .await,
     )
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// Takes a member out of a team.

@@ -15,7 +15,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::directory::{Choice, Directory};
-use super::{Chrome, PageError, Visitor, html, respond, see_other, signed_in, visitor};
+use super::{
+    Chrome, CsrfForm, PageError, Visitor, html, options, picked, respond, see_other, signed_in,
+    visitor,
+};
 use crate::app::search::{self as search_service, html_escape};
 use crate::app::tickets::{self as service, CommentView, NewTicket, TicketRef};
 use crate::app::{AppError, Origin, SharedApp};
@@ -177,14 +180,6 @@ fn comment_card(comment: &CommentView, me: Uuid) -> CommentCard {
         created_at,
         created_label,
     }
-}
-
-fn options<T: Copy + PartialEq>(
-    all: &[T],
-    chosen: &[T],
-    name: impl Fn(T) -> &'static str,
-) -> Vec<(&'static str, bool)> {
-    all.iter().map(|v| (name(*v), chosen.contains(v))).collect()
 }
 
 /// Where a visitor's tickets live: `/tickets` for staff, `/portal/tickets` for customers.
@@ -355,35 +350,15 @@ async fn listed(
     query: &ListQuery,
     names: &Directory,
 ) -> Result<Listed, PageError> {
-    let bad = |e: crate::http::problem::ApiError| AppError::invalid("filter", e.to_string());
-    let statuses = comma_list::<TicketStatus>("status", Some(&query.status)).map_err(bad)?;
-    let priorities = comma_list::<Priority>("priority", Some(&query.priority)).map_err(bad)?;
-    let me = visitor.caller().id.0;
-    let assignee_id = match query.assignee.as_str() {
-        "" | "none" => None,
-        "me" => Some(me),
-        typed => picked(typed, "an assignee").map_err(|e| AppError::invalid("assignee", e))?,
-    };
-    let team_id = picked(&query.team, "a team").map_err(|e| AppError::invalid("team", e))?;
-    let words = text(&query.q);
-    let ranked = words.is_some() && query.sort.is_empty();
+    // The list's query read once, as the search it saves as; that search's filter is the list's.
     let filter = TicketFilter {
-        statuses: statuses.clone(),
-        priorities: priorities.clone(),
-        text: words,
         text_names_number: true,
-        assignee_id,
-        unassigned: query.assignee == "none",
-        team_id,
-        category: text(&query.category),
-        tag: text(&query.tag),
-        created_from: day("created_from", &query.created_from, false)?,
-        created_to: day("created_to", &query.created_to, true)?,
-        sort: TicketSort::parse(&query.sort).unwrap_or_default(),
         page: query.page(),
         page_size: PAGE_SIZE,
-        ..TicketFilter::default()
+        ..as_saved_search(query, visitor.caller().id.0)?.filter()
     };
+    let (statuses, priorities) = (filter.statuses.clone(), filter.priorities.clone());
+    let ranked = filter.text.is_some() && query.sort.is_empty();
     let base = base_of(visitor);
     let (lines, total) = if ranked {
         // Best matches first, with the words found marked and where they were found.
@@ -723,12 +698,6 @@ pub async fn save_search(
         }
         .await,
     )
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// Forgets one of the caller's saved searches.
@@ -1506,17 +1475,6 @@ pub async fn assign(
         }
         .await,
     )
-}
-
-/// A select's value: empty for none, otherwise an id from its list.
-fn picked(typed: &str, what: &str) -> Result<Option<Uuid>, String> {
-    match typed.trim() {
-        "" => Ok(None),
-        typed => typed
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("Choose {what} from the list.")),
-    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,7 +9,7 @@ mod users;
 
 use std::collections::HashMap;
 
-use docket_domain::UserId;
+use docket_domain::{Priority, UserId};
 use poem::Request;
 use uuid::Uuid;
 
@@ -74,6 +74,16 @@ async fn manager(req: &Request, app: &SharedApp) -> Result<Visitor, PageError> {
         .caller()
         .require(docket_domain::access::Permission::Manage, "change settings")?;
     Ok(visitor)
+}
+
+/// The priorities ticked in a form's four boxes (critical, high, medium, low, in that order).
+fn ticked(boxes: [&Option<String>; 4]) -> Vec<Priority> {
+    Priority::ALL
+        .iter()
+        .zip(boxes)
+        .filter(|(_, ticked)| ticked.is_some())
+        .map(|(priority, _)| *priority)
+        .collect()
 }
 
 /// A field's error, when it is the field the form got wrong.

@@ -17,7 +17,7 @@ use super::{ChangeAuthors, ChangeLine, manager};
 use crate::app::sla::config::{self, CalendarSpec, PolicySpec, Saved};
 use crate::app::{AppError, Origin, SharedApp};
 use crate::http::pages::directory::Choice;
-use crate::http::pages::{Chrome, PageError, Visitor, html, respond, see_other};
+use crate::http::pages::{Chrome, PageError, Visitor, html, options, picked, respond, see_other};
 
 pub struct PolicyLine {
     id: uuid::Uuid,
@@ -65,16 +65,7 @@ pub struct PolicyForm {
 
 impl PolicyForm {
     fn covers(&self) -> Vec<Priority> {
-        [
-            (Priority::Critical, &self.critical),
-            (Priority::High, &self.high),
-            (Priority::Medium, &self.medium),
-            (Priority::Low, &self.low),
-        ]
-        .into_iter()
-        .filter(|(_, ticked)| ticked.is_some())
-        .map(|(priority, _)| priority)
-        .collect()
+        super::ticked([&self.critical, &self.high, &self.medium, &self.low])
     }
 }
 
@@ -184,10 +175,7 @@ async fn settings_page(
         calendars: calendar_choices(&calendars, form.calendar.parse().ok()),
         edit_error,
         policies,
-        ticked: Priority::ALL
-            .iter()
-            .map(|p| (p.as_str(), covers.contains(p)))
-            .collect(),
+        ticked: options(Priority::ALL, &covers, Priority::as_str),
         form,
         error,
     };
@@ -244,15 +232,8 @@ fn document(form: &PolicyForm) -> Result<(PolicyDocument, i32), (String, String)
             priorities: Some(covers.clone()),
             ..ConditionsDocument::default()
         }),
-        calendar_id: match form.calendar.trim() {
-            "" => None,
-            typed => Some(typed.parse().map_err(|_| {
-                (
-                    "calendar".to_string(),
-                    "Choose a calendar from the list.".to_string(),
-                )
-            })?),
-        },
+        calendar_id: picked(&form.calendar, "a calendar")
+            .map_err(|reason| ("calendar".to_string(), reason))?,
         pause_statuses: None,
         at_risk_percent: None,
         targets: TargetsByPriorityDocument {
@@ -346,16 +327,10 @@ pub async fn edit_policy(
                     seconds("escalation", &form.escalation)?,
                 ))
             })();
-            let calendar = match form.calendar.trim() {
-                "" => Ok(None),
-                typed => typed
-                    .parse::<uuid::Uuid>()
-                    .map(Some)
-                    .map_err(|_| ("calendar".to_string(), "Choose a calendar.".to_string())),
-            };
+            let calendar = picked(&form.calendar, "a calendar");
             let (targets, calendar) = match (targets, calendar) {
                 (Ok(targets), Ok(calendar)) => (targets, calendar),
-                (Err((_, reason)), _) | (_, Err((_, reason))) => {
+                (Err((_, reason)), _) | (_, Err(reason)) => {
                     return settings_page(&app, &visitor, fresh(), None, refused(reason)).await;
                 }
             };

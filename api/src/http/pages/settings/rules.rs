@@ -16,7 +16,7 @@ use super::{ChangeAuthors, ChangeLine, manager};
 use crate::app::sla::{config, escalation};
 use crate::app::{AppError, Origin, SharedApp};
 use crate::http::pages::directory::{Choice, Directory};
-use crate::http::pages::{Chrome, PageError, Visitor, html, respond, see_other};
+use crate::http::pages::{Chrome, PageError, Visitor, html, options, respond, see_other};
 
 pub struct RuleLine {
     id: Uuid,
@@ -81,16 +81,7 @@ pub struct RuleForm {
 
 impl RuleForm {
     fn priorities(&self) -> Vec<Priority> {
-        [
-            (Priority::Critical, &self.critical),
-            (Priority::High, &self.high),
-            (Priority::Medium, &self.medium),
-            (Priority::Low, &self.low),
-        ]
-        .into_iter()
-        .filter(|(_, ticked)| ticked.is_some())
-        .map(|(priority, _)| priority)
-        .collect()
+        super::ticked([&self.critical, &self.high, &self.medium, &self.low])
     }
 }
 
@@ -207,10 +198,7 @@ async fn rules_page(
     let page = RulesPage {
         chrome: visitor.chrome(app, false)?,
         rules,
-        ticked: Priority::ALL
-            .iter()
-            .map(|p| (p.as_str(), ticked.contains(p)))
-            .collect(),
+        ticked: options(Priority::ALL, &ticked, Priority::as_str),
         conditions: CONDITIONS
             .iter()
             .map(|(value, label)| (*value, *label, form.condition == *value))
