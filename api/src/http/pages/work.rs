@@ -28,6 +28,8 @@ pub struct Me {
     statuses: Vec<(&'static str, bool)>,
     shift_id: Option<Uuid>,
     shift_label: String,
+    /// On a break now: no other break is offered until it ends.
+    on_break: bool,
     /// The shift's breaks, as `HH:MM–HH:MM UTC`, and whether each is under way.
     breaks: Vec<(String, bool)>,
     open: i32,
@@ -60,6 +62,7 @@ async fn work_page(
             .map(|s| (s.as_str(), *s == agent.row.status))
             .collect(),
         shift_id: agent.row.shift_id,
+        on_break: agent.on_break,
         shift_label: match (agent.row.shift_started_at, agent.on_break) {
             (Some(started), false) => format!("On shift since {}", started.format("%H:%M UTC")),
             (Some(_), true) => "On a break".to_string(),
