@@ -175,10 +175,11 @@ async fn account(
         app,
         NewAccount {
             email: Email::parse(email).map_err(invalid)?,
-            password: Password::parse("password", password)?,
+            password: Some(Password::parse("password", password)?),
             full_name: FullName::parse(name).map_err(invalid)?,
             role,
             registration,
+            service: false,
         },
         Origin::system("demo").metadata(None),
     )

@@ -119,6 +119,7 @@ impl Application {
             pool: pool.clone(),
             tickets: buses.bus(),
             users: buses.bus(),
+            api_keys: buses.bus(),
             saved_searches: buses.bus(),
             sla_policies: buses.bus(),
             sla_calendars: buses.bus(),
@@ -133,6 +134,7 @@ impl Application {
             live,
             time,
             tokens,
+            api_key_cache: Default::default(),
             notifications: notifications.clone(),
             metrics,
             consistency: Consistency::new(

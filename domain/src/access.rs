@@ -46,6 +46,17 @@ impl Role {
     }
 }
 
+impl Role {
+    /// Whether everything this role may do, `other` may do too: a key or a delegate with this
+    /// role never exceeds someone holding `other`. Judged from the permission table, so a new
+    /// permission orders the roles by itself.
+    pub fn is_within(self, other: Role) -> bool {
+        Permission::ALL
+            .iter()
+            .all(|permission| !self.may(*permission) || other.may(*permission))
+    }
+}
+
 /// A refusal: `role` may not do `action` (said in words, for the person refused).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{role} may not {action}")]
@@ -114,6 +125,22 @@ mod tests {
             }
         }
         assert_eq!(expected.len(), Role::ALL.len());
+    }
+
+    #[test]
+    fn roles_are_ordered_by_what_they_may_do() {
+        use Role::*;
+        let order = [Viewer, Agent, Manager, Admin];
+        for (i, lower) in order.iter().enumerate() {
+            for (j, higher) in order.iter().enumerate() {
+                assert_eq!(lower.is_within(*higher), i <= j, "{lower} within {higher}");
+            }
+        }
+        // A customer may do nothing staff-only, so it is within every role; the system only
+        // reads, like a viewer.
+        assert!(Customer.is_within(Viewer));
+        assert!(System.is_within(Viewer) && Viewer.is_within(System));
+        assert!(!Agent.is_within(Customer));
     }
 
     #[test]

@@ -35,6 +35,7 @@ macro_rules! event_names {
 pub(crate) use event_names;
 
 pub mod access;
+pub mod api_key;
 pub mod saved_search;
 pub mod sla;
 pub mod ticket;
@@ -49,6 +50,7 @@ pub fn event_type_names() -> impl Iterator<Item = &'static str> {
     [
         ticket::TicketEvent::NAMES,
         user::UserEvent::NAMES,
+        api_key::ApiKeyEvent::NAMES,
         saved_search::SavedSearchEvent::NAMES,
         workforce::skill::SkillEvent::NAMES,
         workforce::team::TeamEvent::NAMES,

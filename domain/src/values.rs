@@ -78,6 +78,10 @@ id_type!(
     /// Identifies one comment on a ticket.
     CommentId
 );
+id_type!(
+    /// Identifies an API key. Also its aggregate id in the event log.
+    ApiKeyId
+);
 
 /// The human-facing ticket number, `TKT-000042`, drawn from a database sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -368,6 +372,10 @@ text_type!(
 text_type!(
     /// The name of a support team.
     TeamName, "name", 1, 100
+);
+text_type!(
+    /// What an API key is for, as its owner named it (`CI exporter`).
+    KeyName, "name", 1, 100
 );
 text_type!(
     /// A short free-form note (a team's description, a break's reason).

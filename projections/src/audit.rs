@@ -24,6 +24,10 @@ pub struct AuditEntry {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub correlation_id: Option<String>,
+    /// The API key the event was written with.
+    pub api_key_id: Option<Uuid>,
+    /// `service` when the actor is a service account.
+    pub actor_kind: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
     pub recorded_at: DateTime<Utc>,
     pub data: serde_json::Value,
@@ -89,6 +93,11 @@ impl AuditEntry {
             ip: metadata.ip,
             user_agent: metadata.user_agent,
             correlation_id: metadata.correlation_id,
+            api_key_id: metadata
+                .api_key_id
+                .as_deref()
+                .and_then(|id| Uuid::parse_str(id).ok()),
+            actor_kind: metadata.actor_kind,
             occurred_at,
             recorded_at: event.recorded_at,
             data,
@@ -132,16 +141,19 @@ impl Projection for AuditProjection {
             .iter()
             .map(|e| e.correlation_id.as_deref())
             .collect();
+        let keys: Vec<Option<Uuid>> = entries.iter().map(|e| e.api_key_id).collect();
+        let kinds: Vec<Option<&str>> = entries.iter().map(|e| e.actor_kind.as_deref()).collect();
         let occurred: Vec<Option<DateTime<Utc>>> = entries.iter().map(|e| e.occurred_at).collect();
         let recorded: Vec<DateTime<Utc>> = entries.iter().map(|e| e.recorded_at).collect();
         let data: Vec<&serde_json::Value> = entries.iter().map(|e| &e.data).collect();
         sqlx::query(
             "INSERT INTO audit_log (position, aggregate_type, aggregate_id, sequence, event_type,
                     event_version, actor_id, actor_role, ip, user_agent, correlation_id,
-                    occurred_at, recorded_at, data)
+                    occurred_at, recorded_at, data, api_key_id, actor_kind)
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[],
                                   $6::text[], $7::uuid[], $8::text[], $9::text[], $10::text[],
-                                  $11::text[], $12::timestamptz[], $13::timestamptz[], $14::jsonb[])
+                                  $11::text[], $12::timestamptz[], $13::timestamptz[], $14::jsonb[],
+                                  $15::uuid[], $16::text[])
              -- Re-applying a batch after a crash changes nothing.
              ON CONFLICT (position) DO NOTHING",
         )
@@ -159,6 +171,8 @@ impl Projection for AuditProjection {
         .bind(&occurred)
         .bind(&recorded)
         .bind(&data)
+        .bind(&keys)
+        .bind(&kinds)
         .execute(&mut *conn)
         .await?;
         Ok(())
@@ -185,7 +199,8 @@ pub async fn page(
 ) -> Result<(Vec<AuditEntry>, Option<i64>), sqlx::Error> {
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
         "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,
-                actor_id, actor_role, ip, user_agent, correlation_id, occurred_at, recorded_at, data
+                actor_id, actor_role, ip, user_agent, correlation_id, api_key_id, actor_kind,
+                occurred_at, recorded_at, data
            FROM audit_log WHERE TRUE",
     );
     if let Some(actor) = filter.actor_id {

@@ -204,6 +204,12 @@ pub struct EventMetadata {
     pub correlation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<String>,
+    /// The API key the request was authenticated with, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<String>,
+    /// `service` when the actor is a service account; absent for people and the system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_kind: Option<String>,
 }
 
 impl EventMetadata {
@@ -217,6 +223,8 @@ impl EventMetadata {
             ("user_agent", self.user_agent),
             ("correlation_id", self.correlation_id),
             ("causation_id", self.causation_id),
+            ("api_key_id", self.api_key_id),
+            ("actor_kind", self.actor_kind),
         ];
         for (key, value) in fields {
             if let Some(value) = value {

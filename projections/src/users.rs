@@ -19,6 +19,8 @@ pub struct UserRow {
     #[sqlx(try_from = "String")]
     pub role: Role,
     pub active: bool,
+    /// A service account (no password, acts through API keys).
+    pub service: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
@@ -43,6 +45,7 @@ pub fn fold(
             email,
             full_name,
             role,
+            service,
             ..
         } = event
         else {
@@ -54,6 +57,7 @@ pub fn fold(
             full_name: full_name.into_string(),
             role,
             active: true,
+            service,
             created_at: occurred_at,
             updated_at: occurred_at,
             version: sequence,
@@ -102,7 +106,8 @@ impl VersionedRow for UserRow {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UsersProjection;
 
-const USER_COLUMNS: &str = "id, email, full_name, role, active, created_at, updated_at, version";
+const USER_COLUMNS: &str =
+    "id, email, full_name, role, active, service, created_at, updated_at, version";
 
 impl Projection for UsersProjection {
     const NAME: &'static str = "users";
@@ -136,6 +141,7 @@ impl Projection for UsersProjection {
                     .push_bind(&row.full_name)
                     .push_bind(row.role.as_str())
                     .push_bind(row.active)
+                    .push_bind(row.service)
                     .push_bind(row.created_at)
                     .push_bind(row.updated_at)
                     .push_bind(row.version);
@@ -169,6 +175,8 @@ pub async fn get<'e, E: PgExecutor<'e>>(
 pub struct UserFilter {
     pub role: Option<Role>,
     pub active: Option<bool>,
+    /// Only service accounts (`true`) or only people (`false`).
+    pub service: Option<bool>,
     /// 1-based.
     pub page: i64,
     pub page_size: i64,
@@ -185,6 +193,9 @@ pub async fn list(
         }
         if let Some(active) = filter.active {
             query.push(" AND active = ").push_bind(active);
+        }
+        if let Some(service) = filter.service {
+            query.push(" AND service = ").push_bind(service);
         }
     };
     let mut count: QueryBuilder<Postgres> = QueryBuilder::new("SELECT count(*) FROM users_view");

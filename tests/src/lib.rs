@@ -262,6 +262,11 @@ impl TestApp {
             .await
     }
 
+    pub async fn delete(&self, path: &str, token: &str) -> TestResponse {
+        self.request(Method::DELETE, path, Some(token), None, &[])
+            .await
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Session {
         let response = self
             .request(
@@ -302,6 +307,30 @@ impl TestApp {
         .await
         .expect(201);
         self.login(&email, "password123").await
+    }
+
+    /// Creates a service account with `role` (through the admin API); its id.
+    pub async fn service_account(&self, role: &str) -> Uuid {
+        let admin = self.admin().await;
+        let email = format!("svc-{role}-{}@docket.test", Uuid::new_v4().simple());
+        let made = self
+            .post(
+                "/api/users",
+                &admin.token,
+                json!({"email": email, "full_name": format!("Integration {role}"), "role": role,
+                       "service": true}),
+            )
+            .await
+            .expect(201);
+        made.body["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Makes an API key as `token` with `request` (`{name, role, …}`): the whole key and the
+    /// answer.
+    pub async fn api_key(&self, token: &str, request: Value) -> (String, Value) {
+        let made = self.post("/api/api-keys", token, request).await.expect(201);
+        let key = made.body["key"].as_str().unwrap().to_string();
+        (key, made.body)
     }
 
     /// Signs up a customer through public registration and signs in.

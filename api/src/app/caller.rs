@@ -2,7 +2,7 @@
 //! in the metadata of every event the request causes.
 
 use docket_domain::access::{self, Permission};
-use docket_domain::values::UserId;
+use docket_domain::values::{ApiKeyId, UserId};
 use docket_domain::{Actor, Role};
 use docket_projections::{Checkpoint, EventMetadata};
 use uuid::Uuid;
@@ -20,6 +20,10 @@ pub struct Caller {
     pub full_name: String,
     /// What this caller's reads must include.
     pub reads: ReadWants,
+    /// The API key the caller authenticated with, if they did (`None`: a token or a session).
+    pub api_key: Option<ApiKeyId>,
+    /// A service account: acts only through API keys.
+    pub service: bool,
 }
 
 /// What a read must include beyond what the read models happen to hold.
@@ -56,6 +60,16 @@ pub struct Origin {
     pub correlation_id: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The API key the request authenticated with, and whether its account is a service:
+    /// recorded with every event the request causes.
+    pub credential: Option<KeyCredential>,
+}
+
+/// An API key that authenticated a request, as its events record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyCredential {
+    pub key_id: ApiKeyId,
+    pub service: bool,
 }
 
 impl Origin {
@@ -65,6 +79,7 @@ impl Origin {
             correlation_id: format!("{purpose}-{}", Uuid::now_v7()),
             ip: None,
             user_agent: Some(format!("docket/{} {purpose}", env!("CARGO_PKG_VERSION"))),
+            credential: None,
         }
     }
 
@@ -77,6 +92,11 @@ impl Origin {
             user_agent: self.user_agent.clone(),
             correlation_id: Some(self.correlation_id.clone()),
             causation_id: None,
+            api_key_id: self.credential.map(|c| c.key_id.to_string()),
+            actor_kind: self
+                .credential
+                .filter(|c| c.service)
+                .map(|_| "service".to_string()),
         }
     }
 }

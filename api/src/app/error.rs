@@ -6,6 +6,7 @@
 
 use docket_domain::ValidationError;
 use docket_domain::access::NotPermitted;
+use docket_domain::api_key::ApiKeyError;
 use docket_domain::saved_search::SavedSearchError;
 use docket_domain::sla::config::ConfigError;
 use docket_domain::ticket::TicketError;
@@ -34,6 +35,7 @@ pub enum ConflictKind {
     ShiftRunning,
     AlreadyClaimed,
     AtCapacity,
+    AlreadyRevoked,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -47,6 +49,12 @@ pub enum AppError {
     /// Who the caller is could not be established, or is no longer valid.
     #[error("{0}")]
     Unauthenticated(String),
+    /// The credential was valid once and has expired (an API key past its `expires_at`).
+    #[error("{0}")]
+    CredentialExpired(String),
+    /// The credential may not be used from the caller's address (an API key's `allowed_ips`).
+    #[error("{0}")]
+    AddressRefused(String),
     /// The caller's role does not allow this.
     #[error("{0}")]
     NotPermitted(String),
@@ -202,13 +210,34 @@ impl Refusal for UserError {
             UserError::NotFound => AppError::NotFound("user"),
             UserError::AlreadyExists => AppError::conflict(ConflictKind::UserExists, detail),
             UserError::NotPermitted { .. } => AppError::NotPermitted(detail),
-            UserError::SelfRegistrationIsForCustomers | UserError::ReservedRole { .. } => {
-                AppError::invalid("role", detail)
-            }
+            UserError::SelfRegistrationIsForCustomers
+            | UserError::ReservedRole { .. }
+            | UserError::ServiceRole { .. } => AppError::invalid("role", detail),
+            UserError::ServiceNeedsAdmin => AppError::NotPermitted(detail),
+            UserError::ServiceHasNoPassword => AppError::invalid("password", detail),
             UserError::OwnAccount { .. } => AppError::conflict(ConflictKind::OwnAccount, detail),
             UserError::AlreadyInState { .. } => {
                 AppError::conflict(ConflictKind::AlreadyInState, detail)
             }
+        }
+    }
+}
+
+impl Refusal for ApiKeyError {
+    fn into_app_error(self, field: &str) -> AppError {
+        let detail = self.to_string();
+        match self {
+            ApiKeyError::NotFound => AppError::NotFound("API key"),
+            ApiKeyError::AlreadyExists => AppError::conflict(ConflictKind::AlreadyExists, detail),
+            ApiKeyError::NotPermitted { .. } => AppError::NotPermitted(detail),
+            ApiKeyError::OwnerNotService | ApiKeyError::OwnerInactive => {
+                AppError::invalid(field, detail)
+            }
+            ApiKeyError::RoleNotForKeys { .. } | ApiKeyError::RoleAboveOwner { .. } => {
+                AppError::invalid("role", detail)
+            }
+            ApiKeyError::ExpiryInPast => AppError::invalid("expires_at", detail),
+            ApiKeyError::AlreadyRevoked => AppError::conflict(ConflictKind::AlreadyRevoked, detail),
         }
     }
 }

@@ -7,6 +7,7 @@
 //! knows poem, status codes or problem types.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod audit;
 pub mod bus;
 pub mod caller;
@@ -27,6 +28,7 @@ pub mod workforce;
 use std::sync::Arc;
 use std::time::Duration;
 
+use docket_domain::api_key::ApiKey;
 use docket_domain::saved_search::SavedSearch;
 use docket_domain::sla::config::{EscalationRule, SlaCalendar, SlaPolicy};
 use docket_domain::ticket::Ticket;
@@ -55,6 +57,7 @@ pub struct App {
     pub pool: PgPool,
     pub tickets: CommandBus<Ticket>,
     pub users: CommandBus<User>,
+    pub api_keys: CommandBus<ApiKey>,
     pub saved_searches: CommandBus<SavedSearch>,
     pub sla_policies: CommandBus<SlaPolicy>,
     pub sla_calendars: CommandBus<SlaCalendar>,
@@ -72,6 +75,8 @@ pub struct App {
     pub live: LiveHub,
     pub time: Arc<dyn TimeSource>,
     pub tokens: TokenService,
+    /// The API keys' rows this process read lately.
+    pub api_key_cache: api_keys::KeyCache,
     pub notifications: LogNotifications,
     pub metrics: Metrics,
     /// Reads wait here until the projections include what their caller must see.

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::app::{SharedApp, audit as service};
 use crate::http::ApiTags;
-use crate::http::principal::BearerAuth;
+use crate::http::principal::SignedIn;
 use crate::http::problem::ApiError;
 use crate::http::tickets::event_data;
 use crate::http::wire::Timestamp;
@@ -19,6 +19,10 @@ use crate::http::wire::Timestamp;
 pub struct AuditActor {
     pub id: Option<Uuid>,
     pub role: Option<String>,
+    /// The actor is a service account (an integration), not a person.
+    pub service: bool,
+    /// The API key the change was made with, if it was.
+    pub api_key_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -57,6 +61,8 @@ impl From<AuditEntry> for AuditEntryDto {
             actor: AuditActor {
                 id: entry.actor_id,
                 role: entry.actor_role,
+                service: entry.actor_kind.as_deref() == Some("service"),
+                api_key_id: entry.api_key_id,
             },
             ip: entry.ip,
             user_agent: entry.user_agent,
@@ -92,7 +98,7 @@ impl AuditApi {
     #[allow(clippy::too_many_arguments)]
     async fn audit(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         actor_id: Query<Option<Uuid>>,
         #[oai(validator(max_length = 100))] aggregate_id: Query<Option<String>>,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::app::accounts::{self, NewAccount, TokenPair, UserView};
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
-use crate::http::principal::BearerAuth;
+use crate::http::principal::SignedIn;
 use crate::http::problem::ApiError;
 use crate::http::users::{UserDto, UserFound, email, full_name, password, user_found};
 use crate::http::wire::RoleDto;
@@ -134,10 +134,11 @@ impl AuthApi {
         let request = body.0;
         let account = NewAccount {
             email: email(&request.email)?,
-            password: password("password", &request.password)?,
+            password: Some(password("password", &request.password)?),
             full_name: full_name(&request.full_name)?,
             role: Role::Customer,
             registration: Registration::SelfService,
+            service: false,
         };
         let user = accounts::register(&app, account, origin.metadata(None)).await?;
         let location = format!("/api/users/{}", user.id);
@@ -176,7 +177,7 @@ impl AuthApi {
     #[oai(path = "/api/auth/logout", method = "post", operation_id = "logout")]
     async fn logout(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         body: JsonBody<RefreshRequest>,
     ) -> Result<Done, ApiError> {
@@ -186,7 +187,7 @@ impl AuthApi {
 
     /// The signed-in account.
     #[oai(path = "/api/auth/me", method = "get", operation_id = "me")]
-    async fn me(&self, auth: BearerAuth, app: Data<&SharedApp>) -> Result<UserFound, ApiError> {
+    async fn me(&self, auth: SignedIn, app: Data<&SharedApp>) -> Result<UserFound, ApiError> {
         let user = accounts::find_user(&app, auth.0.id)
             .await?
             .ok_or_else(|| ApiError::not_found("user"))?;
@@ -201,7 +202,7 @@ impl AuthApi {
     )]
     async fn change_password(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         body: JsonBody<ChangePasswordRequest>,

@@ -58,6 +58,8 @@ pub async fn request_context<E: Endpoint>(next: E, mut req: Request) -> poem::Re
             .get(poem::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(512).collect()),
+        // Filled in by `credentials::resolve` when an API key authenticates the request.
+        credential: None,
     };
     let span = tracing::info_span!(
         "request",

@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::app::SharedApp;
+use crate::http::credentials;
 use crate::http::json::BodyLimit;
 use crate::http::problem::{self, ApiError};
 
@@ -82,13 +83,8 @@ async fn claim(pool: &PgPool, scope: Uuid, key: &str, hash: &[u8]) -> Result<Cla
     })
 }
 
-fn scope_of(req: &Request, app: &SharedApp) -> Uuid {
-    req.headers()
-        .get(poem::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|token| app.tokens.verify_access(token.trim()).ok())
-        .map_or(Uuid::nil(), |claims| claims.user_id.0)
+fn scope_of(req: &Request) -> Uuid {
+    credentials::claimed_user(req).unwrap_or(Uuid::nil())
 }
 
 fn replay(status: i16, headers: Option<serde_json::Value>, body: Vec<u8>) -> Response {
@@ -165,7 +161,8 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
     hasher.update(&body);
     let hash = hasher.finalize().to_vec();
     req.set_body(body);
-    let scope = scope_of(&req, &app);
+    let scope = scope_of(&req);
+    let path = req.uri().path().to_string();
 
     match claim(&app.pool, scope, &key, &hash)
         .await
@@ -203,7 +200,7 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
                 .bind(&key)
                 .bind(parts.status.as_u16() as i16)
                 .bind(kept_headers(&parts.headers))
-                .bind(&bytes)
+                .bind(without_secrets(&path, &bytes))
                 .execute(&app.pool)
                 .await
             };
@@ -217,6 +214,26 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
     }
 }
 
+/// Answers that show a secret once (a new API key) are kept without it: a secret stored here
+/// would outlive the answer, and a repeated request learns only that the key was made.
+const SECRET_FIELDS: &[(&str, &str)] = &[("/api/api-keys", "key")];
+
+fn without_secrets(path: &str, body: &[u8]) -> Vec<u8> {
+    let Some((_, field)) = SECRET_FIELDS.iter().find(|(p, _)| *p == path) else {
+        return body.to_vec();
+    };
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut answer)) => {
+            if answer.contains_key(*field) {
+                answer.insert(field.to_string(), serde_json::Value::Null);
+            }
+            serde_json::to_vec(&answer).unwrap_or_default()
+        }
+        // Not a JSON object (a problem, say): nothing secret in it.
+        _ => body.to_vec(),
+    }
+}
+
 /// Forgets keys older than a day.
 pub async fn purge_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
     let done =
@@ -224,4 +241,21 @@ pub async fn purge_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
             .execute(pool)
             .await?;
     Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_secrets;
+
+    #[test]
+    fn a_new_keys_secret_is_not_kept_for_replays() {
+        let answer = br#"{"id":"1","key":"dk_abcdefgh_secret","name":"CI"}"#;
+        let kept: serde_json::Value =
+            serde_json::from_slice(&without_secrets("/api/api-keys", answer)).unwrap_or_default();
+        assert_eq!(kept["key"], serde_json::Value::Null);
+        assert_eq!(kept["name"], "CI");
+        assert_eq!(without_secrets("/api/tickets", answer), answer.to_vec());
+        let problem = br#"not json"#;
+        assert_eq!(without_secrets("/api/api-keys", problem), problem.to_vec());
+    }
 }

@@ -6,15 +6,18 @@ use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::{SinkExt, StreamExt};
-use poem::Request;
 use poem::web::Data;
 use poem::web::sse::Event;
 use poem::web::websocket::{BoxWebSocketUpgraded, Message, WebSocket, WebSocketStream};
-use poem_openapi::auth::{ApiKey, Bearer};
+use poem::{Request, RequestBody};
+use poem_openapi::auth::ApiKey;
 use poem_openapi::param::{Header, Query};
 use poem_openapi::payload::EventStream;
+use poem_openapi::registry::Registry;
 use poem_openapi::types::ParseFromJSON;
-use poem_openapi::{Object, OpenApi, SecurityScheme};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions, Object, OpenApi, SecurityScheme,
+};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
@@ -22,7 +25,7 @@ use uuid::Uuid;
 use crate::app::live::{LiveMessage, Viewer};
 use crate::app::{Caller, SharedApp};
 use crate::http::ApiTags;
-use crate::http::principal::authenticate_token;
+use crate::http::principal::{SignedIn, authenticate_token};
 use crate::http::problem::ApiError;
 use crate::http::wire::Timestamp;
 use docket_projections::Checkpoint;
@@ -80,42 +83,65 @@ impl LiveEvent {
     }
 }
 
-/// `Authorization: Bearer <token>`, or `?access_token=<token>` for clients such as the
-/// browser's `EventSource` that cannot set headers.
+/// `?access_token=<token>` for clients such as the browser's `EventSource` that cannot set
+/// headers.
 #[derive(SecurityScheme)]
-pub enum StreamAuth {
-    Bearer(StreamBearer),
-    Query(StreamQueryToken),
+#[oai(ty = "api_key", key_name = "access_token", key_in = "query")]
+#[allow(dead_code)] // Only its description of the scheme is used; `StreamAuth` checks it.
+pub struct StreamQueryToken(ApiKey);
+
+/// The stream's caller: `?access_token=<token>` when given, otherwise the credentials of any
+/// signed-in request (`Authorization: Bearer …` or `X-API-Key`).
+pub struct StreamAuth(Caller);
+
+impl<'a> ApiExtractor<'a> for StreamAuth {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <SignedIn as ApiExtractor>::register(registry);
+        <StreamQueryToken as ApiExtractor>::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        let mut schemes = <SignedIn as ApiExtractor>::security_schemes();
+        schemes.extend(<StreamQueryToken as ApiExtractor>::security_schemes());
+        schemes
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        body: &mut RequestBody,
+        param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let query_token = req.uri().query().and_then(|query| {
+            url_query_value(query, "access_token").filter(|token| !token.is_empty())
+        });
+        match query_token {
+            Some(token) => Ok(Self(authenticate_token(req, &token).await?)),
+            None => Ok(Self(
+                <SignedIn as ApiExtractor>::from_request(req, body, param_opts)
+                    .await?
+                    .0,
+            )),
+        }
+    }
 }
 
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
-pub struct StreamBearer(Caller);
-
-#[derive(SecurityScheme)]
-#[oai(
-    ty = "api_key",
-    key_name = "access_token",
-    key_in = "query",
-    checker = "check_query"
-)]
-pub struct StreamQueryToken(Caller);
-
-async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
-    authenticate_token(req, &bearer.token).await
-}
-
-async fn check_query(req: &Request, key: ApiKey) -> poem::Result<Caller> {
-    authenticate_token(req, &key.key).await
+/// The decoded value of `name` in a query string.
+fn url_query_value(query: &str, name: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value)
 }
 
 impl StreamAuth {
     fn user(self) -> Caller {
-        match self {
-            StreamAuth::Bearer(StreamBearer(user)) | StreamAuth::Query(StreamQueryToken(user)) => {
-                user
-            }
-        }
+        self.0
     }
 }
 
@@ -180,6 +206,10 @@ impl LiveApi {
             None => None,
         };
         let app = app.0.clone();
+        let ip = request
+            .extensions()
+            .get::<crate::app::Origin>()
+            .and_then(|o| o.ip.clone());
         let ws = if user.is_some() {
             ws.protocols(["bearer"])
         } else {
@@ -187,7 +217,7 @@ impl LiveApi {
         };
         Ok(ws
             .on_upgrade(move |socket| async move {
-                serve_socket(app, user, socket).await;
+                serve_socket(app, user, ip, socket).await;
             })
             .boxed())
     }
@@ -282,7 +312,12 @@ async fn send_json(
 }
 
 /// One WebSocket connection: authenticate, then pump messages both ways until either side ends.
-async fn serve_socket(app: SharedApp, user: Option<Caller>, socket: WebSocketStream) {
+async fn serve_socket(
+    app: SharedApp,
+    user: Option<Caller>,
+    ip: Option<String>,
+    socket: WebSocketStream,
+) {
     let (mut sink, mut incoming) = socket.split();
     let user = match user {
         Some(user) => user,
@@ -296,9 +331,11 @@ async fn serve_socket(app: SharedApp, user: Option<Caller>, socket: WebSocketStr
                 _ => None,
             };
             let authenticated = match token {
-                Some(token) => crate::http::principal::authenticate_with(&app, &token)
-                    .await
-                    .ok(),
+                Some(token) => {
+                    crate::http::principal::authenticate_with(&app, &token, ip.as_deref())
+                        .await
+                        .ok()
+                }
                 None => None,
             };
             match authenticated {

@@ -5,9 +5,11 @@
 //! A handler turns a request into domain values and a call of an application service
 //! (`crate::app`), and the result into a response: no SQL, no permission rule, no business rule.
 
+pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod context;
+pub mod credentials;
 pub mod headers;
 pub mod idempotency;
 pub mod json;
@@ -47,6 +49,8 @@ pub enum ApiTags {
     Auth,
     /// Accounts and roles (administrators).
     Users,
+    /// API keys for integrations, and the service accounts that own them.
+    ApiKeys,
     /// Tickets, their comments, assignments, escalations, history and timeline.
     Tickets,
     /// Full-text and advanced search, suggestions, saved searches.
@@ -65,7 +69,7 @@ pub enum ApiTags {
 
 /// Every route, documented.
 pub type Apis = (
-    (auth::AuthApi, users::UsersApi),
+    (auth::AuthApi, users::UsersApi, api_keys::ApiKeysApi),
     tickets::TicketsApi,
     search::SearchApi,
     (
@@ -223,7 +227,7 @@ fn mark_optional_properties_nullable(schema: &mut serde_json::Value) {
     }
 }
 
-/// The two headers `principal::BearerAuth` reads on every signed-in request, declared on each
+/// The two headers `principal::SignedIn` reads on every signed-in request, declared on each
 /// signed-in read so that generated clients offer them.
 fn declare_read_headers(operation: &mut serde_json::Value) {
     if operation.get("security").is_none() {
@@ -282,7 +286,8 @@ fn openapi_json(document: poem::web::Data<&OpenApiJson>) -> Response {
 }
 
 /// The whole HTTP surface with its middleware, innermost first: panics caught, idempotency
-/// keys, rate limits, request metrics, the request context (correlation id, client address).
+/// keys, the API key presented, rate limits, request metrics, the request context (correlation
+/// id, client address), the headers every response carries.
 pub fn routes(app: SharedApp, settings: &Settings) -> impl Endpoint + use<> {
     let api = api_service();
     let explorer = api.swagger_ui();
@@ -311,6 +316,8 @@ pub fn routes(app: SharedApp, settings: &Settings) -> impl Endpoint + use<> {
         .around(query::as_documented)
         // Each `around` names its inner endpoint's type twice; boxing here keeps the type of the
         // whole stack within the compiler's depth limit, for one dynamic call per request.
+        .boxed()
+        .around(credentials::resolve)
         .boxed()
         .around(rate_limit::limit)
         .around(metrics::record)

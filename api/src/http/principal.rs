@@ -1,12 +1,14 @@
-//! Who is calling: the bearer token checked into a [`Caller`], and what their reads must include
-//! (the `Consistency` and `X-Consistency-Token` headers).
+//! Who is calling: an access token or an API key checked into a [`Caller`], and what their
+//! reads must include (the `Consistency` and `X-Consistency-Token` headers).
 
 use docket_projections::Checkpoint;
-use poem::Request;
-use poem_openapi::SecurityScheme;
-use poem_openapi::auth::Bearer;
+use poem::{Request, RequestBody};
+use poem_openapi::auth::{ApiKey, Bearer};
+use poem_openapi::registry::Registry;
+use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, SecurityScheme};
 
-use crate::app::{AppError, Caller, ReadWants, SharedApp, accounts};
+use crate::app::{AppError, Caller, ReadWants, SharedApp, accounts, api_keys};
+use crate::http::credentials::{KeyAuthentication, bearer_token};
 use crate::http::problem::ApiError;
 
 /// Opts a request out of waiting for the caller's own writes.
@@ -14,31 +16,111 @@ pub const CONSISTENCY_HEADER: &str = "consistency";
 /// A token from a write (perhaps made through another process) that a read must include.
 pub const TOKEN_HEADER: &str = "x-consistency-token";
 
-/// `Authorization: Bearer <access token>` from `POST /api/auth/login`.
+/// `Authorization: Bearer <token>`: an access token from `POST /api/auth/login`, or an API key
+/// (`dk_…`) from `POST /api/api-keys`.
 #[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "JWT", checker = "authenticate")]
-pub struct BearerAuth(pub Caller);
+#[oai(
+    rename = "BearerAuth",
+    ty = "bearer",
+    bearer_format = "JWT or dk_ API key"
+)]
+#[allow(dead_code)] // Only its description of the scheme is used; `SignedIn` checks it.
+struct BearerScheme(Bearer);
 
-async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
-    authenticate_token(req, &bearer.token).await
+/// `X-API-Key: dk_…`: an API key from `POST /api/api-keys`.
+#[derive(SecurityScheme)]
+#[oai(
+    rename = "ApiKeyAuth",
+    ty = "api_key",
+    key_name = "X-API-Key",
+    key_in = "header"
+)]
+#[allow(dead_code)] // Only its description of the scheme is used; `SignedIn` checks it.
+struct ApiKeyScheme(ApiKey);
+
+/// A signed-in caller: an access token or an API key, either scheme of the OpenAPI document.
+/// A request presenting none gets 401; one presenting a bad credential gets its reason.
+pub struct SignedIn(pub Caller);
+
+impl<'a> ApiExtractor<'a> for SignedIn {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::SecurityScheme];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <BearerScheme as ApiExtractor>::register(registry);
+        <ApiKeyScheme as ApiExtractor>::register(registry);
+    }
+
+    fn security_schemes() -> Vec<&'static str> {
+        let mut schemes = <BearerScheme as ApiExtractor>::security_schemes();
+        schemes.extend(<ApiKeyScheme as ApiExtractor>::security_schemes());
+        schemes
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let caller = if req.extensions().get::<KeyAuthentication>().is_some() {
+            checked_key(req)?
+        } else if let Some(token) = bearer_token(req) {
+            authenticate_token(req, token).await?
+        } else {
+            return Err(ApiError::Unauthenticated(
+                "send an access token (Authorization: Bearer …) or an API key (X-API-Key)".into(),
+            )
+            .into());
+        };
+        Ok(Self(caller))
+    }
 }
 
-/// Checks an access token against the services installed on the request, and reads what the
-/// caller's reads must include from its headers.
+/// The caller of the key the request presented, as `credentials::resolve` checked it.
+fn checked_key(req: &Request) -> poem::Result<Caller> {
+    let outcome = req
+        .extensions()
+        .get::<KeyAuthentication>()
+        .map(|checked| checked.0.clone())
+        .unwrap_or_else(|| Err(AppError::Unauthenticated("no API key was checked".into())));
+    let mut caller = outcome.map_err(ApiError::from)?;
+    caller.reads = read_wants(req)?;
+    Ok(caller)
+}
+
+/// Checks an access token or an API key against the services installed on the request, and
+/// reads what the caller's reads must include from its headers.
 pub async fn authenticate_token(req: &Request, token: &str) -> poem::Result<Caller> {
+    if api_keys::looks_like_key(token) && req.extensions().get::<KeyAuthentication>().is_some() {
+        return checked_key(req);
+    }
     let app = req
         .data::<SharedApp>()
         .ok_or_else(|| ApiError::internal("the application is not installed"))?;
-    let mut caller = accounts::authenticate(app, token)
+    let ip = req
+        .extensions()
+        .get::<crate::app::Origin>()
+        .and_then(|o| o.ip.clone());
+    let mut caller = authenticate_with(app, token, ip.as_deref())
         .await
         .map_err(ApiError::from)?;
     caller.reads = read_wants(req)?;
     Ok(caller)
 }
 
-/// The account behind an access token (for the WebSocket's first message).
-pub async fn authenticate_with(app: &SharedApp, token: &str) -> Result<Caller, AppError> {
-    accounts::authenticate(app, token).await
+/// The account behind an access token or an API key (also for the WebSocket's first message).
+pub async fn authenticate_with(
+    app: &SharedApp,
+    token: &str,
+    ip: Option<&str>,
+) -> Result<Caller, AppError> {
+    if api_keys::looks_like_key(token) {
+        api_keys::authenticate(app, token, ip).await
+    } else {
+        accounts::authenticate(app, token).await
+    }
 }
 
 fn header<'r>(req: &'r Request, name: &str) -> Option<&'r str> {

@@ -62,6 +62,10 @@ pub enum ApiError {
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
+    CredentialExpired(String),
+    #[error("{0}")]
+    AddressRefused(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{detail}")]
     Conflict {
@@ -148,6 +152,16 @@ impl ApiError {
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "Your role does not allow this",
+            ),
+            ApiError::CredentialExpired(_) => (
+                StatusCode::UNAUTHORIZED,
+                "api-key-expired",
+                "The API key has expired",
+            ),
+            ApiError::AddressRefused(_) => (
+                StatusCode::FORBIDDEN,
+                "api-key-address-refused",
+                "The API key may not be used from this address",
             ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict { kind, title, .. } => (StatusCode::CONFLICT, *kind, *title),
@@ -279,6 +293,7 @@ fn conflict_type(kind: ConflictKind) -> (&'static str, &'static str) {
         ConflictKind::ShiftRunning => ("shift-running", "A shift is already running"),
         ConflictKind::AlreadyClaimed => ("already-claimed", "The ticket is not in the queue"),
         ConflictKind::AtCapacity => ("at-capacity", "The agent is at capacity"),
+        ConflictKind::AlreadyRevoked => ("already-revoked", "The API key is already revoked"),
     }
 }
 
@@ -293,6 +308,8 @@ impl From<AppError> for ApiError {
             },
             AppError::Unauthenticated(detail) => ApiError::Unauthenticated(detail),
             AppError::NotPermitted(detail) => ApiError::Forbidden(detail),
+            AppError::CredentialExpired(detail) => ApiError::CredentialExpired(detail),
+            AppError::AddressRefused(detail) => ApiError::AddressRefused(detail),
             AppError::NotFound(what) => ApiError::not_found(what),
             AppError::Conflict { kind, detail } => {
                 let (kind, title) = conflict_type(kind);

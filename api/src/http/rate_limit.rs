@@ -15,10 +15,12 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use poem::http::{HeaderValue, Method, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::app::{Origin, SharedApp};
 use crate::config::Settings;
+use crate::http::credentials;
 use crate::http::problem::ApiError;
 
 /// How often (in checks) idle keys are forgotten, so memory stays bounded.
@@ -26,7 +28,7 @@ const FORGET_EVERY: u64 = 10_000;
 
 pub struct RateLimits {
     per_address: Option<DefaultKeyedRateLimiter<String>>,
-    per_user: Option<DefaultKeyedRateLimiter<Uuid>>,
+    per_user: Option<DefaultKeyedRateLimiter<Principal>>,
     sign_in: Option<DefaultKeyedRateLimiter<String>>,
     clock: DefaultClock,
     checks: AtomicU64,
@@ -46,6 +48,14 @@ fn per_second(rate: u32) -> Option<Quota> {
 /// `rate` per minute, bursting to the same; `None` when `rate` is 0.
 fn per_minute(rate: u32) -> Option<Quota> {
     NonZeroU32::new(rate).map(|rate| Quota::per_minute(rate).allow_burst(rate))
+}
+
+/// Whose budget a request spends: the user an access token names, or the API key presented
+/// (by the SHA-256 of the whole key, so only someone holding the key can spend its budget).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Principal {
+    User(Uuid),
+    Key([u8; 32]),
 }
 
 /// Why a request was refused, and when to come back.
@@ -116,27 +126,31 @@ impl RateLimits {
         }
         self.check(&self.per_address, &address, "requests from this address")?;
         if self.per_user.is_some()
-            && let Some(user) = bearer_user(req)
+            && let Some(principal) = principal(req)
         {
-            self.check(&self.per_user, &user, "requests by this user")?;
+            let scope = match principal {
+                Principal::User(_) => "requests by this user",
+                Principal::Key(_) => "requests with this API key",
+            };
+            self.check(&self.per_user, &principal, scope)?;
         }
         Ok(())
     }
 }
 
-/// The user a valid bearer token names; anything else is left to authentication.
-fn bearer_user(req: &Request) -> Option<Uuid> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?;
+/// The user a valid bearer token names, or the API key presented; anything else is left to
+/// authentication. Keys are told apart without a lookup, so a flood of made-up keys costs the
+/// database nothing here.
+fn principal(req: &Request) -> Option<Principal> {
+    if let Some(key) = credentials::presented_key(req) {
+        return Some(Principal::Key(Sha256::digest(key.as_bytes()).into()));
+    }
+    let token = credentials::bearer_token(req)?;
     let app = req.data::<SharedApp>()?;
     app.tokens
-        .verify_access(token.trim())
+        .verify_access(token)
         .ok()
-        .map(|c| c.user_id.0)
+        .map(|c| Principal::User(c.user_id.0))
 }
 
 /// Probes are never limited: a balancer asking too often must not take the server out.

@@ -15,7 +15,7 @@ use crate::app::search::{self as service, Hit};
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
 use crate::http::paging::{Page, Paging};
-use crate::http::principal::{BearerAuth, consistency_token};
+use crate::http::principal::{SignedIn, consistency_token};
 use crate::http::problem::ApiError;
 use crate::http::tickets::TicketDto;
 use crate::http::wire::Timestamp;
@@ -249,7 +249,7 @@ impl SearchApi {
     #[oai(path = "/api/search", method = "get", operation_id = "search")]
     async fn search(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// Web-search syntax: words, `"exact phrases"`, `or`, `-excluded`.
         #[oai(validator(min_length = 1, max_length = 500))]
@@ -289,7 +289,7 @@ impl SearchApi {
     )]
     async fn advanced(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         body: JsonBody<AdvancedSearchRequest>,
     ) -> Result<Json<SearchResults>, ApiError> {
@@ -301,7 +301,7 @@ impl SearchApi {
     #[oai(path = "/api/search/suggest", method = "get", operation_id = "suggest")]
     async fn suggest(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         #[oai(validator(min_length = 1, max_length = 200))] q: Query<String>,
     ) -> Result<Json<Suggestions>, ApiError> {
@@ -317,7 +317,7 @@ impl SearchApi {
     )]
     async fn saved(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// 1-based page number.
         #[oai(
@@ -348,7 +348,7 @@ impl SearchApi {
     )]
     async fn saved_one(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
     ) -> Result<Json<SavedSearchDto>, ApiError> {
@@ -368,7 +368,7 @@ impl SearchApi {
     )]
     async fn save(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         body: JsonBody<SaveSearchRequest>,
@@ -399,7 +399,7 @@ impl SearchApi {
     )]
     async fn delete(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,

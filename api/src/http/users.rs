@@ -13,7 +13,7 @@ use crate::app::accounts::passwords::Password;
 use crate::app::accounts::{self, AccountChange, NewAccount, UserView};
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
-use crate::http::principal::BearerAuth;
+use crate::http::principal::SignedIn;
 use crate::http::problem::ApiError;
 use crate::http::wire::Timestamp;
 use crate::http::wire::{RoleDto, default_page, default_page_size};
@@ -28,6 +28,8 @@ pub struct UserDto {
     pub role: RoleDto,
     /// Deactivated accounts cannot sign in.
     pub active: bool,
+    /// A service account: no password, acts only through API keys.
+    pub service: bool,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// The account's version, for `If-Match`.
@@ -42,6 +44,7 @@ impl From<UserView> for UserDto {
             full_name: user.full_name,
             role: user.role.into(),
             active: user.active,
+            service: user.service,
             created_at: user.created_at.into(),
             updated_at: user.updated_at.into(),
             version: user.version,
@@ -55,12 +58,17 @@ impl From<UserView> for UserDto {
 pub struct CreateUserRequest {
     #[oai(validator(max_length = 254))]
     pub email: String,
-    /// 8 to 128 characters.
+    /// 8 to 128 characters. Required for people; a service account has none.
     #[oai(validator(min_length = 8, max_length = 128))]
-    pub password: String,
+    pub password: Option<String>,
     #[oai(validator(min_length = 1, max_length = 200))]
     pub full_name: String,
     pub role: RoleDto,
+    /// A service account for an integration: it cannot sign in with a password and acts only
+    /// through API keys an administrator makes for it (`POST /api/api-keys` with `user_id`).
+    #[oai(default)]
+    #[serde(default)]
+    pub service: bool,
 }
 
 /// Only the fields present change.
@@ -131,7 +139,7 @@ impl UsersApi {
     #[oai(path = "/api/users", method = "post", operation_id = "create_user")]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         body: JsonBody<CreateUserRequest>,
@@ -140,10 +148,15 @@ impl UsersApi {
         let request = body.0;
         let account = NewAccount {
             email: email(&request.email)?,
-            password: password("password", &request.password)?,
+            password: request
+                .password
+                .as_deref()
+                .map(|raw| password("password", raw))
+                .transpose()?,
             full_name: full_name(&request.full_name)?,
             role: request.role.into(),
             registration: Registration::ByAdmin(me.actor()),
+            service: request.service,
         };
         let user = accounts::register(&app, account, origin.metadata(Some(me.actor()))).await?;
         let location = format!("/api/users/{}", user.id);
@@ -153,14 +166,17 @@ impl UsersApi {
 
     /// List accounts (administrators and managers).
     #[oai(path = "/api/users", method = "get", operation_id = "list_users")]
+    #[allow(clippy::too_many_arguments)] // one per documented query parameter
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// Only accounts with this role.
         role: Query<Option<RoleDto>>,
         /// Only active (`true`) or deactivated (`false`) accounts.
         active: Query<Option<bool>>,
+        /// Only service accounts (`true`) or only people (`false`).
+        service: Query<Option<bool>>,
         /// 1-based page number.
         #[oai(
             default = "default_page",
@@ -177,6 +193,7 @@ impl UsersApi {
         let filter = docket_projections::users::UserFilter {
             role: role.0.map(Into::into),
             active: active.0,
+            service: service.0,
             page: page.0,
             page_size: page_size.0,
         };
@@ -193,7 +210,7 @@ impl UsersApi {
     #[oai(path = "/api/users/:id", method = "get", operation_id = "get_user")]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
     ) -> Result<UserFound, ApiError> {
@@ -210,7 +227,7 @@ impl UsersApi {
     )]
     async fn update(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,

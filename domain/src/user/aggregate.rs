@@ -37,6 +37,9 @@ pub struct RegisterUser {
     pub full_name: FullName,
     pub role: Role,
     pub registration: Registration,
+    /// A service account: made by an administrator for an integration, it has no password
+    /// and acts only through API keys.
+    pub service: bool,
     pub at: DateTime<Utc>,
 }
 
@@ -70,6 +73,9 @@ pub enum UserEvent {
         full_name: FullName,
         role: Role,
         registration: Registration,
+        /// Absent in events recorded before service accounts existed: a person.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        service: bool,
         occurred_at: DateTime<Utc>,
     },
     /// Only the fields that changed are present.
@@ -139,6 +145,12 @@ pub enum UserError {
     AlreadyInState { state: &'static str },
     #[error("no account can have the role {role}")]
     ReservedRole { role: Role },
+    #[error("a service account cannot have the role {role}")]
+    ServiceRole { role: Role },
+    #[error("only an administrator makes service accounts")]
+    ServiceNeedsAdmin,
+    #[error("a service account has no password; it signs in with API keys")]
+    ServiceHasNoPassword,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -153,6 +165,7 @@ pub struct UserState {
     pub full_name: FullName,
     pub role: Role,
     pub active: bool,
+    pub service: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -236,6 +249,9 @@ impl User {
                 }
             }
             UserCommand::RecordPasswordChange { actor, at } => {
+                if user.service {
+                    return Err(UserError::ServiceHasNoPassword);
+                }
                 if actor.user_id != user.id {
                     require_admin(actor, "change another person's password")?;
                 }
@@ -261,12 +277,23 @@ fn register_user(register: &RegisterUser) -> Result<Vec<UserEvent>, UserError> {
         Registration::ByAdmin(actor) => require_admin(&actor, "create accounts")?,
         Registration::SelfService | Registration::Bootstrap => {}
     }
+    if register.service {
+        if !matches!(register.registration, Registration::ByAdmin(_)) {
+            return Err(UserError::ServiceNeedsAdmin);
+        }
+        if !register.role.is_staff() {
+            return Err(UserError::ServiceRole {
+                role: register.role,
+            });
+        }
+    }
     Ok(vec![UserEvent::UserRegistered {
         user_id: register.user_id,
         email: register.email.clone(),
         full_name: register.full_name.clone(),
         role: register.role,
         registration: register.registration,
+        service: register.service,
         occurred_at: register.at,
     }])
 }
@@ -297,6 +324,7 @@ impl Aggregate for User {
                 full_name,
                 role,
                 registration: _,
+                service,
                 occurred_at,
             } => {
                 self.state = Some(UserState {
@@ -305,6 +333,7 @@ impl Aggregate for User {
                     full_name,
                     role,
                     active: true,
+                    service,
                     created_at: occurred_at,
                     updated_at: occurred_at,
                 });

@@ -40,6 +40,7 @@ fn register(role: Role, registration: Registration) -> UserCommand {
         full_name: name("Ann Archer"),
         role,
         registration,
+        service: false,
         at: at(),
     })
 }
@@ -51,6 +52,7 @@ fn registered(role: Role, registration: Registration) -> UserEvent {
         full_name: name("Ann Archer"),
         role,
         registration,
+        service: false,
         occurred_at: at(),
     }
 }
@@ -166,6 +168,7 @@ fn an_admin_changes_a_role_but_not_their_own() {
         full_name: name("Root"),
         role: Role::Admin,
         registration: Registration::Bootstrap,
+        service: false,
         occurred_at: at(),
     }];
     given(own)
@@ -261,4 +264,93 @@ fn a_deactivated_account_replays_as_inactive() {
     ]);
     assert_eq!(user.state().map(|u| u.active), Some(false));
     assert_eq!(user.state().map(|u| u.role), Some(Role::Agent));
+}
+
+fn register_service(role: Role, registration: Registration) -> UserCommand {
+    let UserCommand::Register(register) = register(role, registration) else {
+        unreachable!("register builds a registration")
+    };
+    UserCommand::Register(RegisterUser {
+        service: true,
+        ..register
+    })
+}
+
+fn a_service_account() -> Vec<UserEvent> {
+    let UserEvent::UserRegistered {
+        user_id,
+        email,
+        full_name,
+        role,
+        registration,
+        occurred_at,
+        ..
+    } = registered(Role::Agent, Registration::ByAdmin(admin()))
+    else {
+        unreachable!("registered builds a registration")
+    };
+    vec![UserEvent::UserRegistered {
+        user_id,
+        email,
+        full_name,
+        role,
+        registration,
+        service: true,
+        occurred_at,
+    }]
+}
+
+#[test]
+fn an_admin_makes_a_service_account_with_a_staff_role() {
+    given(vec![])
+        .when(register_service(
+            Role::Agent,
+            Registration::ByAdmin(admin()),
+        ))
+        .then_expect_events(a_service_account());
+}
+
+#[test]
+fn a_service_account_is_never_a_customer() {
+    given(vec![])
+        .when(register_service(
+            Role::Customer,
+            Registration::ByAdmin(admin()),
+        ))
+        .then_expect_error(UserError::ServiceRole {
+            role: Role::Customer,
+        });
+}
+
+#[test]
+fn nobody_signs_up_as_a_service() {
+    given(vec![])
+        .when(register_service(Role::Customer, Registration::SelfService))
+        .then_expect_error(UserError::ServiceNeedsAdmin);
+    given(vec![])
+        .when(register_service(Role::Admin, Registration::Bootstrap))
+        .then_expect_error(UserError::ServiceNeedsAdmin);
+}
+
+#[test]
+fn a_service_account_has_no_password_to_change() {
+    given(a_service_account())
+        .when(UserCommand::RecordPasswordChange {
+            actor: admin(),
+            at: at(),
+        })
+        .then_expect_error(UserError::ServiceHasNoPassword);
+}
+
+#[test]
+fn an_event_recorded_before_service_accounts_reads_as_a_person() {
+    let stored = r#"{"UserRegistered":{"user_id":"00000000-0000-0000-0000-000000000007",
+        "email":"ann@example.com","full_name":"Ann Archer","role":"agent",
+        "registration":"self_service","occurred_at":"2026-11-20T09:00:00Z"}}"#;
+    let event: UserEvent = serde_json::from_str(stored).unwrap_or_else(|e| panic!("{e}"));
+    let user = User::from_events([event.clone()]);
+    assert_eq!(user.state().map(|u| u.service), Some(false));
+    // And a person's registration is written as it always was, without the flag.
+    let written = serde_json::to_string(&event).unwrap_or_default();
+    assert!(!written.contains("\"service\""), "{written}");
 }

@@ -214,6 +214,7 @@ fn cases(f: &Fixture, n: usize) -> Vec<Case> {
         case(Method::GET, "/api/workload/teams".into(), None, STAFF),
         case(Method::GET, "/api/workload/predictions".into(), None, STAFF),
         case(Method::GET, "/api/search/saved".into(), None, EVERYONE),
+        case(Method::GET, "/api/api-keys".into(), None, STAFF),
     ]
 }
 
@@ -259,18 +260,14 @@ async fn call(app: &TestApp, case: &Case, token: Option<&str>) -> (u16, String) 
     (response.status.as_u16(), response.text)
 }
 
-#[tokio::test]
-async fn every_route_admits_exactly_the_roles_allowed() {
-    let app = spawn_app().await;
-    let f = fixture(&app).await;
-    // Let the projections catch up with the fixture before judging reads.
-    app.read_ticket(&f.session(Who::Admin).token, &f.ticket, 1)
-        .await
-        .expect(200);
+/// Calls every route as each caller, with the credential `credential_of` gives them; the
+/// routes that let in someone they should not, or keep out someone they should let in.
+async fn judge(app: &TestApp, f: &Fixture, credential_of: &[(Who, String)]) -> Vec<String> {
     let mut failures = Vec::new();
     for (n, who) in EVERYONE.iter().enumerate() {
-        for case in cases(&f, n) {
-            let (status, text) = call(&app, &case, Some(&f.session(*who).token)).await;
+        let credential = &credential_of.iter().find(|(w, _)| w == who).unwrap().1;
+        for case in cases(f, n) {
+            let (status, text) = call(app, &case, Some(credential)).await;
             let expected_ok = case.allowed.contains(who);
             let ok = (200..300).contains(&status);
             let refused_right = if case.hidden_from.contains(who) {
@@ -294,6 +291,50 @@ async fn every_route_admits_exactly_the_roles_allowed() {
             }
         }
     }
+    failures
+}
+
+#[tokio::test]
+async fn every_route_admits_exactly_the_roles_allowed() {
+    let app = spawn_app().await;
+    let f = fixture(&app).await;
+    // Let the projections catch up with the fixture before judging reads.
+    app.read_ticket(&f.session(Who::Admin).token, &f.ticket, 1)
+        .await
+        .expect(200);
+    let tokens: Vec<(Who, String)> = f
+        .sessions
+        .iter()
+        .map(|(who, session)| (*who, session.token.clone()))
+        .collect();
+    let failures = judge(&app, &f, &tokens).await;
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[tokio::test]
+async fn every_route_admits_exactly_the_roles_allowed_to_api_keys_of_each_role() {
+    let app = spawn_app().await;
+    let f = fixture(&app).await;
+    app.read_ticket(&f.session(Who::Admin).token, &f.ticket, 1)
+        .await
+        .expect(200);
+    // Staff drive the table with personal keys of their own role; customers have no keys and
+    // keep their tokens.
+    let mut credentials: Vec<(Who, String)> = Vec::new();
+    for (who, session) in &f.sessions {
+        let credential = if STAFF.contains(who) {
+            app.api_key(
+                &session.token,
+                json!({"name": format!("{who:?} table"), "role": session.role}),
+            )
+            .await
+            .0
+        } else {
+            session.token.clone()
+        };
+        credentials.push((*who, credential));
+    }
+    let failures = judge(&app, &f, &credentials).await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -328,6 +369,17 @@ async fn every_route_refuses_a_missing_forged_expired_or_deactivated_token() {
     )
     .await
     .expect(200);
+    // API keys: a revoked one, and one made up with a real key's prefix.
+    let (revoked, made) = app
+        .api_key(&admin.token, json!({"name": "revoked", "role": "admin"}))
+        .await;
+    app.delete(
+        &format!("/api/api-keys/{}", made["id"].as_str().unwrap()),
+        &admin.token,
+    )
+    .await
+    .expect(204);
+    let made_up = format!("dk_{}_madeUpSecret", made["prefix"].as_str().unwrap());
     let mut failures = Vec::new();
     for case in cases(&f, 100) {
         for (label, token) in [
@@ -335,6 +387,8 @@ async fn every_route_refuses_a_missing_forged_expired_or_deactivated_token() {
             ("forged", Some(forged.as_str())),
             ("expired", Some(expired.as_str())),
             ("deactivated", Some(gone.token.as_str())),
+            ("revoked key", Some(revoked.as_str())),
+            ("made-up key", Some(made_up.as_str())),
         ] {
             let (status, text) = call(&app, &case, token).await;
             if status != 401 {

@@ -53,6 +53,27 @@ fn generate(venv: &Path, document: &Path, out: &Path) -> (bool, String) {
     (output.status.success(), text)
 }
 
+/// Runs `walkthrough.py` on the client generated in `work` with `env`; what it printed, after
+/// checking that it passed.
+async fn walk(venv: &Path, work: &Path, env: &[(&str, String)]) -> String {
+    let walkthrough = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/walkthrough.py");
+    let mut command = Command::new(venv.join("bin/python"));
+    command.arg(walkthrough).arg(work);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let walked = tokio::task::spawn_blocking(move || command.output().expect("python runs"))
+        .await
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&walked.stdout),
+        String::from_utf8_lossy(&walked.stderr)
+    );
+    assert!(walked.status.success(), "the walk-through failed:\n{said}");
+    said
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_python_client_skips_nothing_and_walks_through_the_api() {
     let venv = tokio::task::spawn_blocking(generator)
@@ -119,27 +140,16 @@ async fn a_generated_python_client_skips_nothing_and_walks_through_the_api() {
     }
 
     let customer = app.customer().await;
-    let walkthrough = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/walkthrough.py");
-    let (python, address, work_dir) = (venv.join("bin/python"), app.address.clone(), work.clone());
-    let email = customer.email.clone();
-    let walked = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(walkthrough)
-            .arg(&work_dir)
-            .env("DOCKET_URL", address)
-            .env("DOCKET_EMAIL", email)
-            .env("DOCKET_PASSWORD", "password123")
-            .output()
-            .expect("python runs")
-    })
-    .await
-    .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&walked.stdout),
-        String::from_utf8_lossy(&walked.stderr)
-    );
-    assert!(walked.status.success(), "the walk-through failed:\n{said}");
+    let said = walk(
+        &venv,
+        &work,
+        &[
+            ("DOCKET_URL", app.address.clone()),
+            ("DOCKET_EMAIL", customer.email.clone()),
+            ("DOCKET_PASSWORD", "password123".to_string()),
+        ],
+    )
+    .await;
     for step in [
         "login:",
         "create_ticket:",
@@ -149,5 +159,39 @@ async fn a_generated_python_client_skips_nothing_and_walks_through_the_api() {
     ] {
         assert!(said.contains(step), "{step} missing:\n{said}");
     }
+
+    // An integration: a service account's key drives the same client (as a bearer token and
+    // in X-API-Key), and once revoked it stops working.
+    let admin = app.admin().await;
+    let service = app.service_account("agent").await;
+    let (key, _) = app
+        .api_key(
+            &admin.token,
+            serde_json::json!({"name": "generated client", "role": "agent", "user_id": service}),
+        )
+        .await;
+    let said = walk(
+        &venv,
+        &work,
+        &[
+            ("DOCKET_URL", app.address.clone()),
+            ("DOCKET_API_KEY", key.clone()),
+            ("DOCKET_CUSTOMER_ID", customer.user_id.to_string()),
+        ],
+    )
+    .await;
+    for step in [
+        "me: the key in X-API-Key acts as",
+        "service=True",
+        "create_ticket:",
+        "get_ticket: 200",
+        "revoke_api_key:",
+        "after_revoke: 401",
+    ] {
+        assert!(said.contains(step), "{step} missing:\n{said}");
+    }
+    app.get("/api/auth/me", &key)
+        .await
+        .expect_problem(401, "unauthenticated");
     let _ = std::fs::remove_dir_all(&work);
 }

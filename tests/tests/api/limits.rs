@@ -102,3 +102,50 @@ async fn one_address_is_limited_whoever_it_claims_to_be() {
     assert!(statuses[..10].iter().all(|s| *s == 401), "{statuses:?}");
     assert!(statuses.contains(&429), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn each_api_key_has_a_budget_of_its_own() {
+    let (_, url) = fresh_database().await;
+    let mut settings = test_settings(&url);
+    settings.rate_limit_per_user = 5; // bursts to 10
+    let app = spawn_with(settings).await;
+    let admin = app.admin().await;
+    let (busy, _) = app
+        .api_key(&admin.token, json!({"name": "busy", "role": "viewer"}))
+        .await;
+    let (quiet, _) = app
+        .api_key(&admin.token, json!({"name": "quiet", "role": "viewer"}))
+        .await;
+    let mut statuses = Vec::new();
+    let mut refusal = None;
+    for _ in 0..30 {
+        let response = app
+            .request(
+                Method::GET,
+                "/api/auth/me",
+                None,
+                None,
+                &[("X-API-Key", busy.as_str())],
+            )
+            .await;
+        statuses.push(response.status.as_u16());
+        if response.status == 429 {
+            refusal = Some(response);
+        }
+    }
+    assert!(statuses[..10].iter().all(|s| *s == 200), "{statuses:?}");
+    let refusal = refusal.expect("the busy key is limited");
+    assert!(refusal.header("retry-after").is_some());
+    assert!(
+        refusal.text.contains("requests with this API key"),
+        "{}",
+        refusal.text
+    );
+    // The same account's other key, and a made-up secret for the busy key's prefix, draw on
+    // budgets of their own: nobody without the key can spend its budget.
+    app.get("/api/auth/me", &quiet).await.expect(200);
+    let forged = format!("{}x", busy);
+    app.get("/api/auth/me", &forged)
+        .await
+        .expect_problem(401, "unauthenticated");
+}

@@ -37,6 +37,8 @@ pub struct UserView {
     pub full_name: String,
     pub role: Role,
     pub active: bool,
+    /// A service account: no password, acts through API keys.
+    pub service: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
@@ -50,6 +52,7 @@ impl UserView {
             full_name: state.full_name.as_str().to_string(),
             role: state.role,
             active: state.active,
+            service: state.service,
             created_at: state.created_at,
             updated_at: state.updated_at,
             version,
@@ -63,6 +66,7 @@ impl UserView {
             email: row.email,
             full_name: row.full_name,
             active: row.active,
+            service: row.service,
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
@@ -134,6 +138,8 @@ pub async fn authenticate(app: &App, token: &str) -> Result<crate::app::Caller, 
         email: user.email,
         full_name: user.full_name,
         reads: Default::default(),
+        api_key: None,
+        service: user.service,
     })
 }
 
@@ -170,10 +176,12 @@ pub async fn standing(app: &App, id: UserId) -> Result<Option<UserStanding>, App
 
 pub struct NewAccount {
     pub email: Email,
-    pub password: Password,
+    /// `None` only for a service account, which has no password.
+    pub password: Option<Password>,
     pub full_name: FullName,
     pub role: Role,
     pub registration: Registration,
+    pub service: bool,
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
@@ -195,7 +203,7 @@ async fn reserve_email(
     app: &App,
     user_id: UserId,
     email: &Email,
-    password_hash: &str,
+    password_hash: Option<&str>,
 ) -> Result<(), AppError> {
     for _ in 0..2 {
         let inserted = sqlx::query(
@@ -251,14 +259,25 @@ pub async fn register(
         access::require_actor(actor, Permission::AdministerAccounts, "create accounts")?;
     }
     let user_id = UserId(Uuid::now_v7());
-    let password_hash = passwords::hash(account.password).await?;
-    reserve_email(app, user_id, &account.email, &password_hash).await?;
+    let password_hash = match (account.password, account.service) {
+        (Some(password), false) => Some(passwords::hash(password).await?),
+        (None, true) => None,
+        (Some(_), true) => {
+            return Err(AppError::invalid(
+                "password",
+                "a service account has no password; it signs in with API keys",
+            ));
+        }
+        (None, false) => return Err(AppError::invalid("password", "must not be empty")),
+    };
+    reserve_email(app, user_id, &account.email, password_hash.as_deref()).await?;
     let command = UserCommand::Register(RegisterUser {
         user_id,
         email: account.email,
         full_name: account.full_name,
         role: account.role,
         registration: account.registration,
+        service: account.service,
         at: app.time.now(),
     });
     match app
@@ -324,14 +343,15 @@ pub async fn check_credentials(
     password: String,
 ) -> Result<UserView, AppError> {
     let email = email.trim().to_lowercase();
-    let stored: Option<(Uuid, String)> =
+    // A service account's hash is NULL: no password matches it.
+    let stored: Option<(Uuid, Option<String>)> =
         sqlx::query_as("SELECT user_id, password_hash FROM credentials WHERE email = $1")
             .bind(&email)
             .fetch_optional(&app.pool)
             .await
             .map_err(AppError::database)?;
     let (user_id, hash) = match stored {
-        Some((id, hash)) => (Some(id), Some(hash)),
+        Some((id, hash)) => (Some(id), hash),
         None => (None, None),
     };
     if !passwords::verify(password, hash).await? {
@@ -482,7 +502,8 @@ pub async fn change_password(
             .bind(actor.user_id.0)
             .fetch_optional(&app.pool)
             .await
-            .map_err(AppError::database)?;
+            .map_err(AppError::database)?
+            .flatten();
     if !passwords::verify(current, stored).await? {
         return Err(AppError::invalid("current_password", "is wrong"));
     }
@@ -619,11 +640,12 @@ pub async fn ensure_admin(
     let account = NewAccount {
         email: Email::parse(email)
             .map_err(|e| AppError::invalid("DOCKET_ADMIN_EMAIL", e.reason))?,
-        password: Password::parse("DOCKET_ADMIN_PASSWORD", password)?,
+        password: Some(Password::parse("DOCKET_ADMIN_PASSWORD", password)?),
         full_name: FullName::parse(full_name)
             .map_err(|e| AppError::invalid("full_name", e.reason))?,
         role: Role::Admin,
         registration: Registration::Bootstrap,
+        service: false,
     };
     register(app, account, metadata).await?;
     Ok(true)

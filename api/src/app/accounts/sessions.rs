@@ -72,6 +72,8 @@ pub async fn find(app: &App, token: &str) -> Result<Option<Session>, AppError> {
             email: user.email,
             full_name: user.full_name,
             reads: Default::default(),
+            api_key: None,
+            service: user.service,
         },
         csrf_token,
     }))

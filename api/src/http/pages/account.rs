@@ -211,10 +211,11 @@ pub async fn register(
             };
             let account = NewAccount {
                 email,
-                password,
+                password: Some(password),
                 full_name,
                 role: Role::Customer,
                 registration: Registration::SelfService,
+                service: false,
             };
             match accounts::register(&app, account, origin.metadata(None)).await {
                 Ok(_) => {}

@@ -16,7 +16,7 @@ use crate::app::sla::config::{self, CalendarSpec, Saved};
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
 use crate::http::paging::{Page, Paging};
-use crate::http::principal::BearerAuth;
+use crate::http::principal::SignedIn;
 use crate::http::problem::ApiError;
 use crate::http::wire::{default_page, default_page_size};
 use crate::http::{ApiTags, if_match, invalid};
@@ -184,7 +184,7 @@ impl CalendarsApi {
     )]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// 1-based page number.
         #[oai(
@@ -211,7 +211,7 @@ impl CalendarsApi {
     )]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         body: JsonBody<CalendarRequest>,
@@ -228,7 +228,7 @@ impl CalendarsApi {
     )]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
     ) -> Result<ConfigSaved<CalendarDto>, ApiError> {
@@ -244,7 +244,7 @@ impl CalendarsApi {
     )]
     async fn update(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::app::{SharedApp, sla};
 use crate::http::ApiTags;
-use crate::http::principal::BearerAuth;
+use crate::http::principal::SignedIn;
 use crate::http::problem::ApiError;
 use crate::http::wire::Timestamp;
 use crate::http::wire::{ClockStateDto, PriorityDto, SlaMetricDto};
@@ -158,7 +158,7 @@ impl ClocksApi {
     )]
     async fn check(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         ticket_id: Path<Uuid>,
     ) -> Result<Json<SlaCheck>, ApiError> {
@@ -173,7 +173,7 @@ impl ClocksApi {
     )]
     async fn violations(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
     ) -> Result<Json<Violations>, ApiError> {
         let (breached, at_risk): (Vec<_>, Vec<_>) = sla::violations(&app, &auth.0)
@@ -194,7 +194,7 @@ impl ClocksApi {
     )]
     async fn metrics(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// Default: 30 days before `to`.
         from: Query<Option<DateTime<Utc>>>,

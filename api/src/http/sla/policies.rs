@@ -17,7 +17,7 @@ use crate::app::sla::config::{self, PolicySpec, Saved};
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
 use crate::http::paging::{Page, Paging};
-use crate::http::principal::{BearerAuth, consistency_token};
+use crate::http::principal::{SignedIn, consistency_token};
 use crate::http::problem::ApiError;
 use crate::http::wire::{PriorityDto, StatusDto};
 use crate::http::wire::{default_page, default_page_size};
@@ -215,7 +215,7 @@ impl PoliciesApi {
     )]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// 1-based page number.
         #[oai(
@@ -243,7 +243,7 @@ impl PoliciesApi {
     )]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         body: JsonBody<PolicyRequest>,
@@ -260,7 +260,7 @@ impl PoliciesApi {
     )]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
     ) -> Result<ConfigSaved<PolicyDto>, ApiError> {
@@ -276,7 +276,7 @@ impl PoliciesApi {
     )]
     async fn update(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -298,7 +298,7 @@ impl PoliciesApi {
     )]
     async fn delete(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,

@@ -17,7 +17,7 @@ use crate::app::sla::escalation;
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
 use crate::http::paging::{Page, Paging};
-use crate::http::principal::{BearerAuth, consistency_token};
+use crate::http::principal::{SignedIn, consistency_token};
 use crate::http::problem::ApiError;
 use crate::http::wire::{PriorityDto, SlaMetricDto, StatusDto};
 use crate::http::wire::{default_page, default_page_size};
@@ -333,7 +333,7 @@ impl RulesApi {
     )]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// 1-based page number.
         #[oai(
@@ -360,7 +360,7 @@ impl RulesApi {
     )]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         body: JsonBody<RuleRequest>,
@@ -384,7 +384,7 @@ impl RulesApi {
     )]
     async fn preview(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         body: JsonBody<RuleRequest>,
     ) -> Result<Json<RulePreview>, ApiError> {
@@ -415,7 +415,7 @@ impl RulesApi {
     )]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
     ) -> Result<ConfigSaved<RuleDto>, ApiError> {
@@ -431,7 +431,7 @@ impl RulesApi {
     )]
     async fn update(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -459,7 +459,7 @@ impl RulesApi {
     )]
     async fn delete(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,

@@ -21,7 +21,7 @@ use crate::app::tickets as service;
 use crate::app::{Origin, SharedApp};
 use crate::http::json::JsonBody;
 use crate::http::paging::{Page, Paging};
-use crate::http::principal::BearerAuth;
+use crate::http::principal::SignedIn;
 use crate::http::problem::ApiError;
 use crate::http::wire::{default_page, default_page_size};
 use crate::http::{ApiTags, comma_list, if_match, invalid};
@@ -37,7 +37,7 @@ impl TicketsApi {
     #[oai(path = "/api/tickets", method = "post", operation_id = "create_ticket")]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         body: JsonBody<CreateTicketRequest>,
@@ -52,7 +52,7 @@ impl TicketsApi {
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// Comma list of statuses, e.g. `open,pending`.
         status: Query<Option<String>>,
@@ -143,7 +143,7 @@ impl TicketsApi {
     #[oai(path = "/api/tickets/:id", method = "get", operation_id = "get_ticket")]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// The ticket's id, or its number (`TKT-000051`, `51`).
         id: Path<String>,
@@ -171,7 +171,7 @@ impl TicketsApi {
     )]
     async fn update(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -195,7 +195,7 @@ impl TicketsApi {
     )]
     async fn change_status(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -224,7 +224,7 @@ impl TicketsApi {
     )]
     async fn assign(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -263,7 +263,7 @@ impl TicketsApi {
     )]
     async fn unassign(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -282,7 +282,7 @@ impl TicketsApi {
     )]
     async fn set_team(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -303,7 +303,7 @@ impl TicketsApi {
     )]
     async fn escalate(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -334,7 +334,7 @@ impl TicketsApi {
     )]
     async fn comment(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -365,7 +365,7 @@ impl TicketsApi {
     )]
     async fn comments(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
         #[oai(validator(minimum(value = "0")))] min_version: Query<Option<i64>>,
@@ -394,7 +394,7 @@ impl TicketsApi {
     )]
     async fn comment_one(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
         comment_id: Path<Uuid>,
@@ -416,7 +416,7 @@ impl TicketsApi {
     )]
     async fn history(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
     ) -> Result<Json<TicketHistory>, ApiError> {
@@ -438,7 +438,7 @@ impl TicketsApi {
     )]
     async fn timeline(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
     ) -> Result<Json<TicketTimeline>, ApiError> {

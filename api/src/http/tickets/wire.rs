@@ -183,6 +183,10 @@ pub struct TicketPage {
 pub struct HistoryActor {
     pub id: Option<Uuid>,
     pub role: Option<RoleDto>,
+    /// The actor is a service account (an integration), not a person.
+    pub service: bool,
+    /// The API key the change was made with, if it was.
+    pub api_key_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -478,6 +482,7 @@ pub fn event_data(aggregate_type: &str, mut data: serde_json::Value) -> serde_js
 impl HistoryEntry {
     pub fn of(event: &RecordedEvent, payload: &TicketEvent) -> Self {
         let actor = payload.actor();
+        let metadata = event.metadata();
         HistoryEntry {
             sequence: event.sequence,
             event_type: event.event_type.clone(),
@@ -486,6 +491,11 @@ impl HistoryEntry {
             actor: HistoryActor {
                 id: Some(actor.user_id.0),
                 role: Some(actor.role.into()),
+                service: metadata.actor_kind.as_deref() == Some("service"),
+                api_key_id: metadata
+                    .api_key_id
+                    .as_deref()
+                    .and_then(|id| Uuid::parse_str(id).ok()),
             },
             data: event_data("ticket", event.data()),
         }

@@ -16,7 +16,7 @@ use crate::app::{AppError, Origin, SharedApp};
 use crate::http::ApiTags;
 use crate::http::json::JsonBody;
 use crate::http::paging::{Page, Paging};
-use crate::http::principal::BearerAuth;
+use crate::http::principal::SignedIn;
 use crate::http::problem::ApiError;
 use crate::http::wire::{default_page, default_page_size};
 
@@ -57,7 +57,7 @@ impl AgentsApi {
     #[oai(path = "/api/agents", method = "get", operation_id = "list_agents")]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// 1-based page number.
         #[oai(
@@ -84,7 +84,7 @@ impl AgentsApi {
     )]
     async fn available(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// 1-based page number.
         #[oai(
@@ -107,7 +107,7 @@ impl AgentsApi {
     #[oai(path = "/api/agents/:id", method = "get", operation_id = "get_agent")]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
     ) -> Result<Json<AgentDto>, ApiError> {
@@ -122,7 +122,7 @@ impl AgentsApi {
     )]
     async fn set_skills(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -150,7 +150,7 @@ impl AgentsApi {
     )]
     async fn set_status(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -168,7 +168,7 @@ impl AgentsApi {
     )]
     async fn set_capacity(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,

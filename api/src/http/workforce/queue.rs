@@ -18,7 +18,7 @@ use crate::app::router::{Move, queue};
 use crate::app::{Origin, SharedApp, tickets};
 use crate::http::ApiTags;
 use crate::http::json::JsonBody;
-use crate::http::principal::BearerAuth;
+use crate::http::principal::SignedIn;
 use crate::http::problem::ApiError;
 use crate::http::tickets::TicketWritten;
 use crate::http::wire::{default_page, default_page_size};
@@ -94,7 +94,7 @@ impl QueueApi {
     )]
     async fn queue(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// 1-based page number.
         #[oai(
@@ -142,7 +142,7 @@ impl QueueApi {
     )]
     async fn process(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
     ) -> Result<Json<MovesDto>, ApiError> {
         Ok(moves(false, queue::drain(&app, &auth.0).await?))
@@ -157,7 +157,7 @@ impl QueueApi {
     )]
     async fn rebalance(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         body: JsonBody<RebalanceRequest>,
     ) -> Result<Json<MovesDto>, ApiError> {
@@ -177,7 +177,7 @@ impl QueueApi {
     )]
     async fn explain(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
     ) -> Result<Json<RoutingExplanation>, ApiError> {
@@ -203,7 +203,7 @@ impl QueueApi {
     )]
     async fn claim(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         agent_id: Path<Uuid>,

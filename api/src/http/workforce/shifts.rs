@@ -14,7 +14,7 @@ use crate::http::ApiTags;
 use crate::http::etag;
 use crate::http::json::JsonBody;
 use crate::http::paging::{Page, Paging};
-use crate::http::principal::BearerAuth;
+use crate::http::principal::SignedIn;
 use crate::http::problem::ApiError;
 use crate::http::wire::{default_page, default_page_size};
 
@@ -32,7 +32,7 @@ impl ShiftsApi {
     )]
     async fn start(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         body: JsonBody<StartShiftRequest>,
@@ -55,7 +55,7 @@ impl ShiftsApi {
     )]
     async fn end(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -72,7 +72,7 @@ impl ShiftsApi {
     )]
     async fn schedule_break(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -98,7 +98,7 @@ impl ShiftsApi {
     )]
     async fn of_agent(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         agent_id: Path<Uuid>,
         /// 1-based page number.
@@ -127,7 +127,7 @@ impl ShiftsApi {
     #[oai(path = "/api/shifts/:id", method = "get", operation_id = "get_shift")]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
     ) -> Result<Versioned<ShiftDto>, ApiError> {

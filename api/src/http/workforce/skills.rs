@@ -10,7 +10,7 @@ use super::{Created, SkillDto, SkillRequest, note};
 use crate::app::{Origin, SharedApp, workforce};
 use crate::http::json::JsonBody;
 use crate::http::paging::{Page, Paging};
-use crate::http::principal::BearerAuth;
+use crate::http::principal::SignedIn;
 use crate::http::problem::ApiError;
 use crate::http::wire::{default_page, default_page_size};
 use crate::http::{ApiTags, invalid};
@@ -24,7 +24,7 @@ impl SkillsApi {
     #[oai(path = "/api/skills", method = "get", operation_id = "list_skills")]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// 1-based page number.
         #[oai(
@@ -47,7 +47,7 @@ impl SkillsApi {
     #[oai(path = "/api/skills", method = "post", operation_id = "create_skill")]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         body: JsonBody<SkillRequest>,
@@ -67,7 +67,7 @@ impl SkillsApi {
     )]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// The skill's id or its name.
         skill: Path<String>,

@@ -11,7 +11,7 @@ use super::{AddMemberRequest, Created, MemberDto, Removed, TeamDto, TeamRequest,
 use crate::app::{Origin, SharedApp, workforce};
 use crate::http::json::JsonBody;
 use crate::http::paging::{Page, Paging};
-use crate::http::principal::{BearerAuth, consistency_token};
+use crate::http::principal::{SignedIn, consistency_token};
 use crate::http::problem::ApiError;
 use crate::http::wire::TeamRoleDto;
 use crate::http::wire::{default_page, default_page_size};
@@ -26,7 +26,7 @@ impl TeamsApi {
     #[oai(path = "/api/teams", method = "get", operation_id = "list_teams")]
     async fn list(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// 1-based page number.
         #[oai(
@@ -49,7 +49,7 @@ impl TeamsApi {
     #[oai(path = "/api/teams", method = "post", operation_id = "create_team")]
     async fn create(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         body: JsonBody<TeamRequest>,
@@ -65,7 +65,7 @@ impl TeamsApi {
     #[oai(path = "/api/teams/:id", method = "get", operation_id = "get_team")]
     async fn get(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
     ) -> Result<Json<TeamDto>, ApiError> {
@@ -80,7 +80,7 @@ impl TeamsApi {
     )]
     async fn members(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         id: Path<Uuid>,
         /// 1-based page number.
@@ -108,7 +108,7 @@ impl TeamsApi {
     )]
     async fn add_member(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,
@@ -130,7 +130,7 @@ impl TeamsApi {
     )]
     async fn remove_member(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         id: Path<Uuid>,

@@ -11,7 +11,7 @@ use crate::app::SharedApp;
 use crate::app::workforce::workload::{self, AgentWorkload, ratio};
 use crate::http::ApiTags;
 use crate::http::paging::{Page, Paging};
-use crate::http::principal::BearerAuth;
+use crate::http::principal::SignedIn;
 use crate::http::problem::ApiError;
 use crate::http::wire::{default_page, default_page_size};
 
@@ -50,7 +50,7 @@ impl WorkloadApi {
     )]
     async fn agents(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// 1-based page number.
         #[oai(
@@ -77,7 +77,7 @@ impl WorkloadApi {
     )]
     async fn teams(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         /// 1-based page number.
         #[oai(
@@ -123,7 +123,7 @@ impl WorkloadApi {
     )]
     async fn metrics(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
     ) -> Result<Json<WorkloadMetrics>, ApiError> {
         let floor = workload::floor(&app, &auth.0).await?;
@@ -153,7 +153,7 @@ impl WorkloadApi {
     )]
     async fn predictions(
         &self,
-        auth: BearerAuth,
+        auth: SignedIn,
         app: Data<&SharedApp>,
         hours: Query<Option<i64>>,
     ) -> Result<Json<Predictions>, ApiError> {

@@ -28,6 +28,7 @@ pub struct UserLine {
     email: String,
     role: &'static str,
     active: bool,
+    service: bool,
     me: bool,
     roles: Vec<(&'static str, bool)>,
     history: Vec<ChangeLine>,
@@ -45,6 +46,9 @@ pub struct NewUserForm {
     password: String,
     #[serde(default)]
     role: String,
+    /// Ticked: a service account, with no password, for an integration's API keys.
+    #[serde(default)]
+    service: Option<String>,
 }
 
 #[derive(Template)]
@@ -98,6 +102,7 @@ async fn users_page(
             email: user.email,
             role: user.role.as_str(),
             active: user.active,
+            service: user.service,
             me: user.id == caller.id,
             roles: Role::ALL
                 .iter()
@@ -139,10 +144,22 @@ fn new_account(form: &NewUserForm, by: &Visitor) -> Result<NewAccount, (String, 
     let refuse = |field: &str, reason: String| (field.to_string(), reason);
     let full_name = FullName::parse(&form.full_name).map_err(|e| refuse("full_name", e.reason))?;
     let email = Email::parse(&form.email).map_err(|e| refuse("email", e.reason))?;
-    let password = Password::parse("password", &form.password).map_err(|e| match e {
-        AppError::Invalid { reason, .. } => refuse("password", reason),
-        other => refuse("password", other.to_string()),
-    })?;
+    let service = form.service.is_some();
+    let password = match (service, form.password.is_empty()) {
+        (true, true) => None,
+        (true, false) => {
+            return Err(refuse(
+                "password",
+                "A service account has no password; leave it empty.".to_string(),
+            ));
+        }
+        (false, _) => Some(
+            Password::parse("password", &form.password).map_err(|e| match e {
+                AppError::Invalid { reason, .. } => refuse("password", reason),
+                other => refuse("password", other.to_string()),
+            })?,
+        ),
+    };
     let role = form
         .role
         .parse::<Role>()
@@ -155,6 +172,7 @@ fn new_account(form: &NewUserForm, by: &Visitor) -> Result<NewAccount, (String, 
         full_name,
         role,
         registration: Registration::ByAdmin(by.caller().actor()),
+        service,
     })
 }
 
