@@ -166,6 +166,21 @@
     });
   }
 
+  // A button with `data-copy="<input id>"` copies that input's value (a key shown once).
+  function copyButtons() {
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var field = document.getElementById(button.getAttribute("data-copy"));
+        if (!field) { return; }
+        field.select();
+        var done = function () { button.textContent = "Copied"; };
+        if (navigator.clipboard && navigator.clipboard.writeText) {
+          navigator.clipboard.writeText(field.value).then(done, function () { /* selected: copy by hand */ });
+        }
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     tick();
     window.setInterval(tick, 1000);
@@ -181,5 +196,6 @@
     }
     listen();
     presence();
+    copyButtons();
   });
 })();

@@ -522,6 +522,39 @@ try {
   check(veraHistory.includes("UserRoleChanged") && veraHistory.includes("UserDeactivated"), `each change is in the account's history (${veraHistory.replace(/\s+/g, " ").trim()})`);
   await photograph(admin, "users-and-roles");
 
+  // ---- An integration: a service account, its key shown once, used from here, revoked. ----
+  await admin.goto(`${base}/settings/users`);
+  await admin.fill("#full_name", "Nightly export");
+  await admin.fill("#email", `export-${stamp}@docket.test`);
+  await admin.check("input[name=service]");
+  await admin.selectOption("#role", "viewer");
+  await Promise.all([admin.waitForNavigation(), admin.click("main form[action='/settings/users'] button[type=submit]")]);
+  const exporter = admin.locator(`tr[data-user="export-${stamp}@docket.test"]`);
+  check((await exporter.count()) === 1 && (await exporter.textContent()).includes("service"), "an admin opens a service account without a password");
+  await Promise.all([admin.waitForNavigation(), admin.click("header a[href='/account/api-keys']")]);
+  await admin.fill("#name", "Nightly export");
+  await admin.fill("#allowed_ips", "127.0.0.1, the office");
+  await Promise.all([admin.waitForNavigation(), admin.click("main form[action='/account/api-keys'] button[type=submit]")]);
+  check((await admin.textContent("#allowed_ips-error")).length > 0 && (await admin.inputValue("#name")) === "Nightly export", "an address that is not one is refused beside its field, the rest kept");
+  await admin.fill("#allowed_ips", "127.0.0.1, ::1");
+  await admin.selectOption("#owner", { label: "Nightly export (service account)" });
+  await admin.selectOption("#role", "viewer");
+  await Promise.all([admin.waitForNavigation(), admin.click("main form[action='/account/api-keys'] button[type=submit]")]);
+  const madeKey = await admin.inputValue("#new-key");
+  check(madeKey.startsWith("dk_"), "the new key is shown once, to copy");
+  const asService = await fetch(`${base}/api/auth/me`, { headers: { "X-API-Key": madeKey } });
+  const serviceAccount = asService.status === 200 ? await asService.json() : {};
+  check(serviceAccount.service === true && serviceAccount.full_name === "Nightly export", `the key acts as the service account (${asService.status})`);
+  await admin.goto(`${base}/account/api-keys`);
+  check(!(await admin.content()).includes(madeKey), "and is never shown again");
+  const keyRow = admin.locator('tr[data-key="Nightly export"]');
+  check((await keyRow.textContent()).includes("Nightly export") && (await keyRow.textContent()).includes("127.0.0.1"), "the list names the account it acts as and where it may be used from");
+  await photograph(admin, "api-keys");
+  await Promise.all([admin.waitForNavigation(), keyRow.locator("button:has-text('Revoke')").click()]);
+  check((await keyRow.locator("[data-field=state]").textContent()).trim() === "revoked", "the key is revoked");
+  const afterRevoke = await fetch(`${base}/api/auth/me`, { headers: { "X-API-Key": madeKey } });
+  check(afterRevoke.status === 401, `and stops working at once (${afterRevoke.status})`);
+
   // ---- Signing out ends the session. ----
   await Promise.all([agent.waitForNavigation(), agent.click("text=Sign out")]);
   check(agent.url().endsWith("/login"), "signing out leads to the sign-in page");
@@ -577,6 +610,8 @@ try {
   await signIn(auditAdmin, adminEmail, adminPassword);
   await auditAdmin.goto(`${base}/settings/users`);
   await audit(auditAdmin, "users and roles");
+  await auditAdmin.goto(`${base}/account/api-keys`);
+  await audit(auditAdmin, "the API keys");
   const auditCustomerSide = await context({ bypassCSP: true });
   const auditCustomer = await auditCustomerSide.newPage();
   await signIn(auditCustomer, customerEmail, "password123");

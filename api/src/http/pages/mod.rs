@@ -9,6 +9,7 @@ mod account;
 mod charts;
 mod dashboard;
 mod directory;
+mod keys;
 mod live;
 mod people;
 mod settings;
@@ -44,6 +45,11 @@ pub fn routes() -> Route {
             "/account/password",
             poem::get(account::password_form).post(account::change_password),
         )
+        .at(
+            "/account/api-keys",
+            poem::get(keys::key_settings).post(keys::make_key),
+        )
+        .at("/account/api-keys/:id/revoke", poem::post(keys::revoke_key))
         .at(
             "/register",
             poem::get(account::register_form).post(account::register),

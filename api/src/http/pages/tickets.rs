@@ -1157,12 +1157,15 @@ async fn record_of(app: &SharedApp, visitor: &Visitor, id: Uuid) -> Result<Recor
         .map(|(event, payload)| {
             let (at, label) = when(payload.occurred_at());
             let actor = payload.actor();
+            // An integration's change says so: "Nightly export (service, agent)".
+            let service = event.metadata().actor_kind.as_deref() == Some("service");
             HistoryLine {
                 sequence: event.sequence,
                 kind: event.event_type.clone(),
                 by: format!(
-                    "{} ({})",
+                    "{} ({}{})",
                     names.person(Some(actor.user_id.0)),
+                    if service { "service, " } else { "" },
                     actor.role.as_str()
                 ),
                 at,
