@@ -191,9 +191,77 @@ pub struct Settings {
     #[arg(long, env = "DOCKET_SEARCH_RANKED_MAX", default_value_t = 200)]
     pub search_ranked_max: i64,
 
+    /// Post webhooks to loopback, private and link-local addresses too (for tests and closed
+    /// networks); by default such endpoints are refused, and so is a name resolving to one.
+    #[arg(long, env = "DOCKET_WEBHOOK_ALLOW_PRIVATE", default_value_t = false)]
+    pub webhook_allow_private: bool,
+
+    /// How long one webhook attempt may take, in seconds, before it counts as failed.
+    #[arg(long, env = "DOCKET_WEBHOOK_TIMEOUT_SECS", default_value_t = 15)]
+    pub webhook_timeout_secs: u64,
+
+    /// The waits before each retry of a failed webhook delivery, each after the attempt before
+    /// it (`5s`, `5m`, `2h`, `1d`, comma-separated); when they run out the delivery has failed.
+    #[arg(
+        long,
+        env = "DOCKET_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "5s,5m,30m,2h,5h,10h,10h",
+        value_parser = parse_schedule
+    )]
+    pub webhook_retry_schedule: Schedule,
+
+    /// A webhook endpoint with no successful delivery for this long (`5d`, `12h`) is disabled,
+    /// and its administrators are told.
+    #[arg(
+        long,
+        env = "DOCKET_WEBHOOK_DISABLE_AFTER",
+        default_value = "5d",
+        value_parser = parse_duration
+    )]
+    pub webhook_disable_after: Duration,
+
     /// Log format on stderr.
     #[arg(long, env = "DOCKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+}
+
+/// Waits, in order (a retry schedule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule(pub Vec<Duration>);
+
+/// `250ms`, `5s`, `5m`, `2h`, `1d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{text}` needs a unit: ms, s, m, h or d"))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a whole number"))?;
+    let seconds = |factor: u64| Duration::from_secs(number.saturating_mul(factor));
+    match unit {
+        "ms" => Ok(Duration::from_millis(number)),
+        "s" => Ok(seconds(1)),
+        "m" => Ok(seconds(60)),
+        "h" => Ok(seconds(3600)),
+        "d" => Ok(seconds(86_400)),
+        other => Err(format!("`{other}` is not a unit: use ms, s, m, h or d")),
+    }
+}
+
+/// `5s,5m,30m` (at least one wait).
+pub fn parse_schedule(text: &str) -> Result<Schedule, String> {
+    let waits = text
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(parse_duration)
+        .collect::<Result<Vec<_>, _>>()?;
+    if waits.is_empty() {
+        return Err("give at least one wait, such as 5s".to_string());
+    }
+    Ok(Schedule(waits))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -306,6 +374,21 @@ mod tests {
             settings.jwt_secret().ok().map(|s| s.expose().to_string()),
             Some(DEVELOPMENT_JWT_SECRET.to_string())
         );
+    }
+
+    #[test]
+    fn durations_and_schedules_read_as_people_write_them() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("5d"), Ok(Duration::from_secs(432_000)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("five minutes").is_err());
+        assert!(parse_duration("5w").is_err());
+        let schedule = Settings::defaults().webhook_retry_schedule;
+        assert_eq!(schedule.0.len(), 7);
+        assert_eq!(schedule.0[0], Duration::from_secs(5));
+        assert_eq!(schedule.0[6], Duration::from_secs(36_000));
+        assert!(parse_schedule(" , ").is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::app::bus::appenders::Appenders;
 use crate::app::consistency::{Consistency, OwnWrites};
 use crate::app::live::LiveHub;
 use crate::app::metrics::Metrics;
+use crate::app::outbound::{self, Outbound, OutboundSettings};
 use crate::app::search::RankedSearches;
 use crate::app::time::{SystemTime, TimeSource};
 use crate::app::{App, Origin, SharedApp, accounts, router, sla};
@@ -128,10 +129,12 @@ impl Application {
             teams: buses.bus(),
             agents: buses.bus(),
             shifts: buses.bus(),
+            webhooks: buses.bus(),
             routing_weights: settings.routing_weights(),
             routable_agents: Default::default(),
             sla_catalog: Default::default(),
             live,
+            outbound: Outbound::new(OutboundSettings::from_settings(&settings)),
             time,
             tokens,
             api_key_cache: Default::default(),
@@ -246,7 +249,15 @@ fn spawn_background(
             ))
         })
         .collect();
+    // The outbound dispatcher runs like a projector but is not one (never rebuilt).
+    tasks.push(tokio::spawn(outbound::dispatch::WEBHOOK_DISPATCH.run(
+        app.pool.clone(),
+        notifications.clone(),
+        settings,
+        shutdown.clone(),
+    )));
     tasks.extend([
+        tokio::spawn(outbound::delivery::run(app.clone(), shutdown.clone())),
         tokio::spawn(app.metrics.clone().keep_up(shutdown.clone())),
         tokio::spawn(router::run_router(app.clone(), shutdown.clone())),
         tokio::spawn(sla::scheduler::run(app.clone(), shutdown.clone())),

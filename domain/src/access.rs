@@ -19,6 +19,8 @@ pub enum Permission {
     ReadAccounts,
     /// Create accounts with any role and change them.
     AdministerAccounts,
+    /// Configure what leaves Docket: webhook endpoints and their secrets.
+    ManageIntegrations,
 }
 
 impl Permission {
@@ -29,6 +31,7 @@ impl Permission {
         Permission::Manage,
         Permission::ReadAccounts,
         Permission::AdministerAccounts,
+        Permission::ManageIntegrations,
     ];
 }
 
@@ -41,7 +44,9 @@ impl Role {
             Permission::Manage | Permission::ReadAccounts => {
                 matches!(self, Role::Manager | Role::Admin)
             }
-            Permission::AdministerAccounts => matches!(self, Role::Admin),
+            Permission::AdministerAccounts | Permission::ManageIntegrations => {
+                matches!(self, Role::Admin)
+            }
         }
     }
 }
@@ -104,6 +109,7 @@ mod tests {
                     Manage,
                     ReadAccounts,
                     AdministerAccounts,
+                    ManageIntegrations,
                 ],
             ),
             (

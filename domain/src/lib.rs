@@ -41,6 +41,7 @@ pub mod sla;
 pub mod ticket;
 pub mod user;
 pub mod values;
+pub mod webhook;
 pub mod workforce;
 
 pub use values::{Actor, Priority, Role, TicketStatus, UserId, ValidationError};
@@ -51,6 +52,7 @@ pub fn event_type_names() -> impl Iterator<Item = &'static str> {
         ticket::TicketEvent::NAMES,
         user::UserEvent::NAMES,
         api_key::ApiKeyEvent::NAMES,
+        webhook::WebhookEvent::NAMES,
         saved_search::SavedSearchEvent::NAMES,
         workforce::skill::SkillEvent::NAMES,
         workforce::team::TeamEvent::NAMES,

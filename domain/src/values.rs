@@ -401,6 +401,24 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// What happened to a ticket, as integrations (webhooks) and automation rules name it. One
+    /// event of the log may be several of these: a priority change is also an update, a status
+    /// change to resolved is also `ticket.resolved`.
+    EventKind, "events" {
+        TicketCreated => "ticket.created",
+        TicketUpdated => "ticket.updated",
+        TicketStatusChanged => "ticket.status_changed",
+        TicketPriorityChanged => "ticket.priority_changed",
+        TicketAssigned => "ticket.assigned",
+        TicketEscalated => "ticket.escalated",
+        TicketResolved => "ticket.resolved",
+        CommentAdded => "comment.added",
+        SlaWarning => "sla.warning",
+        SlaBreached => "sla.breached",
+    }
+);
+
 /// The labels on a ticket: at most [`Tags::MAX`], each unique, kept in the order given.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -24,6 +24,7 @@ pub mod sla_config;
 pub mod tickets;
 pub mod typed;
 pub mod users;
+pub mod webhooks;
 pub mod workforce;
 
 pub use log::{Checkpoint, EventMetadata, RecordedEvent};

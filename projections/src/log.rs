@@ -62,6 +62,11 @@ impl StoredJson {
         &self.0
     }
 
+    /// JSON text as if PostgreSQL had sent it (for events made in memory: tests, previews).
+    pub fn from_text(text: String) -> Self {
+        Self(text)
+    }
+
     fn from_value(value: PgValueRef<'_>) -> Result<Self, sqlx::Error> {
         let decoding = |e: sqlx::error::BoxDynError| sqlx::Error::Decode(e);
         let mut bytes = value.as_bytes().map_err(decoding)?;

@@ -20,6 +20,7 @@ use crate::saved_searches::SavedSearchesProjection;
 use crate::sla_config::SlaConfigProjection;
 use crate::tickets::TicketsProjection;
 use crate::users::UsersProjection;
+use crate::webhooks::WebhooksProjection;
 use crate::workforce::WorkforceProjection;
 
 /// What reports a rebuild's progress (a progress bar, a log line).
@@ -70,7 +71,10 @@ impl PartialEq for Projector {
 impl Eq for Projector {}
 
 impl Projector {
-    const fn of<P: Projection + Default>() -> Self {
+    /// The projector of `P`. Subscribers that are not read models (the outbound dispatcher)
+    /// are made this way too, to be run and reported like one, but are not listed in
+    /// [`PROJECTORS`]: a rebuild must never replay their side effects.
+    pub const fn of<P: Projection + Default>() -> Self {
         Self {
             name: P::NAME,
             aggregate_types: P::AGGREGATE_TYPES,
@@ -175,9 +179,10 @@ pub static SAVED_SEARCHES: Projector = Projector::of::<SavedSearchesProjection>(
 pub static SLA_CONFIG: Projector = Projector::of::<SlaConfigProjection>();
 pub static WORKFORCE: Projector = Projector::of::<WorkforceProjection>();
 pub static TICKET_FLOW: Projector = Projector::of::<FlowProjection>();
+pub static WEBHOOKS: Projector = Projector::of::<WebhooksProjection>();
 
 /// Every projector this build runs.
-pub static PROJECTORS: [&Projector; 7] = [
+pub static PROJECTORS: [&Projector; 8] = [
     &TICKETS,
     &USERS,
     &AUDIT,
@@ -185,6 +190,7 @@ pub static PROJECTORS: [&Projector; 7] = [
     &SLA_CONFIG,
     &WORKFORCE,
     &TICKET_FLOW,
+    &WEBHOOKS,
 ];
 
 /// The projector named `name`.

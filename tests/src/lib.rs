@@ -5,6 +5,7 @@
 
 pub mod live;
 pub mod python;
+pub mod receiver;
 pub mod synthetic;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -81,6 +82,14 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.rate_limit_per_address = 0;
     settings.rate_limit_per_user = 0;
     settings.sign_in_limit_per_minute = 0;
+    // The tests' webhook receivers listen on loopback, and a retry is not worth minutes here.
+    settings.webhook_allow_private = true;
+    settings.webhook_retry_schedule = docket_api::config::Schedule(
+        ["200ms", "500ms", "1s", "1s", "2s", "2s", "2s"]
+            .map(|w| docket_api::config::parse_duration(w).expect("a wait"))
+            .to_vec(),
+    );
+    settings.webhook_timeout_secs = 5;
     settings
 }
 

@@ -20,6 +20,18 @@ pub async fn page(
     Ok(audit::page(&app.pool, filter).await?)
 }
 
+/// An event's fields as the API, the web app and webhooks show them: as stored, except that a
+/// ticket's number has the one form the ticket itself shows (`"TKT-000051"`, not `51`).
+pub fn event_data(aggregate_type: &str, mut data: serde_json::Value) -> serde_json::Value {
+    if aggregate_type == "ticket"
+        && let Some(number) = data.get("number").and_then(serde_json::Value::as_i64)
+    {
+        data["number"] =
+            serde_json::Value::String(docket_domain::values::TicketNumber(number).to_string());
+    }
+    data
+}
+
 /// One change of an aggregate, as its log recorded it: who made it, and when.
 pub struct Change {
     pub version: i64,

@@ -11,6 +11,7 @@ use docket_domain::saved_search::SavedSearchError;
 use docket_domain::sla::config::ConfigError;
 use docket_domain::ticket::TicketError;
 use docket_domain::user::UserError;
+use docket_domain::webhook::WebhookError;
 use docket_domain::workforce::WorkforceError;
 
 use crate::app::bus::CommandError;
@@ -238,6 +239,17 @@ impl Refusal for ApiKeyError {
             }
             ApiKeyError::ExpiryInPast => AppError::invalid("expires_at", detail),
             ApiKeyError::AlreadyRevoked => AppError::conflict(ConflictKind::AlreadyRevoked, detail),
+        }
+    }
+}
+
+impl Refusal for WebhookError {
+    fn into_app_error(self, _field: &str) -> AppError {
+        let detail = self.to_string();
+        match self {
+            WebhookError::NotFound => AppError::NotFound("webhook"),
+            WebhookError::AlreadyExists => AppError::conflict(ConflictKind::AlreadyExists, detail),
+            WebhookError::NotPermitted { .. } => AppError::NotPermitted(detail),
         }
     }
 }

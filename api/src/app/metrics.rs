@@ -25,6 +25,7 @@ const SLA_RUNNING: &str = "docket_sla_clocks_running";
 const SLA_PENDING: &str = "docket_sla_deadlines_pending";
 const ROUTING_QUEUE: &str = "docket_routing_queue_length";
 const RATE_LIMITED: &str = "docket_rate_limit_refusals_total";
+const WEBHOOK_ATTEMPTS: &str = "docket_webhook_attempts_total";
 
 /// Request latencies from half a millisecond to ten seconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -88,6 +89,10 @@ impl Metrics {
                 "Commands refused with 409 after exhausting their retries, by aggregate type",
             ),
             (RATE_LIMITED, "Requests refused with 429, by limit"),
+            (
+                WEBHOOK_ATTEMPTS,
+                "Webhook delivery attempts, by outcome (delivered, failed, gone)",
+            ),
         ];
         for (name, help) in counters {
             self.recorder
@@ -223,6 +228,14 @@ impl Metrics {
     pub fn rate_limited(&self, limit: &'static str) {
         self.counter(RATE_LIMITED, vec![Label::from_static_parts("limit", limit)])
             .increment(1);
+    }
+
+    pub fn webhook_attempt(&self, outcome: &'static str) {
+        self.counter(
+            WEBHOOK_ATTEMPTS,
+            vec![Label::from_static_parts("outcome", outcome)],
+        )
+        .increment(1);
     }
 
     pub fn projector(&self, name: &'static str, lag: i64, failed: bool, applied: i64) {

@@ -18,6 +18,7 @@ pub mod health;
 pub mod leadership;
 pub mod live;
 pub mod metrics;
+pub mod outbound;
 pub mod router;
 pub mod search;
 pub mod sla;
@@ -33,6 +34,7 @@ use docket_domain::saved_search::SavedSearch;
 use docket_domain::sla::config::{EscalationRule, SlaCalendar, SlaPolicy};
 use docket_domain::ticket::Ticket;
 use docket_domain::user::User;
+use docket_domain::webhook::Webhook;
 use docket_domain::workforce::agent::Agent;
 use docket_domain::workforce::routing::RoutingWeights;
 use docket_domain::workforce::shift::Shift;
@@ -66,6 +68,7 @@ pub struct App {
     pub teams: CommandBus<Team>,
     pub agents: CommandBus<Agent>,
     pub shifts: CommandBus<Shift>,
+    pub webhooks: CommandBus<Webhook>,
     /// The weights of the routing score (configuration).
     pub routing_weights: RoutingWeights,
     /// The routable agents as of a workforce checkpoint, reused until the model moves.
@@ -73,6 +76,8 @@ pub struct App {
     /// The SLA policies in force, read from the log and cached until configuration changes.
     pub sla_catalog: sla::CatalogCache,
     pub live: LiveHub,
+    /// Webhooks' settings and the deliverer's bell.
+    pub outbound: outbound::Outbound,
     pub time: Arc<dyn TimeSource>,
     pub tokens: TokenService,
     /// The API keys' rows this process read lately.

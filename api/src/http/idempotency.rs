@@ -216,15 +216,24 @@ pub async fn idempotency<E: Endpoint>(next: E, mut req: Request) -> poem::Result
 
 /// Answers that show a secret once (a new API key) are kept without it: a secret stored here
 /// would outlive the answer, and a repeated request learns only that the key was made.
-const SECRET_FIELDS: &[(&str, &str)] = &[("/api/api-keys", "key")];
+fn secret_field(path: &str) -> Option<&'static str> {
+    match path {
+        "/api/api-keys" => Some("key"),
+        "/api/webhooks" => Some("secret"),
+        rotated if rotated.starts_with("/api/webhooks/") && rotated.ends_with("/rotate-secret") => {
+            Some("secret")
+        }
+        _ => None,
+    }
+}
 
 fn without_secrets(path: &str, body: &[u8]) -> Vec<u8> {
-    let Some((_, field)) = SECRET_FIELDS.iter().find(|(p, _)| *p == path) else {
+    let Some(field) = secret_field(path) else {
         return body.to_vec();
     };
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(mut answer)) => {
-            if answer.contains_key(*field) {
+            if answer.contains_key(field) {
                 answer.insert(field.to_string(), serde_json::Value::Null);
             }
             serde_json::to_vec(&answer).unwrap_or_default()
@@ -255,6 +264,11 @@ mod tests {
         assert_eq!(kept["key"], serde_json::Value::Null);
         assert_eq!(kept["name"], "CI");
         assert_eq!(without_secrets("/api/tickets", answer), answer.to_vec());
+        let rotated = br#"{"secret":"whsec_abc","previous_valid_until":"x"}"#;
+        let kept: serde_json::Value =
+            serde_json::from_slice(&without_secrets("/api/webhooks/1/rotate-secret", rotated))
+                .unwrap_or_default();
+        assert_eq!(kept["secret"], serde_json::Value::Null);
         let problem = br#"not json"#;
         assert_eq!(without_secrets("/api/api-keys", problem), problem.to_vec());
     }

@@ -26,6 +26,7 @@ pub mod sla;
 pub mod system;
 pub mod tickets;
 pub mod users;
+pub mod webhooks;
 pub mod wire;
 pub mod workforce;
 
@@ -51,6 +52,8 @@ pub enum ApiTags {
     Users,
     /// API keys for integrations, and the service accounts that own them.
     ApiKeys,
+    /// Endpoints that receive ticket events (Standard Webhooks), and their deliveries.
+    Webhooks,
     /// Tickets, their comments, assignments, escalations, history and timeline.
     Tickets,
     /// Full-text and advanced search, suggestions, saved searches.
@@ -88,7 +91,7 @@ pub type Apis = (
         workforce::workload::WorkloadApi,
     ),
     live::LiveApi,
-    system::SystemApi,
+    (system::SystemApi, webhooks::WebhooksApi),
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

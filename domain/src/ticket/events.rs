@@ -3,8 +3,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::sla::{AppliedPolicy, SlaMetric};
 use crate::values::{
-    Actor, Category, CommentBody, CommentId, Description, Priority, Reason, Subject, Tags, TeamId,
-    TicketId, TicketNumber, TicketStatus, UserId,
+    Actor, Category, CommentBody, CommentId, Description, EventKind, Priority, Reason, Subject,
+    Tags, TeamId, TicketId, TicketNumber, TicketStatus, UserId,
 };
 use crate::workforce::routing::RoutingDecision;
 
@@ -215,6 +215,48 @@ impl TicketEvent {
         }
     }
 
+    /// What this event is, as integrations and rules name it; empty for the bookkeeping
+    /// nobody outside subscribes to (clocks, routing decisions, rule markers).
+    pub fn kinds(&self) -> Vec<EventKind> {
+        match self {
+            TicketEvent::TicketCreated { .. } => vec![EventKind::TicketCreated],
+            TicketEvent::TicketDetailsUpdated { .. } | TicketEvent::TicketTeamAssigned { .. } => {
+                vec![EventKind::TicketUpdated]
+            }
+            TicketEvent::TicketPriorityChanged { .. } => {
+                vec![EventKind::TicketPriorityChanged, EventKind::TicketUpdated]
+            }
+            TicketEvent::TicketStatusChanged { to, .. } => {
+                let mut kinds = vec![EventKind::TicketStatusChanged];
+                if *to == TicketStatus::Resolved {
+                    kinds.push(EventKind::TicketResolved);
+                }
+                kinds
+            }
+            TicketEvent::TicketAssigned { .. } | TicketEvent::TicketUnassigned { .. } => {
+                vec![EventKind::TicketAssigned]
+            }
+            TicketEvent::TicketEscalated { .. } => vec![EventKind::TicketEscalated],
+            TicketEvent::CommentAdded { .. } => vec![EventKind::CommentAdded],
+            TicketEvent::SlaWarning { .. } => vec![EventKind::SlaWarning],
+            TicketEvent::SlaBreached { .. } => vec![EventKind::SlaBreached],
+            TicketEvent::SlaPolicyApplied { .. }
+            | TicketEvent::SlaClockStarted { .. }
+            | TicketEvent::SlaClockPaused { .. }
+            | TicketEvent::SlaClockResumed { .. }
+            | TicketEvent::SlaClockRetargeted { .. }
+            | TicketEvent::SlaClockStopped { .. }
+            | TicketEvent::EscalationRuleTriggered { .. }
+            | TicketEvent::TicketRouted { .. }
+            | TicketEvent::NotificationRequested { .. } => vec![],
+        }
+    }
+
+    /// An internal note between staff (webhooks leave them out unless told to include them).
+    pub fn is_internal_comment(&self) -> bool {
+        matches!(self, TicketEvent::CommentAdded { internal: true, .. })
+    }
+
     /// Whether this is an SLA clock or policy event (as opposed to something a person did).
     pub fn is_sla(&self) -> bool {
         matches!(
@@ -311,7 +353,7 @@ crate::event_names!(TicketEvent {
 });
 
 /// Keeps "cleared" (`null`) apart from "unchanged" (absent) for an optional field.
-mod double_option {
+pub(crate) mod double_option {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<T: Serialize, S: Serializer>(
@@ -328,5 +370,81 @@ mod double_option {
         deserializer: D,
     ) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(deserializer).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod kinds_tests {
+    use super::*;
+    use crate::values::Role;
+
+    fn actor() -> Actor {
+        Actor::new(UserId(uuid::Uuid::from_u128(1)), Role::Agent)
+    }
+
+    fn status(to: TicketStatus) -> TicketEvent {
+        TicketEvent::TicketStatusChanged {
+            from: TicketStatus::Open,
+            to,
+            comment: None,
+            changed_by: actor(),
+            occurred_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_resolution_is_also_a_status_change_and_a_priority_change_also_an_update() {
+        assert_eq!(
+            status(TicketStatus::Resolved).kinds(),
+            [EventKind::TicketStatusChanged, EventKind::TicketResolved]
+        );
+        assert_eq!(
+            status(TicketStatus::Pending).kinds(),
+            [EventKind::TicketStatusChanged]
+        );
+        let priority = TicketEvent::TicketPriorityChanged {
+            from: Priority::Low,
+            to: Priority::High,
+            changed_by: actor(),
+            occurred_at: Utc::now(),
+        };
+        assert_eq!(
+            priority.kinds(),
+            [EventKind::TicketPriorityChanged, EventKind::TicketUpdated]
+        );
+    }
+
+    #[test]
+    fn clocks_and_routing_are_nobodys_business_outside() {
+        let breach = TicketEvent::SlaBreached {
+            metric: SlaMetric::Resolution,
+            cycle: 1,
+            due_at: None,
+            breached_at: Utc::now(),
+        };
+        assert_eq!(breach.kinds(), [EventKind::SlaBreached]);
+        let stopped = TicketEvent::SlaClockStopped {
+            metric: SlaMetric::Resolution,
+            cycle: 1,
+            elapsed_ms: 0,
+            met: true,
+            occurred_at: Utc::now(),
+        };
+        assert!(stopped.kinds().is_empty());
+    }
+
+    #[test]
+    fn only_an_internal_note_is_an_internal_comment() {
+        let note = |internal| TicketEvent::CommentAdded {
+            comment_id: crate::values::CommentId(uuid::Uuid::from_u128(9)),
+            body: CommentBody::parse("hi").unwrap_or_else(|e| panic!("{e}")),
+            internal,
+            automated: false,
+            author: actor(),
+            occurred_at: Utc::now(),
+        };
+        assert!(note(true).is_internal_comment());
+        assert!(!note(false).is_internal_comment());
+        assert_eq!(note(false).kinds(), [EventKind::CommentAdded]);
     }
 }

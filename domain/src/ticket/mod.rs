@@ -21,6 +21,7 @@ pub use commands::{
     TicketDetailsChange, UnassignTicket, UpdateTicketDetails, UserStanding,
 };
 pub use error::TicketError;
+pub(crate) use events::double_option;
 pub use events::{SlaReason, TicketEvent};
 pub use sla::TicketSla;
 pub use timeline::{StatusPeriod, status_timeline};

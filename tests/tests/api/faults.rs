@@ -503,3 +503,96 @@ async fn commands_waiting_together_commit_together_and_a_lost_race_refuses_only_
         "the loser wrote nothing, the others all theirs"
     );
 }
+
+#[tokio::test]
+async fn a_server_killed_mid_delivery_sends_every_webhook_at_least_once_under_one_id() {
+    use docket_tests::receiver::Receiver;
+
+    let (_, url) = fresh_database().await;
+    let (mut first, address) = server_process(&url).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let token = |email: &str, password: &str| {
+        let (client, address) = (client.clone(), address.clone());
+        let body = json!({"email": email, "password": password});
+        async move {
+            let signed_in: Value = client
+                .post(format!("{address}/api/auth/login"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            signed_in["access_token"].as_str().unwrap().to_string()
+        }
+    };
+    let admin = token(docket_tests::ADMIN_EMAIL, docket_tests::ADMIN_PASSWORD).await;
+    let customer_email = format!("c-{}@docket.test", uuid::Uuid::new_v4().simple());
+    client
+        .post(format!("{address}/api/auth/register"))
+        .json(&json!({"email": customer_email, "password": "password123", "full_name": "C"}))
+        .send()
+        .await
+        .unwrap();
+    let customer = token(&customer_email, "password123").await;
+    // A receiver slow enough that the kill falls while requests are in flight.
+    let receiver = Receiver::start().await;
+    receiver.take_time(Duration::from_millis(150));
+    let made: Value = client
+        .post(format!("{address}/api/webhooks"))
+        .bearer_auth(&admin)
+        .json(&json!({"url": receiver.url(), "events": ["ticket.created"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    receiver.trust(made["secret"].as_str().unwrap());
+    let mut opened = HashSet::new();
+    for n in 0..30 {
+        let ticket: Value = client
+            .post(format!("{address}/api/tickets"))
+            .bearer_auth(&customer)
+            .json(&json!({"subject": format!("Kill {n}"), "description": "d", "priority": "low"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        opened.insert(ticket["id"].as_str().unwrap().to_string());
+    }
+    receiver
+        .wait_for(Duration::from_secs(20), |r| r.len() >= 5)
+        .await;
+    first.start_kill().unwrap(); // SIGKILL, mid-delivery
+    first.wait().await.unwrap();
+    let halfway = receiver.received().len();
+    assert!(
+        halfway < 30,
+        "the kill fell before everything was sent ({halfway})"
+    );
+
+    let (_second, _) = server_process(&url).await;
+    let received = receiver
+        .wait_for(Duration::from_secs(60), |r| {
+            r.iter().filter(|d| d.applied).count() >= opened.len()
+        })
+        .await;
+    let arrived: HashSet<String> = received
+        .iter()
+        .filter(|d| d.applied)
+        .filter_map(|d| d.body["data"]["ticket_id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(arrived, opened, "every event arrived at least once");
+    assert!(received.iter().all(|d| d.verified));
+    // A repeat carries the id of the first: the receiver applied each message once.
+    let ids: HashSet<&str> = received.iter().map(|d| d.webhook_id.as_str()).collect();
+    assert_eq!(ids.len(), opened.len(), "one webhook-id per event");
+    assert_eq!(received.iter().filter(|d| d.applied).count(), opened.len());
+}

@@ -28,3 +28,4 @@ mod startup;
 mod tickets;
 mod users;
 mod web;
+mod webhooks;

@@ -525,6 +525,7 @@ async fn each_projector_stopped_at_a_poisoned_event_shows_in_ready_and_metrics()
         ("sla_config", "escalation_rule"),
         ("workforce", "skill"),
         ("ticket_flow", "ticket"),
+        ("webhooks", "webhook"),
     ];
     assert_eq!(
         docket_projections::registry::names().len(),

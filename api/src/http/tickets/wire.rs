@@ -468,16 +468,7 @@ impl CommentCreated {
     }
 }
 
-/// An event's fields as the API shows them: as stored, except that a ticket's number has the
-/// one form the ticket itself shows (`"TKT-000051"`, not `51`).
-pub fn event_data(aggregate_type: &str, mut data: serde_json::Value) -> serde_json::Value {
-    if aggregate_type == "ticket"
-        && let Some(number) = data.get("number").and_then(serde_json::Value::as_i64)
-    {
-        data["number"] = serde_json::Value::String(TicketNumber(number).to_string());
-    }
-    data
-}
+pub use crate::app::audit::event_data;
 
 impl HistoryEntry {
     pub fn of(event: &RecordedEvent, payload: &TicketEvent) -> Self {

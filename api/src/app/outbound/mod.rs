@@ -1,0 +1,55 @@
+//! Everything that leaves Docket is a subscriber of the log (DESIGN.md decisions 5 and 14):
+//! nothing is sent from inside a request. Webhooks: the dispatcher (`dispatch`) turns events
+//! into deliveries with its own checkpoint, the deliverer (`delivery`) posts them with Standard
+//! Webhooks signatures (`signing`), recording every attempt and retrying on a schedule; the
+//! endpoints themselves are configured through `webhooks`.
+
+pub mod address;
+pub mod delivery;
+pub mod dispatch;
+pub mod signing;
+pub mod webhooks;
+
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+
+/// How webhooks are posted (from the configuration).
+#[derive(Debug, Clone)]
+pub struct OutboundSettings {
+    pub allow_private: bool,
+    pub timeout: Duration,
+    /// The waits before each retry, each after the attempt before it.
+    pub retry_schedule: Vec<Duration>,
+    /// An endpoint failing for this long without a success is disabled.
+    pub disable_after: Duration,
+}
+
+impl OutboundSettings {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            allow_private: settings.webhook_allow_private,
+            timeout: Duration::from_secs(settings.webhook_timeout_secs.max(1)),
+            retry_schedule: settings.webhook_retry_schedule.0.clone(),
+            disable_after: settings.webhook_disable_after,
+        }
+    }
+}
+
+/// What the outbound services share in a process: their settings, and the deliverer's bell
+/// (rung when a request queued a delivery itself: a test ping, a redelivery).
+pub struct Outbound {
+    pub settings: OutboundSettings,
+    pub wake: Notify,
+}
+
+impl Outbound {
+    pub fn new(settings: OutboundSettings) -> Self {
+        Self {
+            settings,
+            wake: Notify::new(),
+        }
+    }
+}
