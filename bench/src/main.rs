@@ -651,6 +651,36 @@ async fn log_loads(
         ));
     }
 
+    // 5a. The same single-ticket read by an integration with an API key, beside the token's:
+    // what checking a key (its row remembered for the account-freshness window) costs.
+    eprintln!("reads with an API key…");
+    let made = client
+        .post(format!("{address}/api/api-keys"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "bench", "role": "admin"}))
+        .send()
+        .await?;
+    anyhow::ensure!(made.status().is_success(), "making an API key failed");
+    let key: serde_json::Value = made.json().await?;
+    let key = Credential::ApiKey(key["key"].as_str().unwrap_or_default().to_string());
+    let by_key = measure_reads(
+        &client,
+        &address,
+        &key,
+        &|i| format!("/api/tickets/{}", ids[i % ids.len().max(1)]),
+        sizes,
+    )
+    .await?;
+    let label = "GET /api/tickets/{id} with an API key (X-API-Key)";
+    figures.push(
+        Figure::new(label, "p50 latency", percentile(&by_key, 50.0), "ms")
+            .baseline("the same read with an access token, p50", single.0),
+    );
+    figures.push(
+        Figure::new(label, "p99 latency", percentile(&by_key, 99.0), "ms")
+            .baseline("the same read with an access token, p99", single.1),
+    );
+
     // 5b. A read right after the reader's own write: a comment, then at once the ticket, which
     // waits until the tickets projector has applied the comment (ADR 0013).
     eprintln!("reads right after own writes…");
@@ -844,6 +874,8 @@ async fn rank_ahead(
 enum Credential {
     Bearer(String),
     Cookie(String),
+    /// An integration's key, in `X-API-Key`.
+    ApiKey(String),
 }
 
 impl Credential {
@@ -851,6 +883,7 @@ impl Credential {
         match self {
             Credential::Bearer(token) => request.bearer_auth(token),
             Credential::Cookie(cookie) => request.header("cookie", cookie),
+            Credential::ApiKey(key) => request.header("x-api-key", key),
         }
     }
 }
