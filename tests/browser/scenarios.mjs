@@ -3,7 +3,9 @@
 // Prints one line per check and exits non-zero at the first that fails.
 import { chromium } from "playwright-core";
 import { mkdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
+import { verify } from "../../docs/recipes/verify_webhook.mjs";
 
 const base = process.env.DOCKET_URL;
 const agentEmail = process.env.DOCKET_AGENT_EMAIL;
@@ -555,6 +557,48 @@ try {
   const afterRevoke = await fetch(`${base}/api/auth/me`, { headers: { "X-API-Key": madeKey } });
   check(afterRevoke.status === 401, `and stops working at once (${afterRevoke.status})`);
 
+  // ---- Webhooks: an endpoint added (its secret shown once), a test sent to a receiver that
+  // verifies it with the documented recipe, the delivery log, and a delivery sent again. ----
+  const hooks = [];
+  const receiverServer = createServer((request, response) => {
+    const chunks = [];
+    request.on("data", (chunk) => chunks.push(chunk));
+    request.on("end", () => {
+      hooks.push({ headers: request.headers, body: Buffer.concat(chunks) });
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise((resolve) => receiverServer.listen(0, "127.0.0.1", resolve));
+  const hookUrl = `http://127.0.0.1:${receiverServer.address().port}/hook`;
+  await admin.goto(`${base}/settings/webhooks`);
+  await admin.fill("#url", hookUrl);
+  await Promise.all([admin.waitForNavigation(), admin.click("main form[action='/settings/webhooks'] button[type=submit]")]);
+  check((await admin.textContent("#events-error")).length > 0 && (await admin.inputValue("#url")) === hookUrl, "an endpoint with no events is refused beside them, the URL kept");
+  await admin.check("input[name=events][value='ticket.created']");
+  await admin.check("input[name=events][value='comment.added']");
+  await admin.fill("#description", "CRM sync");
+  await Promise.all([admin.waitForNavigation(), admin.click("main form[action='/settings/webhooks'] button[type=submit]")]);
+  const hookSecret = await admin.inputValue("#new-secret");
+  check(hookSecret.startsWith("whsec_"), "the endpoint's signing secret is shown once");
+  const endpointPanel = admin.locator(`section[data-endpoint="${hookUrl}"]`);
+  check((await endpointPanel.locator("[data-field=state]").textContent()).trim() === "active", "the endpoint is listed, active");
+  await photograph(admin, "webhooks");
+  await Promise.all([admin.waitForNavigation(), endpointPanel.locator("button:has-text('Send a test')").click()]);
+  for (let i = 0; i < 100 && hooks.length === 0; i += 1) await new Promise((r) => setTimeout(r, 100));
+  check(hooks.length === 1 && verify(hookSecret, hooks[0].headers, hooks[0].body), "the test ping arrives, signed, and the documented recipe verifies it");
+  check(JSON.parse(hooks[0].body.toString()).type === "webhook.ping", "it is a webhook.ping");
+  let delivered = false;
+  for (let i = 0; i < 50 && !delivered; i += 1) {
+    await admin.reload();
+    delivered = (await admin.locator("tr[data-kind='webhook.ping'] [data-field=state]").textContent()).trim() === "delivered";
+  }
+  check(delivered && (await admin.textContent("tr[data-kind='webhook.ping']")).includes("answered 204"), "the delivery log shows the attempt and the receiver's answer");
+  await photograph(admin, "webhook-deliveries");
+  await Promise.all([admin.waitForNavigation(), admin.locator("tr[data-kind='webhook.ping'] button").click()]);
+  for (let i = 0; i < 100 && hooks.length < 2; i += 1) await new Promise((r) => setTimeout(r, 100));
+  check(hooks.length === 2 && hooks[1].headers["webhook-id"] === hooks[0].headers["webhook-id"], "sent again, under the same webhook-id");
+  receiverServer.close();
+
   // ---- Signing out ends the session. ----
   await Promise.all([agent.waitForNavigation(), agent.click("text=Sign out")]);
   check(agent.url().endsWith("/login"), "signing out leads to the sign-in page");
@@ -612,6 +656,8 @@ try {
   await audit(auditAdmin, "users and roles");
   await auditAdmin.goto(`${base}/account/api-keys`);
   await audit(auditAdmin, "the API keys");
+  await auditAdmin.goto(`${base}/settings/webhooks`);
+  await audit(auditAdmin, "the webhooks");
   const auditCustomerSide = await context({ bypassCSP: true });
   const auditCustomer = await auditCustomerSide.newPage();
   await signIn(auditCustomer, customerEmail, "password123");

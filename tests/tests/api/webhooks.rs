@@ -31,6 +31,22 @@ fn of_type<'a>(received: &'a [Received], kind: &str) -> Vec<&'a Received> {
     received.iter().filter(|r| r.body["type"] == kind).collect()
 }
 
+/// A server, its admin, a customer, and a receiver with an endpoint for `ticket.created`.
+async fn one_endpoint() -> (TestApp, Session, Session, Receiver, Value) {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let customer = app.customer().await;
+    let receiver = Receiver::start().await;
+    let made = endpoint(
+        &app,
+        &admin,
+        &receiver,
+        json!({"events": ["ticket.created"]}),
+    )
+    .await;
+    (app, admin, customer, receiver, made)
+}
+
 async fn open_ticket(app: &TestApp, customer: &Session, subject: &str) -> String {
     app.ticket_for(customer, subject).await["id"]
         .as_str()
@@ -315,18 +331,8 @@ async fn a_slow_receiver_does_not_delay_a_fast_one() {
 
 #[tokio::test]
 async fn a_410_disables_the_endpoint_until_it_is_enabled_again() {
-    let app = spawn_app().await;
-    let admin = app.admin().await;
-    let customer = app.customer().await;
-    let receiver = Receiver::start().await;
+    let (app, admin, customer, receiver, made) = one_endpoint().await;
     receiver.answer(410);
-    let made = endpoint(
-        &app,
-        &admin,
-        &receiver,
-        json!({"events": ["ticket.created"]}),
-    )
-    .await;
     let webhook = made["id"].as_str().unwrap();
     open_ticket(&app, &customer, "Before the endpoint went away").await;
     let mut state = Value::Null;
@@ -406,17 +412,7 @@ async fn a_410_disables_the_endpoint_until_it_is_enabled_again() {
 
 #[tokio::test]
 async fn a_test_ping_and_a_redelivery_arrive_with_their_ids() {
-    let app = spawn_app().await;
-    let admin = app.admin().await;
-    let customer = app.customer().await;
-    let receiver = Receiver::start().await;
-    let made = endpoint(
-        &app,
-        &admin,
-        &receiver,
-        json!({"events": ["ticket.created"]}),
-    )
-    .await;
+    let (app, admin, customer, receiver, made) = one_endpoint().await;
     let webhook = made["id"].as_str().unwrap();
     let queued = app
         .post(
@@ -485,17 +481,7 @@ async fn a_test_ping_and_a_redelivery_arrive_with_their_ids() {
 
 #[tokio::test]
 async fn a_rotated_secret_signs_beside_the_old_one() {
-    let app = spawn_app().await;
-    let admin = app.admin().await;
-    let customer = app.customer().await;
-    let old_only = Receiver::start().await;
-    let made = endpoint(
-        &app,
-        &admin,
-        &old_only,
-        json!({"events": ["ticket.created"]}),
-    )
-    .await;
+    let (app, admin, customer, old_only, made) = one_endpoint().await;
     let webhook = made["id"].as_str().unwrap();
     let rotated = app
         .post(
@@ -608,7 +594,10 @@ async fn recipe(program: &str, script: &str, request: Value) -> String {
         .spawn()
         .unwrap_or_else(|e| panic!("{program} runs: {e}"));
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(request.to_string().as_bytes()).await.unwrap();
+    stdin
+        .write_all(request.to_string().as_bytes())
+        .await
+        .unwrap();
     drop(stdin);
     let output = child.wait_with_output().await.unwrap();
     String::from_utf8_lossy(&output.stdout).trim().to_string()
@@ -616,11 +605,7 @@ async fn recipe(program: &str, script: &str, request: Value) -> String {
 
 #[tokio::test]
 async fn the_documented_python_and_node_recipes_verify_a_real_delivery() {
-    let app = spawn_app().await;
-    let admin = app.admin().await;
-    let customer = app.customer().await;
-    let receiver = Receiver::start().await;
-    let made = endpoint(&app, &admin, &receiver, json!({"events": ["ticket.created"]})).await;
+    let (app, _admin, customer, receiver, made) = one_endpoint().await;
     open_ticket(&app, &customer, "Verify me").await;
     let received = receiver.wait_for(PATIENCE, |r| !r.is_empty()).await;
     let delivery = &received[0];
@@ -638,7 +623,11 @@ async fn the_documented_python_and_node_recipes_verify_a_real_delivery() {
         ("python3", "verify_webhook.py"),
         ("node", "verify_webhook.mjs"),
     ] {
-        assert_eq!(recipe(program, script, request(secret, &body)).await, "valid", "{script}");
+        assert_eq!(
+            recipe(program, script, request(secret, &body)).await,
+            "valid",
+            "{script}"
+        );
         let tampered = body.replace("Verify me", "Verify m3");
         assert_eq!(
             recipe(program, script, request(secret, &tampered)).await,
@@ -646,7 +635,12 @@ async fn the_documented_python_and_node_recipes_verify_a_real_delivery() {
             "{script} with a changed body"
         );
         assert_eq!(
-            recipe(program, script, request("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &body)).await,
+            recipe(
+                program,
+                script,
+                request("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", &body)
+            )
+            .await,
             "invalid",
             "{script} with another secret"
         );

@@ -76,6 +76,22 @@ async fn check_address(app: &App, url: &WebhookUrl) -> Result<(), AppError> {
         .map_err(|refusal| AppError::invalid("url", refusal.to_string()))
 }
 
+/// Runs `command` on endpoint `id` as the caller, from where the request came.
+async fn execute(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    id: Uuid,
+    expected: Option<i64>,
+    command: WebhookCommand,
+) -> Result<Committed<Webhook>, AppError> {
+    let metadata = origin.metadata(Some(caller.actor()));
+    Ok(app
+        .webhooks
+        .execute(&id.to_string(), expected, command, metadata)
+        .await?)
+}
+
 fn view_of(committed: &Committed<Webhook>) -> Result<WebhookRow, AppError> {
     let state = committed
         .aggregate
@@ -143,15 +159,7 @@ pub async fn create(
         actor: caller.actor(),
         at: app.time.now(),
     };
-    let committed = app
-        .webhooks
-        .execute(
-            &id.to_string(),
-            Some(0),
-            command,
-            origin.metadata(Some(caller.actor())),
-        )
-        .await?;
+    let committed = execute(app, caller, origin, id.0, Some(0), command).await?;
     let secret = SigningSecret::generate();
     sqlx::query(
         "INSERT INTO webhook_secrets (webhook_id, secret, rotated_at) VALUES ($1, $2, now())",
@@ -213,15 +221,7 @@ pub async fn update(
         actor: caller.actor(),
         at: app.time.now(),
     };
-    let committed = app
-        .webhooks
-        .execute(
-            &id.to_string(),
-            expected,
-            command,
-            origin.metadata(Some(caller.actor())),
-        )
-        .await?;
+    let committed = execute(app, caller, origin, id, expected, command).await?;
     match enabled {
         Some(true) => resume(app, id).await?,
         Some(false) => pause(app, id).await?,
@@ -266,14 +266,7 @@ pub async fn delete(app: &App, caller: &Caller, origin: &Origin, id: Uuid) -> Re
         actor: caller.actor(),
         at: app.time.now(),
     };
-    app.webhooks
-        .execute(
-            &id.to_string(),
-            None,
-            command,
-            origin.metadata(Some(caller.actor())),
-        )
-        .await?;
+    execute(app, caller, origin, id, None, command).await?;
     sqlx::query(
         "UPDATE webhook_deliveries
             SET state = 'failed', next_attempt_at = NULL, last_error = 'the endpoint was deleted'
@@ -301,14 +294,7 @@ pub async fn rotate_secret(
         actor: caller.actor(),
         at: app.time.now(),
     };
-    app.webhooks
-        .execute(
-            &id.to_string(),
-            None,
-            command,
-            origin.metadata(Some(caller.actor())),
-        )
-        .await?;
+    execute(app, caller, origin, id, None, command).await?;
     let secret = SigningSecret::generate();
     let until = app.time.now() + ROTATION_OVERLAP;
     sqlx::query(

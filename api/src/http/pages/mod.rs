@@ -93,6 +93,34 @@ pub fn routes() -> Route {
             poem::get(settings::user_settings).post(settings::add_user),
         )
         .at("/settings/users/:id", poem::post(settings::change_user))
+        .at(
+            "/settings/webhooks",
+            poem::get(settings::webhook_settings).post(settings::add_webhook),
+        )
+        .at(
+            "/settings/webhooks/:id",
+            poem::get(settings::webhook_deliveries),
+        )
+        .at(
+            "/settings/webhooks/:id/enabled",
+            poem::post(settings::switch_webhook),
+        )
+        .at(
+            "/settings/webhooks/:id/test",
+            poem::post(settings::test_webhook),
+        )
+        .at(
+            "/settings/webhooks/:id/rotate",
+            poem::post(settings::rotate_webhook),
+        )
+        .at(
+            "/settings/webhooks/:id/delete",
+            poem::post(settings::delete_webhook),
+        )
+        .at(
+            "/settings/webhooks/:id/deliveries/:delivery/redeliver",
+            poem::post(settings::redeliver),
+        )
         .at("/people", poem::get(people::people))
         .at("/people/:agent/capacity", poem::post(people::set_capacity))
         .at("/people/:agent/skills", poem::post(people::set_skills))

@@ -6,6 +6,7 @@ mod calendars;
 mod policies;
 mod rules;
 mod users;
+mod webhooks;
 
 use std::collections::HashMap;
 
@@ -21,6 +22,10 @@ pub use calendars::{add_calendar, add_holiday, calendar_settings};
 pub use policies::{add_policy, edit_policy, sla_settings};
 pub use rules::{add_rule, rule_settings, toggle_rule};
 pub use users::{add_user, change_user, user_settings};
+pub use webhooks::{
+    add_webhook, delete_webhook, redeliver, rotate_webhook, switch_webhook, test_webhook,
+    webhook_deliveries, webhook_settings,
+};
 
 /// One version of an item, as its history lists it.
 pub struct ChangeLine {
