@@ -54,7 +54,8 @@ CREATE TABLE webhook_deliveries (
     last_status     smallint,
     last_error      text
 );
-CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at)
+-- What is due, per endpoint: the deliverer asks each endpoint, and drains one at a time.
+CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (webhook_id, next_attempt_at)
     WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_webhook_idx ON webhook_deliveries (webhook_id, created_at DESC, id);
 

@@ -9,6 +9,7 @@
 
 mod charts;
 mod commands;
+mod outbound;
 mod routing;
 mod sla;
 
@@ -82,6 +83,8 @@ enum Section {
     Commands,
     /// Routing decisions.
     Routing,
+    /// Webhook deliveries.
+    Outbound,
 }
 
 impl Section {
@@ -95,6 +98,7 @@ struct Sizes {
     storm: sla::StormSizes,
     routing: routing::RoutingSizes,
     commands: commands::CommandSizes,
+    outbound: outbound::OutboundSizes,
     comments_per_ticket: i64,
     requests_per_query: usize,
     concurrency: usize,
@@ -207,6 +211,11 @@ async fn main() -> anyhow::Result<()> {
                 hot: Duration::from_secs(3),
                 baseline: Duration::from_secs(3),
             },
+            outbound: outbound::OutboundSizes {
+                rates: vec![200, 50],
+                seconds: 3,
+                endpoints: 10,
+            },
             comments_per_ticket: 8,
             requests_per_query: 200,
             concurrency: 8,
@@ -232,6 +241,11 @@ async fn main() -> anyhow::Result<()> {
                 mix: Duration::from_secs(60),
                 hot: Duration::from_secs(30),
                 baseline: Duration::from_secs(20),
+            },
+            outbound: outbound::OutboundSizes {
+                rates: vec![200, 50],
+                seconds: 20,
+                endpoints: 10,
             },
             comments_per_ticket: 8,
             requests_per_query: 2_000,
@@ -263,6 +277,8 @@ async fn main() -> anyhow::Result<()> {
     let routing_pool =
         docket_projections::db::connect(&routing_url, 8, Duration::from_secs(30)).await?;
     docket_projections::db::migrate(&routing_pool).await?;
+    let outbound_url = database_url(&args.database_url, &format!("{name}_outbound"));
+    docket_projections::db::ensure_database(&outbound_url).await?;
     let commands_url = database_url(&args.database_url, &format!("{name}_commands"));
     docket_projections::db::ensure_database(&commands_url).await?;
     let commands_pool =
@@ -277,6 +293,7 @@ async fn main() -> anyhow::Result<()> {
         routing_pool: &routing_pool,
         commands_url: &commands_url,
         commands_pool: &commands_pool,
+        outbound_url: &outbound_url,
     };
     let result = run(&args, &sizes, &databases).await;
     pool.close().await;
@@ -290,6 +307,7 @@ async fn main() -> anyhow::Result<()> {
             format!("{name}_sla"),
             format!("{name}_routing"),
             format!("{name}_commands"),
+            format!("{name}_outbound"),
         ] {
             sqlx::query(&format!(
                 "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
@@ -314,6 +332,7 @@ struct Databases<'a> {
     routing_pool: &'a PgPool,
     commands_url: &'a str,
     commands_pool: &'a PgPool,
+    outbound_url: &'a str,
 }
 
 async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::Result<Report> {
@@ -326,6 +345,7 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
         routing_pool,
         commands_url,
         commands_pool,
+        outbound_url,
     } = *databases;
     let postgres: String = sqlx::query_scalar("SELECT version()")
         .fetch_one(pool)
@@ -364,6 +384,11 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
             routing::decisions(routing_url, routing_pool, &sizes.routing, &mut figures).await
     {
         eprintln!("routing load failed: {error:#}");
+    }
+
+    // 11. Webhook deliveries to several endpoints while tickets are opened at a steady rate.
+    if args.only.includes(Section::Outbound) {
+        outbound::webhooks(outbound_url, &sizes.outbound, &mut figures).await?;
     }
 
     for figure in &figures {

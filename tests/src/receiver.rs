@@ -24,6 +24,8 @@ pub struct Received {
     pub verified: bool,
     /// The first time this `webhook-id` arrived (a repeat is not applied again).
     pub applied: bool,
+    /// When it arrived (for lateness measurements).
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -46,6 +48,7 @@ pub struct Receiver {
 #[poem::handler]
 async fn receive(req: &Request, body: poem::Body, state: Data<&Arc<Mutex<State>>>) -> Response {
     let bytes = body.into_vec().await.unwrap_or_default();
+    let arrived = std::time::Instant::now();
     let header = |name: &str| {
         req.headers()
             .get(name)
@@ -75,6 +78,7 @@ async fn receive(req: &Request, body: poem::Body, state: Data<&Arc<Mutex<State>>
         raw: bytes.clone(),
         verified,
         applied,
+        at: arrived,
     });
     Response::builder()
         .status(poem::http::StatusCode::from_u16(status).unwrap())

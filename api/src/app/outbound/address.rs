@@ -79,6 +79,19 @@ pub async fn check(url: &str, allow_private: bool) -> Result<(), AddressRefusal>
     Ok(())
 }
 
+/// The address of `url`, when it is written as an inside address (and those are not allowed).
+pub fn private_literal(url: &str, allow_private: bool) -> Option<IpAddr> {
+    if allow_private {
+        return None;
+    }
+    let ip = match reqwest::Url::parse(url).ok()?.host()? {
+        url::Host::Ipv4(v4) => IpAddr::V4(v4),
+        url::Host::Ipv6(v6) => IpAddr::V6(v6),
+        url::Host::Domain(_) => return None,
+    };
+    (!is_public(ip)).then_some(ip)
+}
+
 fn public_or_refused(ip: IpAddr) -> Result<(), AddressRefusal> {
     if is_public(ip) {
         Ok(())
@@ -156,6 +169,12 @@ mod tests {
             Err(AddressRefusal::Private(ip("::1")))
         );
         assert_eq!(check("http://127.0.0.1:9000/hook", true).await, Ok(()));
+        assert_eq!(
+            private_literal("http://10.0.0.1/hook", false),
+            Some(ip("10.0.0.1"))
+        );
+        assert_eq!(private_literal("http://10.0.0.1/hook", true), None);
+        assert_eq!(private_literal("https://example.com/hook", false), None);
         // `localhost` resolves (from /etc/hosts, no network) to loopback.
         assert!(matches!(
             check("http://localhost:9000/hook", false).await,
