@@ -46,7 +46,20 @@
   // Events from the log change what parts show; typing and viewing are only told.
   var logKinds = ["ticket_created", "ticket_updated", "ticket_assigned", "ticket_status_changed",
                   "new_comment", "ticket_escalated", "sla_warning", "sla_breach"];
-  var toldKinds = ["typing", "viewing"];
+  var toldKinds = ["typing", "viewing", "notification"];
+
+  // A notification for the visitor (the stream carries only their own): the bell counts up.
+  document.addEventListener("docket:live", function (event) {
+    if (event.detail.kind !== "notification") { return; }
+    var count = document.getElementById("bell-count");
+    if (!count) { return; }
+    var unread = (parseInt(count.getAttribute("data-unread"), 10) || 0) + 1;
+    count.setAttribute("data-unread", String(unread));
+    count.firstChild.nodeValue = String(unread);
+    count.hidden = false;
+    var title = event.detail.data && event.detail.data.data ? event.detail.data.data.title : "";
+    if (title) { count.parentNode.setAttribute("title", "Latest: " + title); }
+  });
 
   function connect(address, reconnected) {
     var source = new EventSource(address);

@@ -250,12 +250,17 @@ fn spawn_background(
         })
         .collect();
     // The outbound dispatcher runs like a projector but is not one (never rebuilt).
-    tasks.push(tokio::spawn(outbound::dispatch::WEBHOOK_DISPATCH.run(
-        app.pool.clone(),
-        notifications.clone(),
-        settings,
-        shutdown.clone(),
-    )));
+    for subscriber in [
+        &outbound::dispatch::WEBHOOK_DISPATCH,
+        &outbound::notifier::NOTIFIER,
+    ] {
+        tasks.push(tokio::spawn(subscriber.run(
+            app.pool.clone(),
+            notifications.clone(),
+            settings,
+            shutdown.clone(),
+        )));
+    }
     tasks.extend([
         tokio::spawn(outbound::delivery::run(app.clone(), shutdown.clone())),
         tokio::spawn(app.metrics.clone().keep_up(shutdown.clone())),

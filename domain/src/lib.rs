@@ -36,6 +36,7 @@ pub(crate) use event_names;
 
 pub mod access;
 pub mod api_key;
+pub mod notice;
 pub mod saved_search;
 pub mod sla;
 pub mod ticket;

@@ -419,6 +419,24 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// Why someone is told of something (each is switched on or off per channel by its
+    /// recipient).
+    NotificationKind, "kind" {
+        Assigned => "assigned",
+        CustomerReply => "customer_reply",
+        PublicReply => "public_reply",
+        StatusChanged => "status_changed",
+        SlaWarning => "sla_warning",
+        SlaBreached => "sla_breached",
+        Escalated => "escalated",
+        Mentioned => "mentioned",
+        Followed => "followed",
+        WebhookDisabled => "webhook_disabled",
+        Rule => "rule",
+    }
+);
+
 /// The labels on a ticket: at most [`Tags::MAX`], each unique, kept in the order given.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]

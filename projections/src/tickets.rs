@@ -189,11 +189,13 @@ pub fn fold(
         | TicketEvent::SlaBreached { .. } => {
             return Err("SLA events are folded above".into());
         }
-        // Bookkeeping of rules; what a rule did follows as events of their own.
-        // Bookkeeping of rules and routing; what they did follows as events of their own.
+        // Bookkeeping of rules and routing (what they did follows as events of their own), and
+        // who follows the ticket (read from its log where it is shown).
         TicketEvent::EscalationRuleTriggered { .. }
         | TicketEvent::NotificationRequested { .. }
-        | TicketEvent::TicketRouted { .. } => {
+        | TicketEvent::TicketRouted { .. }
+        | TicketEvent::TicketFollowed { .. }
+        | TicketEvent::TicketUnfollowed { .. } => {
             ticket.row.version = sequence;
             return Ok(None);
         }

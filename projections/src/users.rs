@@ -81,7 +81,8 @@ pub fn fold(
         UserEvent::UserRoleChanged { to, .. } => user.role = to,
         UserEvent::UserDeactivated { .. } => user.active = false,
         UserEvent::UserReactivated { .. } => user.active = true,
-        UserEvent::UserPasswordChanged { .. } => {}
+        // Read from the account's log where they are shown.
+        UserEvent::UserPasswordChanged { .. } | UserEvent::NotificationPreferencesSet { .. } => {}
     }
     user.updated_at = occurred_at;
     user.version = sequence;

@@ -147,7 +147,9 @@ fn fold_ticket(
         | TicketEvent::SlaWarning { .. }
         | TicketEvent::SlaBreached { .. }
         | TicketEvent::EscalationRuleTriggered { .. }
-        | TicketEvent::NotificationRequested { .. } => {}
+        | TicketEvent::NotificationRequested { .. }
+        | TicketEvent::TicketFollowed { .. }
+        | TicketEvent::TicketUnfollowed { .. } => {}
     }
     Ok(assigned)
 }

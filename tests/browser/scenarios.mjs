@@ -599,6 +599,30 @@ try {
   check(hooks.length === 2 && hooks[1].headers["webhook-id"] === hooks[0].headers["webhook-id"], "sent again, under the same webhook-id");
   receiverServer.close();
 
+  // ---- The bell: a customer's reply on the agent's ticket counts up live; the notification
+  // opens the ticket and is read since; a kind is switched off and stays off. ----
+  await agent.goto(`${base}/tickets`);
+  await agent.waitForSelector('html[data-live="open"]');
+  const bellBefore = Number(await agent.getAttribute("#bell-count", "data-unread"));
+  await customer.goto(portalTicketUrl);
+  await customer.fill("#body", "Unplugged it; it still smells of smoke.");
+  await Promise.all([customer.waitForNavigation(), customer.click("form[action$='/comments'] button[type=submit]")]);
+  await agent.waitForFunction((before) => Number(document.getElementById("bell-count").getAttribute("data-unread")) > before, bellBefore, { timeout: 10000 });
+  check(await agent.isVisible("#bell-count"), "the agent's bell counts the customer's reply without a reload");
+  await Promise.all([agent.waitForNavigation(), agent.click("#bell")]);
+  const replyNotice = agent.locator("li[data-kind='customer_reply']").first();
+  check((await replyNotice.textContent()).includes("still smells of smoke"), "the notification quotes the reply");
+  await photograph(agent, "notifications");
+  await Promise.all([agent.waitForNavigation(), replyNotice.locator("button:has-text('Open the ticket')").click()]);
+  check((await agent.textContent("h1")).includes(subject), "it opens the ticket");
+  await agent.goto(`${base}/notifications?unread=1`);
+  check((await agent.locator("li[data-kind='customer_reply']").count()) === 0, "and is read since");
+  await agent.goto(`${base}/account/notifications`);
+  await agent.uncheck("input[name='in_app.customer_reply']");
+  await Promise.all([agent.waitForNavigation(), agent.click("main button[type=submit]")]);
+  check((await agent.textContent("[role=status]")).includes("Saved") && !(await agent.isChecked("input[name='in_app.customer_reply']")), "a kind switched off stays off");
+  await photograph(agent, "notification-preferences");
+
   // ---- Signing out ends the session. ----
   await Promise.all([agent.waitForNavigation(), agent.click("text=Sign out")]);
   check(agent.url().endsWith("/login"), "signing out leads to the sign-in page");
@@ -636,6 +660,10 @@ try {
   await audit(auditor, "the ticket's record, opened");
   await auditor.goto(`${base}/work`);
   await audit(auditor, "my work");
+  await auditor.goto(`${base}/notifications`);
+  await audit(auditor, "the notifications");
+  await auditor.goto(`${base}/account/notifications`);
+  await audit(auditor, "what I am told of");
   const auditManagerSide = await context({ bypassCSP: true });
   const auditManager = await auditManagerSide.newPage();
   await signIn(auditManager, managerEmail, password);

@@ -194,9 +194,9 @@ impl Refusal for TicketError {
                 AppError::conflict(ConflictKind::AlreadyAssigned, detail)
             }
             TicketError::NotAssigned => AppError::conflict(ConflictKind::NotAssigned, detail),
-            TicketError::InvalidAssignee | TicketError::InvalidCustomer => {
-                AppError::invalid(field, detail)
-            }
+            TicketError::InvalidAssignee
+            | TicketError::InvalidCustomer
+            | TicketError::InvalidFollower => AppError::invalid(field, detail),
             TicketError::NotRoutable { .. } | TicketError::AssigneeChanged => {
                 AppError::conflict(ConflictKind::NotRoutable, detail)
             }

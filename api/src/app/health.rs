@@ -5,6 +5,7 @@ use docket_projections::registry::{PROJECTORS, Projector};
 use docket_projections::{ProjectorStatus, runtime, sla, workforce};
 
 use crate::app::outbound::dispatch::WEBHOOK_DISPATCH;
+use crate::app::outbound::notifier::NOTIFIER;
 use crate::app::{App, AppError};
 
 /// A projector is "behind" (and the server not ready) past this many unapplied events.
@@ -20,7 +21,7 @@ fn subscribers() -> Vec<&'static Projector> {
     PROJECTORS
         .iter()
         .copied()
-        .chain([&WEBHOOK_DISPATCH])
+        .chain([&WEBHOOK_DISPATCH, &NOTIFIER])
         .collect()
 }
 

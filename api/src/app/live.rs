@@ -37,6 +37,8 @@ pub struct LiveMessage {
     pub customer_id: Option<Uuid>,
     /// Staff only (internal comments, typing on an internal note, presence).
     pub staff_only: bool,
+    /// For one person only (a notification), whoever else watches the ticket.
+    pub recipient: Option<Uuid>,
     /// The JSON sent to clients: `{"type": …, …}`.
     pub body: Value,
 }
@@ -72,6 +74,9 @@ impl Viewer {
 
     /// Whether this viewer may and wants to receive `message`.
     pub fn accepts(&self, message: &LiveMessage) -> bool {
+        if let Some(recipient) = message.recipient {
+            return recipient == self.user_id;
+        }
         if message.staff_only && !self.staff {
             return false;
         }
@@ -96,7 +101,9 @@ pub fn message_kind(event: &TicketEvent) -> Option<&'static str> {
         TicketEvent::TicketCreated { .. } => "ticket_created",
         TicketEvent::TicketDetailsUpdated { .. }
         | TicketEvent::TicketPriorityChanged { .. }
-        | TicketEvent::TicketTeamAssigned { .. } => "ticket_updated",
+        | TicketEvent::TicketTeamAssigned { .. }
+        | TicketEvent::TicketFollowed { .. }
+        | TicketEvent::TicketUnfollowed { .. } => "ticket_updated",
         TicketEvent::TicketAssigned { .. } | TicketEvent::TicketUnassigned { .. } => {
             "ticket_assigned"
         }
@@ -135,6 +142,7 @@ fn agent_message(event: &RecordedEvent) -> Option<LiveMessage> {
         ticket_id: None,
         customer_id: None,
         staff_only: true,
+        recipient: None,
         body: json!({
             "type": "agent_status",
             "position": event.global_position,
@@ -447,11 +455,19 @@ impl LiveHub {
         };
         let staff_only =
             body["type"] == "presence" || body["type"] == "viewing" || body["internal"] == true;
+        let recipient = (body["type"] == "notification")
+            .then(|| {
+                body["user_id"]
+                    .as_str()
+                    .and_then(|u| Uuid::parse_str(u).ok())
+            })
+            .flatten();
         let _ = self.broadcast.send(Arc::new(LiveMessage {
             checkpoint: None,
             ticket_id,
             customer_id,
             staff_only,
+            recipient,
             body,
         }));
     }
@@ -479,6 +495,7 @@ impl LiveHub {
             ticket_id: Some(ticket_id),
             customer_id,
             staff_only: decoded.is_internal(),
+            recipient: None,
             body: json!({
                 "type": kind,
                 "position": event.global_position,
@@ -648,6 +665,7 @@ mod tests {
             ticket_id: Some(ticket),
             customer_id: Some(customer),
             staff_only,
+            recipient: None,
             body: json!({"type": "new_comment"}),
         }
     }

@@ -18,6 +18,7 @@ pub mod health;
 pub mod leadership;
 pub mod live;
 pub mod metrics;
+pub mod notifications;
 pub mod outbound;
 pub mod router;
 pub mod search;

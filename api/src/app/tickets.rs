@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 use docket_domain::access::Permission;
 use docket_domain::ticket::{
-    AddComment, AssignTeam, AssignTicket, ChangeTicketStatus, EscalateTicket, OpenTicket,
-    StatusPeriod, Ticket, TicketCommand, TicketDetailsChange, TicketEvent, TicketState,
-    UnassignTicket, UpdateTicketDetails, UserStanding, may_open_for, status_timeline,
+    AddComment, AssignTeam, AssignTicket, ChangeTicketStatus, EscalateTicket, FollowTicket,
+    OpenTicket, StatusPeriod, Ticket, TicketCommand, TicketDetailsChange, TicketEvent, TicketState,
+    UnassignTicket, UnfollowTicket, UpdateTicketDetails, UserStanding, may_open_for,
+    status_timeline,
 };
 use docket_domain::values::{
     Category, CommentBody, CommentId, Description, Reason, SkillId, SkillName, Subject, Tags,
@@ -343,6 +344,51 @@ pub async fn assign(
         at: app.time.now(),
     });
     written(&execute(app, caller, origin, id, expected, command, "agent_id").await?)
+}
+
+/// Adds a follower (the caller, when `follower` is `None`): they are told of what happens on
+/// the ticket. Following again changes nothing.
+pub async fn follow(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    id: Uuid,
+    follower: Option<Uuid>,
+) -> Result<Written, AppError> {
+    let follower = person(app, follower.unwrap_or(caller.id.0), "user_id").await?;
+    let command = TicketCommand::Follow(FollowTicket {
+        follower,
+        actor: caller.actor(),
+        at: app.time.now(),
+    });
+    written(&execute(app, caller, origin, id, None, command, "user_id").await?)
+}
+
+/// Removes a follower (the caller, when `follower` is `None`).
+pub async fn unfollow(
+    app: &App,
+    caller: &Caller,
+    origin: &Origin,
+    id: Uuid,
+    follower: Option<Uuid>,
+) -> Result<Written, AppError> {
+    let command = TicketCommand::Unfollow(UnfollowTicket {
+        follower: UserId(follower.unwrap_or(caller.id.0)),
+        actor: caller.actor(),
+        at: app.time.now(),
+    });
+    written(&execute(app, caller, origin, id, None, command, "user_id").await?)
+}
+
+/// Who follows the ticket, from its log (staff).
+pub async fn followers(app: &App, caller: &Caller, id: Uuid) -> Result<Vec<UserId>, AppError> {
+    caller.require(Permission::ReadStaffViews, "see who follows tickets")?;
+    let (ticket, _) = app
+        .tickets
+        .load_recent(&id.to_string(), app.account_freshness)
+        .await?;
+    let state = ticket.state().ok_or(AppError::NotFound("ticket"))?;
+    Ok(state.followers.iter().copied().collect())
 }
 
 /// Takes the ticket out of its assignee's hands; it waits in the queue.

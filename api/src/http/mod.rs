@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod json;
 pub mod live;
 pub mod metrics;
+pub mod notifications;
 pub mod pages;
 pub mod paging;
 pub mod principal;
@@ -54,6 +55,8 @@ pub enum ApiTags {
     ApiKeys,
     /// Endpoints that receive ticket events (Standard Webhooks), and their deliveries.
     Webhooks,
+    /// Your notifications, what you are told of, and who follows a ticket.
+    Notifications,
     /// Tickets, their comments, assignments, escalations, history and timeline.
     Tickets,
     /// Full-text and advanced search, suggestions, saved searches.
@@ -91,7 +94,11 @@ pub type Apis = (
         workforce::workload::WorkloadApi,
     ),
     live::LiveApi,
-    (system::SystemApi, webhooks::WebhooksApi),
+    (
+        system::SystemApi,
+        webhooks::WebhooksApi,
+        notifications::NotificationsApi,
+    ),
 );
 
 pub fn api_service() -> OpenApiService<Apis, ()> {

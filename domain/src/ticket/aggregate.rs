@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::commands::{
     AddComment, ApplyEscalationRule, AssignTeam, AssignTicket, ChangeTicketStatus, EscalateTicket,
-    OpenTicket, RouteTicket, RuleStep, TicketCommand, UnassignTicket, UpdateTicketDetails,
-    UserStanding,
+    FollowTicket, OpenTicket, RouteTicket, RuleStep, TicketCommand, UnassignTicket, UnfollowTicket,
+    UpdateTicketDetails, UserStanding,
 };
 use super::error::TicketError;
 use super::events::{SlaReason, TicketEvent};
@@ -48,6 +48,9 @@ pub struct TicketState {
     /// The team responsible, if any.
     #[serde(default)]
     pub team_id: Option<TeamId>,
+    /// Staff told of what happens on the ticket.
+    #[serde(default)]
+    pub followers: std::collections::BTreeSet<UserId>,
 }
 
 impl Ticket {
@@ -79,6 +82,8 @@ impl Ticket {
             (TicketCommand::ApplyEscalationRule(rule), Some(ticket)) => ticket.apply_rule(rule)?,
             (TicketCommand::Route(route), Some(ticket)) => ticket.route(route)?,
             (TicketCommand::AssignTeam(assign), Some(ticket)) => ticket.assign_team(assign)?,
+            (TicketCommand::Follow(follow), Some(ticket)) => ticket.follow(follow)?,
+            (TicketCommand::Unfollow(unfollow), Some(ticket)) => ticket.unfollow(unfollow)?,
         };
         // What the business events mean for the SLA clocks, decided on the state after them.
         let (catalog, reason, at) = match command {
@@ -98,6 +103,8 @@ impl Ticket {
             TicketCommand::ApplyEscalationRule(rule) => (None, SlaReason::TicketChanged, rule.at),
             TicketCommand::Route(route) => (None, SlaReason::TicketChanged, route.at),
             TicketCommand::AssignTeam(assign) => (None, SlaReason::TicketChanged, assign.at),
+            TicketCommand::Follow(follow) => (None, SlaReason::TicketChanged, follow.at),
+            TicketCommand::Unfollow(unfollow) => (None, SlaReason::TicketChanged, unfollow.at),
         };
         let mut after = self.clone();
         for event in &business {
@@ -180,6 +187,46 @@ fn transition_allowed(from: TicketStatus, to: TicketStatus) -> bool {
 }
 
 impl TicketState {
+    /// Staff follow tickets: themselves, or (those who work tickets) a colleague.
+    fn follow(&self, follow: &FollowTicket) -> Result<Vec<TicketEvent>, TicketError> {
+        let actor = &follow.actor;
+        if !actor.role.is_staff() {
+            return Err(not_permitted(actor, "follow tickets"));
+        }
+        if follow.follower.user_id != actor.user_id {
+            require_ticket_worker(actor, "add followers")?;
+        }
+        if !follow.follower.active || !follow.follower.role.is_staff() {
+            return Err(TicketError::InvalidFollower);
+        }
+        if self.followers.contains(&follow.follower.user_id) {
+            return Ok(vec![]);
+        }
+        Ok(vec![TicketEvent::TicketFollowed {
+            user_id: follow.follower.user_id,
+            followed_by: *actor,
+            occurred_at: follow.at,
+        }])
+    }
+
+    fn unfollow(&self, unfollow: &UnfollowTicket) -> Result<Vec<TicketEvent>, TicketError> {
+        let actor = &unfollow.actor;
+        if !actor.role.is_staff() {
+            return Err(not_permitted(actor, "follow tickets"));
+        }
+        if unfollow.follower != actor.user_id {
+            require_ticket_worker(actor, "remove followers")?;
+        }
+        if !self.followers.contains(&unfollow.follower) {
+            return Ok(vec![]);
+        }
+        Ok(vec![TicketEvent::TicketUnfollowed {
+            user_id: unfollow.follower,
+            unfollowed_by: *actor,
+            occurred_at: unfollow.at,
+        }])
+    }
+
     fn is_owned_by(&self, actor: &Actor) -> bool {
         self.customer_id == actor.user_id
     }
@@ -548,6 +595,7 @@ impl Aggregate for Ticket {
                     sla: None,
                     rules_applied: Default::default(),
                     team_id: None,
+                    followers: Default::default(),
                 });
                 return;
             }
@@ -628,6 +676,19 @@ impl Aggregate for Ticket {
                 return;
             }
             TicketEvent::NotificationRequested { .. } | TicketEvent::TicketRouted { .. } => return,
+            // Who is told is not activity on the ticket: `updated_at` stays.
+            TicketEvent::TicketFollowed { user_id, .. } => {
+                if let Some(ticket) = &mut self.state {
+                    ticket.followers.insert(user_id);
+                }
+                return;
+            }
+            TicketEvent::TicketUnfollowed { user_id, .. } => {
+                if let Some(ticket) = &mut self.state {
+                    ticket.followers.remove(&user_id);
+                }
+                return;
+            }
             TicketEvent::TicketTeamAssigned { team_id, .. } => {
                 if let Some(ticket) = &mut self.state {
                     ticket.team_id = team_id;

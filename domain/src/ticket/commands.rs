@@ -29,6 +29,10 @@ pub enum TicketCommand {
     Route(RouteTicket),
     /// Put the ticket in a team's hands (or take it out: `None`).
     AssignTeam(AssignTeam),
+    /// Someone on staff is to be told of what happens on the ticket.
+    Follow(FollowTicket),
+    /// ... and no longer.
+    Unfollow(UnfollowTicket),
 }
 
 impl TicketCommand {
@@ -47,6 +51,8 @@ impl TicketCommand {
             TicketCommand::ApplyEscalationRule(_) => "apply_escalation_rule",
             TicketCommand::Route(_) => "route_ticket",
             TicketCommand::AssignTeam(_) => "assign_team",
+            TicketCommand::Follow(_) => "follow_ticket",
+            TicketCommand::Unfollow(_) => "unfollow_ticket",
         }
     }
 }
@@ -107,6 +113,20 @@ pub struct ChangeTicketStatus {
 pub struct AssignTicket {
     pub assignee: UserStanding,
     pub reason: Option<Reason>,
+    pub actor: Actor,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowTicket {
+    pub follower: UserStanding,
+    pub actor: Actor,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnfollowTicket {
+    pub follower: UserId,
     pub actor: Actor,
     pub at: DateTime<Utc>,
 }

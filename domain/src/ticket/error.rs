@@ -33,4 +33,6 @@ pub enum TicketError {
     NotRoutable { status: TicketStatus },
     #[error("the ticket's assignee changed while it was being routed")]
     AssigneeChanged,
+    #[error("a follower must be an active member of staff")]
+    InvalidFollower,
 }

@@ -168,6 +168,17 @@ pub enum TicketEvent {
         assigned_by: Actor,
         occurred_at: DateTime<Utc>,
     },
+    /// A member of staff follows the ticket: they are told of what happens on it.
+    TicketFollowed {
+        user_id: UserId,
+        followed_by: Actor,
+        occurred_at: DateTime<Utc>,
+    },
+    TicketUnfollowed {
+        user_id: UserId,
+        unfollowed_by: Actor,
+        occurred_at: DateTime<Utc>,
+    },
     /// People are to be told about the ticket (delivered by the notification service).
     NotificationRequested {
         rule_id: Option<uuid::Uuid>,
@@ -210,6 +221,8 @@ impl TicketEvent {
             | TicketEvent::EscalationRuleTriggered { occurred_at, .. }
             | TicketEvent::TicketRouted { occurred_at, .. }
             | TicketEvent::TicketTeamAssigned { occurred_at, .. }
+            | TicketEvent::TicketFollowed { occurred_at, .. }
+            | TicketEvent::TicketUnfollowed { occurred_at, .. }
             | TicketEvent::NotificationRequested { occurred_at, .. } => *occurred_at,
             TicketEvent::SlaBreached { breached_at, .. } => *breached_at,
         }
@@ -248,6 +261,8 @@ impl TicketEvent {
             | TicketEvent::SlaClockStopped { .. }
             | TicketEvent::EscalationRuleTriggered { .. }
             | TicketEvent::TicketRouted { .. }
+            | TicketEvent::TicketFollowed { .. }
+            | TicketEvent::TicketUnfollowed { .. }
             | TicketEvent::NotificationRequested { .. } => vec![],
         }
     }
@@ -301,6 +316,8 @@ impl TicketEvent {
             TicketEvent::TicketEscalated { escalated_by, .. } => *escalated_by,
             TicketEvent::CommentAdded { author, .. } => *author,
             TicketEvent::TicketTeamAssigned { assigned_by, .. } => *assigned_by,
+            TicketEvent::TicketFollowed { followed_by, .. } => *followed_by,
+            TicketEvent::TicketUnfollowed { unfollowed_by, .. } => *unfollowed_by,
             TicketEvent::TicketRouted { .. }
             | TicketEvent::SlaPolicyApplied { .. }
             | TicketEvent::SlaClockStarted { .. }
@@ -325,6 +342,8 @@ impl TicketEvent {
                 | TicketEvent::NotificationRequested { .. }
                 | TicketEvent::TicketRouted { .. }
                 | TicketEvent::TicketTeamAssigned { .. }
+                | TicketEvent::TicketFollowed { .. }
+                | TicketEvent::TicketUnfollowed { .. }
         ) || self.is_sla()
     }
 }
@@ -350,6 +369,8 @@ crate::event_names!(TicketEvent {
     NotificationRequested,
     TicketRouted,
     TicketTeamAssigned,
+    TicketFollowed,
+    TicketUnfollowed,
 });
 
 /// Keeps "cleared" (`null`) apart from "unchanged" (absent) for an optional field.

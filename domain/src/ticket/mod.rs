@@ -17,8 +17,9 @@ mod tests;
 pub use aggregate::{Ticket, TicketState, may_open_for};
 pub use commands::{
     AddComment, ApplyEscalationRule, ApplySlaPolicy, AssignTeam, AssignTicket, ChangeTicketStatus,
-    CheckSlaDeadlines, EscalateTicket, OpenTicket, RouteTicket, RuleStep, TicketCommand,
-    TicketDetailsChange, UnassignTicket, UpdateTicketDetails, UserStanding,
+    CheckSlaDeadlines, EscalateTicket, FollowTicket, OpenTicket, RouteTicket, RuleStep,
+    TicketCommand, TicketDetailsChange, UnassignTicket, UnfollowTicket, UpdateTicketDetails,
+    UserStanding,
 };
 pub use error::TicketError;
 pub(crate) use events::double_option;

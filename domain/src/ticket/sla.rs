@@ -265,7 +265,9 @@ pub(super) fn consequences(
             | TicketEvent::EscalationRuleTriggered { .. }
             | TicketEvent::NotificationRequested { .. }
             | TicketEvent::TicketRouted { .. }
-            | TicketEvent::TicketTeamAssigned { .. } => {}
+            | TicketEvent::TicketTeamAssigned { .. }
+            | TicketEvent::TicketFollowed { .. }
+            | TicketEvent::TicketUnfollowed { .. } => {}
         }
     }
     planner.events
@@ -507,7 +509,9 @@ pub(super) fn apply(sla: &mut TicketSla, event: &TicketEvent) {
         | TicketEvent::EscalationRuleTriggered { .. }
         | TicketEvent::NotificationRequested { .. }
         | TicketEvent::TicketRouted { .. }
-        | TicketEvent::TicketTeamAssigned { .. } => {}
+        | TicketEvent::TicketTeamAssigned { .. }
+        | TicketEvent::TicketFollowed { .. }
+        | TicketEvent::TicketUnfollowed { .. } => {}
     }
 }
 

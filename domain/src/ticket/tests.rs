@@ -1291,3 +1291,101 @@ fn a_rule_skips_a_reassignment_to_someone_who_cannot_take_tickets() {
         .unwrap_or_default();
     assert_eq!(events.len(), 1, "only the trigger is recorded: {events:?}");
 }
+
+fn follow(follower: UserStanding, actor: Actor) -> TicketCommand {
+    TicketCommand::Follow(FollowTicket {
+        follower,
+        actor,
+        at: later(5),
+    })
+}
+
+fn followed(user: Actor, by: Actor) -> TicketEvent {
+    TicketEvent::TicketFollowed {
+        user_id: user.user_id,
+        followed_by: by,
+        occurred_at: later(5),
+    }
+}
+
+#[test]
+fn staff_follow_a_ticket_once() {
+    given(opened_by(customer()))
+        .when(follow(standing(viewer()), viewer()))
+        .then_expect_events(vec![followed(viewer(), viewer())]);
+    let mut history = opened_by(customer());
+    history.push(followed(viewer(), viewer()));
+    given(history)
+        .when(follow(standing(viewer()), viewer()))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn an_agent_adds_a_colleague_as_follower_but_a_viewer_may_not() {
+    given(opened_by(customer()))
+        .when(follow(standing(manager()), agent()))
+        .then_expect_events(vec![followed(manager(), agent())]);
+    given(opened_by(customer()))
+        .when(follow(standing(manager()), viewer()))
+        .then_expect_error(TicketError::NotPermitted {
+            role: Role::Viewer,
+            action: "add followers",
+        });
+}
+
+#[test]
+fn customers_and_the_deactivated_do_not_follow() {
+    given(opened_by(customer()))
+        .when(follow(standing(customer()), customer()))
+        .then_expect_error(TicketError::NotPermitted {
+            role: Role::Customer,
+            action: "follow tickets",
+        });
+    let gone = UserStanding {
+        active: false,
+        ..standing(manager())
+    };
+    given(opened_by(customer()))
+        .when(follow(gone, agent()))
+        .then_expect_error(TicketError::InvalidFollower);
+    given(opened_by(customer()))
+        .when(follow(standing(other_customer()), agent()))
+        .then_expect_error(TicketError::InvalidFollower);
+}
+
+#[test]
+fn unfollowing_removes_a_follower_and_is_idempotent() {
+    let mut history = opened_by(customer());
+    history.push(followed(agent(), agent()));
+    let unfollow = || {
+        TicketCommand::Unfollow(UnfollowTicket {
+            follower: agent().user_id,
+            actor: agent(),
+            at: later(9),
+        })
+    };
+    given(history.clone())
+        .when(unfollow())
+        .then_expect_events(vec![TicketEvent::TicketUnfollowed {
+            user_id: agent().user_id,
+            unfollowed_by: agent(),
+            occurred_at: later(9),
+        }]);
+    let ticket = Ticket::from_events(history.clone());
+    assert!(
+        ticket
+            .state()
+            .is_some_and(|t| t.followers.contains(&agent().user_id))
+    );
+    let mut after = history.clone();
+    after.push(TicketEvent::TicketUnfollowed {
+        user_id: agent().user_id,
+        unfollowed_by: agent(),
+        occurred_at: later(9),
+    });
+    let ticket = Ticket::from_events(after);
+    assert!(ticket.state().is_some_and(|t| t.followers.is_empty()));
+    given(opened_by(customer()))
+        .when(unfollow())
+        .then_expect_events(vec![]);
+}

@@ -47,7 +47,9 @@ where
             | TicketEvent::EscalationRuleTriggered { .. }
             | TicketEvent::NotificationRequested { .. }
             | TicketEvent::TicketRouted { .. }
-            | TicketEvent::TicketTeamAssigned { .. } => continue,
+            | TicketEvent::TicketTeamAssigned { .. }
+            | TicketEvent::TicketFollowed { .. }
+            | TicketEvent::TicketUnfollowed { .. } => continue,
         };
         if let Some(open) = periods.last_mut() {
             open.left_at = Some(at);

@@ -3,6 +3,7 @@ use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
+use crate::notice::NotificationPreferences;
 use crate::values::{Actor, Email, FullName, Role, UserId};
 
 /// How an account came to be.
@@ -25,6 +26,12 @@ pub enum UserCommand {
     SetActive(SetUserActive),
     /// Records that the password was changed; the new hash itself is stored elsewhere.
     RecordPasswordChange {
+        actor: Actor,
+        at: DateTime<Utc>,
+    },
+    /// What the person wants to be told of, by which channel.
+    SetNotificationPreferences {
+        preferences: NotificationPreferences,
         actor: Actor,
         at: DateTime<Utc>,
     },
@@ -105,6 +112,12 @@ pub enum UserEvent {
         changed_by: Actor,
         occurred_at: DateTime<Utc>,
     },
+    /// The kinds of notifications the person switched off, per channel (all of them, as now).
+    NotificationPreferencesSet {
+        preferences: NotificationPreferences,
+        set_by: Actor,
+        occurred_at: DateTime<Utc>,
+    },
 }
 
 impl UserEvent {
@@ -115,7 +128,8 @@ impl UserEvent {
             | UserEvent::UserRoleChanged { occurred_at, .. }
             | UserEvent::UserDeactivated { occurred_at, .. }
             | UserEvent::UserReactivated { occurred_at, .. }
-            | UserEvent::UserPasswordChanged { occurred_at, .. } => *occurred_at,
+            | UserEvent::UserPasswordChanged { occurred_at, .. }
+            | UserEvent::NotificationPreferencesSet { occurred_at, .. } => *occurred_at,
         }
     }
 }
@@ -127,6 +141,7 @@ crate::event_names!(UserEvent {
     UserDeactivated,
     UserReactivated,
     UserPasswordChanged,
+    NotificationPreferencesSet,
 });
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -166,6 +181,8 @@ pub struct UserState {
     pub role: Role,
     pub active: bool,
     pub service: bool,
+    #[serde(default)]
+    pub notification_preferences: NotificationPreferences,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -247,6 +264,23 @@ impl User {
                         state: "deactivated",
                     }),
                 }
+            }
+            UserCommand::SetNotificationPreferences {
+                preferences,
+                actor,
+                at,
+            } => {
+                if actor.user_id != user.id {
+                    require_admin(actor, "set another person's notifications")?;
+                }
+                if *preferences == user.notification_preferences {
+                    return Ok(vec![]);
+                }
+                Ok(vec![UserEvent::NotificationPreferencesSet {
+                    preferences: preferences.clone(),
+                    set_by: *actor,
+                    occurred_at: *at,
+                }])
             }
             UserCommand::RecordPasswordChange { actor, at } => {
                 if user.service {
@@ -334,6 +368,7 @@ impl Aggregate for User {
                     role,
                     active: true,
                     service,
+                    notification_preferences: NotificationPreferences::default(),
                     created_at: occurred_at,
                     updated_at: occurred_at,
                 });
@@ -367,6 +402,11 @@ impl Aggregate for User {
                 }
             }
             UserEvent::UserPasswordChanged { .. } => {}
+            UserEvent::NotificationPreferencesSet { preferences, .. } => {
+                if let Some(user) = &mut self.state {
+                    user.notification_preferences = preferences;
+                }
+            }
         }
         if let Some(user) = &mut self.state {
             user.updated_at = occurred_at;

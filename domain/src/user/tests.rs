@@ -354,3 +354,33 @@ fn an_event_recorded_before_service_accounts_reads_as_a_person() {
     let written = serde_json::to_string(&event).unwrap_or_default();
     assert!(!written.contains("\"service\""), "{written}");
 }
+
+#[test]
+fn a_person_sets_their_own_notifications_and_the_same_again_is_nothing() {
+    use crate::notice::NotificationPreferences;
+    use crate::values::NotificationKind;
+    let own = Actor::new(user_id(), Role::Agent);
+    let quiet = NotificationPreferences::new(&[NotificationKind::Followed], &[]);
+    let set = |actor| UserCommand::SetNotificationPreferences {
+        preferences: quiet.clone(),
+        actor,
+        at: at(),
+    };
+    let recorded = UserEvent::NotificationPreferencesSet {
+        preferences: quiet.clone(),
+        set_by: own,
+        occurred_at: at(),
+    };
+    given(an_agent())
+        .when(set(own))
+        .then_expect_events(vec![recorded.clone()]);
+    let mut history = an_agent();
+    history.push(recorded);
+    given(history).when(set(own)).then_expect_events(vec![]);
+    given(an_agent())
+        .when(set(manager()))
+        .then_expect_error(UserError::NotPermitted {
+            role: Role::Manager,
+            action: "set another person's notifications",
+        });
+}

@@ -7,6 +7,7 @@
 pub mod address;
 pub mod delivery;
 pub mod dispatch;
+pub mod notifier;
 pub mod signing;
 pub mod webhooks;
 

@@ -11,6 +11,7 @@ mod dashboard;
 mod directory;
 mod keys;
 mod live;
+mod notices;
 mod people;
 mod settings;
 mod tickets;
@@ -163,6 +164,14 @@ pub fn routes() -> Route {
         .at("/tickets/:id/assign", poem::post(tickets::assign))
         .at("/tickets/:id/team", poem::post(tickets::set_team))
         .at("/tickets/:id/escalate", poem::post(tickets::escalate))
+        .at("/tickets/:id/follow", poem::post(tickets::follow))
+        .at("/notifications", poem::get(notices::notices))
+        .at("/notifications/read-all", poem::post(notices::read_all))
+        .at("/notifications/:id/read", poem::post(notices::read_one))
+        .at(
+            "/account/notifications",
+            poem::get(notices::notification_settings).post(notices::save_preferences),
+        )
         .at("/portal", poem::get(tickets::portal))
         .at("/portal/rows", poem::get(tickets::portal_rows))
         .at(
@@ -243,6 +252,8 @@ pub struct NavUser {
     pub manages: bool,
     /// Works tickets (has "My work").
     pub works: bool,
+    /// Unread notifications (the bell).
+    pub unread: i64,
 }
 
 impl Chrome {
@@ -260,6 +271,8 @@ impl Chrome {
 pub struct Visitor {
     pub session: Session,
     pub token: String,
+    /// Their unread notifications, for the bell.
+    pub unread: i64,
 }
 
 impl Visitor {
@@ -284,6 +297,7 @@ impl Visitor {
                 works: caller
                     .role
                     .may(docket_domain::access::Permission::WorkTickets),
+                unread: self.unread,
             }),
             csrf: self.session.csrf_token.clone(),
             stream,
@@ -352,9 +366,14 @@ pub async fn visitor(req: &Request, app: &SharedApp) -> Result<Option<Visitor>, 
     let Some(token) = cookie(req, SESSION_COOKIE).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    Ok(sessions::find(app, token).await?.map(|session| Visitor {
+    let Some(session) = sessions::find(app, token).await? else {
+        return Ok(None);
+    };
+    let unread = crate::app::notifications::unread_count(app, &session.caller).await?;
+    Ok(Some(Visitor {
         session,
         token: token.to_string(),
+        unread,
     }))
 }
 

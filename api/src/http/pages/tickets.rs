@@ -834,6 +834,9 @@ struct TicketPage {
     team_error: Option<String>,
     escalate_reason: String,
     escalate_error: Option<String>,
+    /// Who follows the ticket, by name (staff); and whether the viewer does.
+    followers: Vec<String>,
+    following: bool,
 }
 
 #[derive(Template)]
@@ -1070,7 +1073,15 @@ async fn ticket_page(
         .caller()
         .role
         .may(docket_domain::access::Permission::WorkTickets);
+    let followers = if visitor.caller().is_staff() {
+        service::followers(app, visitor.caller(), id).await?
+    } else {
+        Vec::new()
+    };
+    let following = followers.iter().any(|f| f.0 == me);
     let page = TicketPage {
+        following,
+        followers: followers.iter().map(|f| names.person(Some(f.0))).collect(),
         me,
         works,
         agents: names.agent_choices(detail.ticket.assignee_id),
@@ -1756,4 +1767,37 @@ mod tests {
     fn a_saved_search_that_is_not_one_opens_the_plain_list() {
         assert_eq!(saved_search_href(&serde_json::json!({"q": 7})), "/tickets");
     }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FollowForm {
+    #[serde(default)]
+    csrf: String,
+    /// `on` to follow, `off` to stop.
+    #[serde(default)]
+    to: String,
+}
+
+/// Follows the ticket, or stops (staff): they are told of what happens on it.
+#[poem::handler]
+pub async fn follow(
+    req: &Request,
+    app: Data<&SharedApp>,
+    origin: Data<&Origin>,
+    Path(id): Path<Uuid>,
+    Form(form): Form<FollowForm>,
+) -> Response {
+    respond(
+        async {
+            let visitor = signed_in(req, &app).await?;
+            visitor.check_csrf(&form.csrf)?;
+            if form.to == "off" {
+                service::unfollow(&app, visitor.caller(), &origin, id, None).await?;
+            } else {
+                service::follow(&app, visitor.caller(), &origin, id, None).await?;
+            }
+            Ok(see_other(&format!("{}/{id}", base_of(&visitor))))
+        }
+        .await,
+    )
 }
