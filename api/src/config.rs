@@ -220,6 +220,34 @@ pub struct Settings {
     )]
     pub webhook_disable_after: Duration,
 
+    /// Where mail is sent: `smtp://host:port` (plain; add `?tls=required` for STARTTLS) or
+    /// `smtps://user:password@host` (TLS). Unset: mail waits in the outbox (`GET /api/outbox`).
+    #[arg(long, env = "DOCKET_SMTP_URL")]
+    pub smtp_url: Option<Secret>,
+
+    /// The sender of every mail, such as `Docket <support@example.com>`.
+    #[arg(
+        long,
+        env = "DOCKET_MAIL_FROM",
+        default_value = "Docket <docket@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// The waits before each retry of a mail the SMTP server did not take (comma-separated);
+    /// when they run out the mail has failed.
+    #[arg(
+        long,
+        env = "DOCKET_MAIL_RETRY_SCHEDULE",
+        default_value = "30s,1m,5m,15m,1h,4h,12h",
+        value_parser = parse_schedule
+    )]
+    pub mail_retry_schedule: Schedule,
+
+    /// The token a mail gateway sends to `POST /api/inbound/email` (`Authorization: Bearer` or
+    /// `X-Inbound-Token`). Unset: inbound mail is refused.
+    #[arg(long, env = "DOCKET_INBOUND_TOKEN")]
+    pub inbound_token: Option<Secret>,
+
     /// Log format on stderr.
     #[arg(long, env = "DOCKET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,

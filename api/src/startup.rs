@@ -130,6 +130,7 @@ impl Application {
             agents: buses.bus(),
             shifts: buses.bus(),
             webhooks: buses.bus(),
+            email_templates: buses.bus(),
             routing_weights: settings.routing_weights(),
             routable_agents: Default::default(),
             sla_catalog: Default::default(),
@@ -263,6 +264,7 @@ fn spawn_background(
     }
     tasks.extend([
         tokio::spawn(outbound::delivery::run(app.clone(), shutdown.clone())),
+        tokio::spawn(outbound::mail::run(app.clone(), shutdown.clone())),
         tokio::spawn(app.metrics.clone().keep_up(shutdown.clone())),
         tokio::spawn(router::run_router(app.clone(), shutdown.clone())),
         tokio::spawn(sla::scheduler::run(app.clone(), shutdown.clone())),

@@ -36,6 +36,7 @@ pub(crate) use event_names;
 
 pub mod access;
 pub mod api_key;
+pub mod mail;
 pub mod notice;
 pub mod saved_search;
 pub mod sla;
@@ -54,6 +55,7 @@ pub fn event_type_names() -> impl Iterator<Item = &'static str> {
         user::UserEvent::NAMES,
         api_key::ApiKeyEvent::NAMES,
         webhook::WebhookEvent::NAMES,
+        mail::EmailTemplateEvent::NAMES,
         saved_search::SavedSearchEvent::NAMES,
         workforce::skill::SkillEvent::NAMES,
         workforce::team::TeamEvent::NAMES,

@@ -89,11 +89,19 @@ pub fn mentioned_addresses(body: &str) -> Vec<String> {
 }
 
 /// Who is told of `event`, and why: each person once, by the most specific reason, never the
-/// one who caused it. `mentioned` are the active staff a comment names (resolved from
-/// [`mentioned_addresses`] by the caller).
+/// one who caused it (but the customer of a new ticket, whose mail says it was received, even
+/// when they opened it themselves: the app leaves out what its reader did). `mentioned` are the
+/// active staff a comment names (resolved from [`mentioned_addresses`] by the caller).
 pub fn who_is_told(event: &TicketEvent, facts: &TicketFacts, mentioned: &[UserId]) -> Vec<Notice> {
     let actor = event.actor();
     let mut told: Vec<Notice> = Vec::new();
+    if let TicketEvent::TicketCreated { customer_id, .. } = event {
+        told.push(Notice {
+            recipient: *customer_id,
+            kind: NotificationKind::TicketCreated,
+        });
+        return told;
+    }
     let mut tell = |recipient: Option<UserId>, kind: NotificationKind| {
         if let Some(recipient) = recipient
             && recipient != actor.user_id
@@ -336,6 +344,31 @@ mod tests {
             occurred_at: Utc::now(),
         };
         assert!(who_is_told(&warning, &unassigned, &[]).is_empty());
+    }
+
+    #[test]
+    fn the_customer_hears_their_ticket_was_received_whoever_opened_it() {
+        let created = |by: Actor| TicketEvent::TicketCreated {
+            ticket_id: crate::values::TicketId(Uuid::from_u128(8)),
+            number: crate::values::TicketNumber(1),
+            customer_id: user(CUSTOMER),
+            subject: crate::values::Subject::parse("x").unwrap_or_else(|e| panic!("{e}")),
+            description: crate::values::Description::parse("y").unwrap_or_else(|e| panic!("{e}")),
+            priority: crate::values::Priority::Low,
+            category: None,
+            tags: crate::values::Tags::default(),
+            created_by: by,
+            occurred_at: Utc::now(),
+        };
+        for by in [
+            Actor::new(user(CUSTOMER), Role::Customer),
+            Actor::new(user(OTHER_AGENT), Role::Agent),
+        ] {
+            assert_eq!(
+                told(&who_is_told(&created(by), &TicketFacts::default(), &[])),
+                [(CUSTOMER, NotificationKind::TicketCreated)]
+            );
+        }
     }
 
     #[test]

@@ -162,6 +162,7 @@ macro_rules! wire_enum {
         }
     };
 }
+pub(crate) use wire_enum;
 
 wire_enum!(
     /// How urgent a ticket is.
@@ -423,6 +424,7 @@ wire_enum!(
     /// Why someone is told of something (each is switched on or off per channel by its
     /// recipient).
     NotificationKind, "kind" {
+        TicketCreated => "ticket_created",
         Assigned => "assigned",
         CustomerReply => "customer_reply",
         PublicReply => "public_reply",

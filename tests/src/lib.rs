@@ -6,6 +6,7 @@
 pub mod live;
 pub mod python;
 pub mod receiver;
+pub mod smtp;
 pub mod synthetic;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -90,6 +91,13 @@ pub fn test_settings(database_url: &str) -> Settings {
             .to_vec(),
     );
     settings.webhook_timeout_secs = 5;
+    settings.mail_retry_schedule = docket_api::config::Schedule(
+        [
+            "200ms", "300ms", "500ms", "500ms", "1s", "1s", "1s", "1s", "1s", "1s",
+        ]
+        .map(|w| docket_api::config::parse_duration(w).expect("a wait"))
+        .to_vec(),
+    );
     settings
 }
 
@@ -367,6 +375,26 @@ impl TestApp {
         .await
         .expect(201)
         .body
+    }
+
+    /// The `items` of the page at `path` once `enough` holds for them, or as they are when
+    /// `patience` runs out (for what a subscriber of the log does a moment after a write).
+    pub async fn items_when(
+        &self,
+        path: &str,
+        token: &str,
+        patience: std::time::Duration,
+        enough: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let started = std::time::Instant::now();
+        loop {
+            let page = self.get(path, token).await.expect(200);
+            let items = page.body["items"].as_array().cloned().unwrap_or_default();
+            if enough(&items) || started.elapsed() > patience {
+                return items;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// Reads a ticket once the projection has at least `version` (read-your-writes).

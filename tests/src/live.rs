@@ -18,6 +18,9 @@ pub struct SseEvent {
 pub struct SseClient {
     response: reqwest::Response,
     buffer: String,
+    /// Message types passed over (a test of the log's events leaves out the notifications
+    /// pushed beside them).
+    ignored: Vec<String>,
 }
 
 impl SseClient {
@@ -41,7 +44,14 @@ impl SseClient {
         SseClient {
             response,
             buffer: String::new(),
+            ignored: Vec::new(),
         }
+    }
+
+    /// The same stream, passing over messages of type `kind`.
+    pub fn ignoring(mut self, kind: &str) -> Self {
+        self.ignored.push(kind.to_string());
+        self
     }
 
     /// The next event with data, or `None` after `wait` of silence.
@@ -69,6 +79,13 @@ impl SseClient {
                     continue; // a keep-alive comment
                 }
                 event.data = serde_json::from_str(&data).unwrap_or(Value::Null);
+                if self
+                    .ignored
+                    .iter()
+                    .any(|kind| event.data["type"] == kind.as_str())
+                {
+                    continue;
+                }
                 return Some(event);
             }
             let remaining = deadline.checked_duration_since(tokio::time::Instant::now())?;

@@ -7,6 +7,7 @@
 use docket_domain::ValidationError;
 use docket_domain::access::NotPermitted;
 use docket_domain::api_key::ApiKeyError;
+use docket_domain::mail::EmailTemplateError;
 use docket_domain::saved_search::SavedSearchError;
 use docket_domain::sla::config::ConfigError;
 use docket_domain::ticket::TicketError;
@@ -250,6 +251,17 @@ impl Refusal for WebhookError {
             WebhookError::NotFound => AppError::NotFound("webhook"),
             WebhookError::AlreadyExists => AppError::conflict(ConflictKind::AlreadyExists, detail),
             WebhookError::NotPermitted { .. } => AppError::NotPermitted(detail),
+        }
+    }
+}
+
+impl Refusal for EmailTemplateError {
+    fn into_app_error(self, _field: &str) -> AppError {
+        let detail = self.to_string();
+        match self {
+            EmailTemplateError::NotPermitted { .. } => AppError::NotPermitted(detail),
+            EmailTemplateError::TooLong { part, .. } => AppError::invalid(part, detail),
+            EmailTemplateError::EmptySubject => AppError::invalid("subject", detail),
         }
     }
 }

@@ -26,6 +26,7 @@ const SLA_PENDING: &str = "docket_sla_deadlines_pending";
 const ROUTING_QUEUE: &str = "docket_routing_queue_length";
 const RATE_LIMITED: &str = "docket_rate_limit_refusals_total";
 const WEBHOOK_ATTEMPTS: &str = "docket_webhook_attempts_total";
+const MAIL: &str = "docket_mail_total";
 
 /// Request latencies from half a millisecond to ten seconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -92,6 +93,10 @@ impl Metrics {
             (
                 WEBHOOK_ATTEMPTS,
                 "Webhook delivery attempts, by outcome (delivered, failed, gone)",
+            ),
+            (
+                MAIL,
+                "Mail handed to the SMTP server, by outcome (sent, deferred, failed)",
             ),
         ];
         for (name, help) in counters {
@@ -227,6 +232,11 @@ impl Metrics {
 
     pub fn rate_limited(&self, limit: &'static str) {
         self.counter(RATE_LIMITED, vec![Label::from_static_parts("limit", limit)])
+            .increment(1);
+    }
+
+    pub fn mail_sent(&self, outcome: &'static str) {
+        self.counter(MAIL, vec![Label::from_static_parts("outcome", outcome)])
             .increment(1);
     }
 

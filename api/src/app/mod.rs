@@ -31,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use docket_domain::api_key::ApiKey;
+use docket_domain::mail::EmailTemplate;
 use docket_domain::saved_search::SavedSearch;
 use docket_domain::sla::config::{EscalationRule, SlaCalendar, SlaPolicy};
 use docket_domain::ticket::Ticket;
@@ -70,6 +71,7 @@ pub struct App {
     pub agents: CommandBus<Agent>,
     pub shifts: CommandBus<Shift>,
     pub webhooks: CommandBus<Webhook>,
+    pub email_templates: CommandBus<EmailTemplate>,
     /// The weights of the routing score (configuration).
     pub routing_weights: RoutingWeights,
     /// The routable agents as of a workforce checkpoint, reused until the model moves.

@@ -14,6 +14,7 @@ pub mod headers;
 pub mod idempotency;
 pub mod json;
 pub mod live;
+pub mod mail;
 pub mod metrics;
 pub mod notifications;
 pub mod pages;
@@ -57,6 +58,8 @@ pub enum ApiTags {
     Webhooks,
     /// Your notifications, what you are told of, and who follows a ticket.
     Notifications,
+    /// E-mail templates, the outbox, and replies coming in by e-mail.
+    Mail,
     /// Tickets, their comments, assignments, escalations, history and timeline.
     Tickets,
     /// Full-text and advanced search, suggestions, saved searches.
@@ -98,6 +101,7 @@ pub type Apis = (
         system::SystemApi,
         webhooks::WebhooksApi,
         notifications::NotificationsApi,
+        mail::MailApi,
     ),
 );
 

@@ -17,6 +17,7 @@ mod headers;
 mod integrator;
 mod limits;
 mod live;
+mod mail;
 mod notifications;
 mod openapi;
 mod projections;

@@ -19,18 +19,13 @@ async fn notifications_when(
     session: &Session,
     enough: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let started = std::time::Instant::now();
-    loop {
-        let page = app
-            .get("/api/notifications?page_size=100", &session.token)
-            .await
-            .expect(200);
-        let items = page.body["items"].as_array().cloned().unwrap_or_default();
-        if enough(&items) || started.elapsed() > PATIENCE {
-            return items;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    app.items_when(
+        "/api/notifications?page_size=100",
+        &session.token,
+        PATIENCE,
+        enough,
+    )
+    .await
 }
 
 fn kinds(items: &[Value]) -> Vec<&str> {
@@ -225,7 +220,7 @@ async fn a_kind_switched_off_is_not_told_and_bad_kinds_are_named() {
         assigned,
         json!({"kind": "assigned", "in_app": false, "email": true})
     );
-    assert_eq!(set.body["kinds"].as_array().unwrap().len(), 11);
+    assert_eq!(set.body["kinds"].as_array().unwrap().len(), 12);
     let read = app
         .get("/api/users/me/notification-preferences", &agent.token)
         .await

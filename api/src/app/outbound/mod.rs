@@ -7,15 +7,18 @@
 pub mod address;
 pub mod delivery;
 pub mod dispatch;
+pub mod inbound;
+pub mod mail;
 pub mod notifier;
 pub mod signing;
+pub mod templates;
 pub mod webhooks;
 
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::config::Settings;
+use crate::config::{Secret, Settings};
 
 /// How webhooks are posted (from the configuration).
 #[derive(Debug, Clone)]
@@ -26,6 +29,13 @@ pub struct OutboundSettings {
     pub retry_schedule: Vec<Duration>,
     /// An endpoint failing for this long without a success is disabled.
     pub disable_after: Duration,
+    /// Where mail goes; `None`: it waits in the outbox.
+    pub smtp_url: Option<Secret>,
+    pub mail_from: String,
+    pub mail_retry_schedule: Vec<Duration>,
+    pub inbound_token: Option<Secret>,
+    /// Where people reach Docket, for links in mail.
+    pub public_url: Option<String>,
 }
 
 impl OutboundSettings {
@@ -35,6 +45,11 @@ impl OutboundSettings {
             timeout: Duration::from_secs(settings.webhook_timeout_secs.max(1)),
             retry_schedule: settings.webhook_retry_schedule.0.clone(),
             disable_after: settings.webhook_disable_after,
+            smtp_url: settings.smtp_url.clone(),
+            mail_from: settings.mail_from.clone(),
+            mail_retry_schedule: settings.mail_retry_schedule.0.clone(),
+            inbound_token: settings.inbound_token.clone(),
+            public_url: settings.public_url.clone(),
         }
     }
 }
@@ -44,6 +59,8 @@ impl OutboundSettings {
 pub struct Outbound {
     pub settings: OutboundSettings,
     pub wake: Notify,
+    /// The mail sender's bell (a mail re-queued by hand).
+    pub mail_wake: Notify,
 }
 
 impl Outbound {
@@ -51,6 +68,7 @@ impl Outbound {
         Self {
             settings,
             wake: Notify::new(),
+            mail_wake: Notify::new(),
         }
     }
 }

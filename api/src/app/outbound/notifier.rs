@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet};
 
 use docket_domain::Actor;
+use docket_domain::mail::MailKind;
 use docket_domain::notice::{
     Channel, NotificationPreferences, TicketFacts, mentioned_addresses, who_is_told,
 };
@@ -69,6 +70,8 @@ struct TicketRow {
     ticket_id: Uuid,
     number: i64,
     subject: String,
+    status: String,
+    priority: String,
     customer_id: Uuid,
     assignee_id: Option<Uuid>,
     team_id: Option<Uuid>,
@@ -116,7 +119,8 @@ impl Knowledge {
             .into_iter()
             .collect();
         let tickets: Vec<TicketRow> = sqlx::query_as(
-            "SELECT ticket_id, number, subject, customer_id, assignee_id, team_id, followers
+            "SELECT ticket_id, number, subject, status, priority, customer_id, assignee_id,
+                    team_id, followers
                FROM notifier_tickets WHERE ticket_id = ANY($1)",
         )
         .bind(&ticket_ids)
@@ -254,6 +258,7 @@ impl Knowledge {
             number,
             customer_id,
             subject,
+            priority,
             ..
         } = event
         {
@@ -263,6 +268,8 @@ impl Knowledge {
                     ticket_id: id,
                     number: number.0,
                     subject: subject.as_str().to_string(),
+                    status: docket_domain::TicketStatus::New.as_str().to_string(),
+                    priority: priority.as_str().to_string(),
                     customer_id: customer_id.0,
                     assignee_id: None,
                     team_id: None,
@@ -282,6 +289,10 @@ impl Knowledge {
             } => row.subject = subject.as_str().to_string(),
             TicketEvent::TicketAssigned { assignee_id, .. } => {
                 row.assignee_id = Some(assignee_id.0)
+            }
+            TicketEvent::TicketStatusChanged { to, .. } => row.status = to.as_str().to_string(),
+            TicketEvent::TicketPriorityChanged { to, .. } => {
+                row.priority = to.as_str().to_string();
             }
             TicketEvent::TicketUnassigned { .. } => row.assignee_id = None,
             TicketEvent::TicketTeamAssigned { team_id, .. } => row.team_id = team_id.map(|t| t.0),
@@ -371,16 +382,19 @@ impl Knowledge {
                 continue;
             };
             sqlx::query(
-                "INSERT INTO notifier_tickets (ticket_id, number, subject, customer_id,
-                                               assignee_id, team_id, followers)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                "INSERT INTO notifier_tickets (ticket_id, number, subject, status, priority,
+                                               customer_id, assignee_id, team_id, followers)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT (ticket_id) DO UPDATE SET subject = EXCLUDED.subject,
+                        status = EXCLUDED.status, priority = EXCLUDED.priority,
                         assignee_id = EXCLUDED.assignee_id, team_id = EXCLUDED.team_id,
                         followers = EXCLUDED.followers",
             )
             .bind(t.ticket_id)
             .bind(t.number)
             .bind(&t.subject)
+            .bind(&t.status)
+            .bind(&t.priority)
             .bind(t.customer_id)
             .bind(t.assignee_id)
             .bind(t.team_id)
@@ -492,6 +506,7 @@ fn wording(
         _ => format!("{number} changed"),
     };
     let title = match kind {
+        NotificationKind::TicketCreated => format!("{number} was opened for you"),
         NotificationKind::Assigned => format!("{number} was assigned to you"),
         NotificationKind::Mentioned => format!("{actor} mentioned you on {number}"),
         NotificationKind::CustomerReply => format!("The customer replied on {number}"),
@@ -544,6 +559,7 @@ impl Projection for Notifier {
         .await?
         .unwrap_or(0);
         let mut written: Vec<Notification> = Vec::new();
+        let mut mails: Vec<Mail> = Vec::new();
         for (event, decoded) in events.iter().zip(&decoded) {
             match decoded {
                 Decoded::User(id, user_event) => known.fold_person(*id, user_event),
@@ -586,6 +602,10 @@ impl Projection for Notifier {
                         TicketEvent::CommentAdded { body, .. } => known.mentioned(body.as_str()),
                         _ => vec![],
                     };
+                    // A new ticket is known before anyone is told of it (its number, its subject).
+                    if matches!(ticket_event, TicketEvent::TicketCreated { .. }) {
+                        known.fold_ticket(*id, ticket_event);
+                    }
                     let notices = who_is_told(ticket_event, &facts, &mentioned);
                     if !notices.is_empty() {
                         let (number, subject) = known.tickets.get(id).map_or_else(
@@ -594,8 +614,18 @@ impl Projection for Notifier {
                         );
                         let actor = ticket_event.actor();
                         let actor_name = known.name_of(actor);
+                        for notice in &notices {
+                            if let Some(mail) =
+                                mail_for(&known, event, *id, ticket_event, notice, &actor_name)
+                            {
+                                mails.push(mail);
+                            }
+                        }
                         for notice in notices {
-                            if !known.wants(notice.recipient, notice.kind, Channel::InApp) {
+                            // The app never tells its reader of what they did themselves.
+                            if notice.recipient == actor.user_id
+                                || !known.wants(notice.recipient, notice.kind, Channel::InApp)
+                            {
                                 continue;
                             }
                             let (title, body) = wording(
@@ -619,16 +649,121 @@ impl Projection for Notifier {
                             });
                         }
                     }
-                    known.fold_ticket(*id, ticket_event);
+                    if !matches!(ticket_event, TicketEvent::TicketCreated { .. }) {
+                        known.fold_ticket(*id, ticket_event);
+                    }
                 }
             }
         }
         known.persist(conn).await?;
         // What happened before the notifier existed is learnt from, never told of.
         written.retain(|n| n.position > starts_after);
+        mails.retain(|m| m.position > starts_after);
         insert(conn, &written).await?;
+        queue_mail(conn, &mails).await?;
         Ok(())
     }
+}
+
+/// One mail to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mail {
+    pub id: Uuid,
+    pub kind: MailKind,
+    pub ticket_id: Uuid,
+    pub recipient_id: Uuid,
+    pub to_address: String,
+    pub context: serde_json::Value,
+    pub position: i64,
+}
+
+/// The mail `notice` is sent as, if its kind goes by mail and its recipient wants it.
+fn mail_for(
+    known: &Knowledge,
+    event: &RecordedEvent,
+    ticket: Uuid,
+    ticket_event: &TicketEvent,
+    notice: &docket_domain::notice::Notice,
+    actor_name: &str,
+) -> Option<Mail> {
+    let kind = MailKind::for_notification(notice.kind)?;
+    if !known.wants(notice.recipient, notice.kind, Channel::Email) {
+        return None;
+    }
+    let person = known.people.get(&notice.recipient.0)?;
+    let row = known.tickets.get(&ticket)?;
+    let mut context = json!({
+        "ticket": {"id": ticket, "number": TicketNumber(row.number).to_string(),
+                   "subject": row.subject, "status": row.status, "priority": row.priority},
+        "recipient": {"name": person.full_name, "email": person.email, "staff": person.is_staff()},
+        "actor": {"name": actor_name},
+    });
+    match ticket_event {
+        TicketEvent::CommentAdded { body, .. } => {
+            context["comment"] = json!({"body": body.as_str()});
+        }
+        TicketEvent::TicketStatusChanged { from, to, .. } => {
+            context["status"] = json!({"from": from, "to": to});
+            context["ticket"]["status"] = json!(to);
+        }
+        TicketEvent::SlaWarning { metric, due_at, .. }
+        | TicketEvent::SlaBreached { metric, due_at, .. } => {
+            context["sla"] = json!({
+                "metric": metric,
+                "due_at": due_at.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()),
+            });
+        }
+        TicketEvent::TicketEscalated {
+            to_level, reason, ..
+        } => {
+            context["escalation"] = json!({"level": to_level, "reason": reason.as_str()});
+        }
+        _ => {}
+    }
+    Some(Mail {
+        id: Uuid::new_v5(
+            &NOTIFICATION_NAMESPACE,
+            format!(
+                "mail/{}/{}/{}/{}",
+                event.aggregate_type, event.aggregate_id, event.sequence, notice.recipient
+            )
+            .as_bytes(),
+        ),
+        kind,
+        ticket_id: ticket,
+        recipient_id: notice.recipient.0,
+        to_address: person.email.clone(),
+        context,
+        position: event.global_position,
+    })
+}
+
+/// Queues mail in the outbox (what is queued already is left as it is).
+async fn queue_mail(conn: &mut PgConnection, mails: &[Mail]) -> Result<(), sqlx::Error> {
+    if mails.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO mail_outbox (id, kind, ticket_id, recipient_id, to_address, context, position)
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::text[],
+                              $6::jsonb[], $7::bigint[])
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(mails.iter().map(|m| m.id).collect::<Vec<_>>())
+    .bind(mails.iter().map(|m| m.kind.as_str()).collect::<Vec<_>>())
+    .bind(mails.iter().map(|m| m.ticket_id).collect::<Vec<_>>())
+    .bind(mails.iter().map(|m| m.recipient_id).collect::<Vec<_>>())
+    .bind(
+        mails
+            .iter()
+            .map(|m| m.to_address.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(mails.iter().map(|m| m.context.clone()).collect::<Vec<_>>())
+    .bind(mails.iter().map(|m| m.position).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Writes notifications (those already written are left as they are) and pushes each new one

@@ -46,6 +46,9 @@ pub struct NoticesQuery {
 /// A person's words for a kind of notification.
 fn described(kind: NotificationKind) -> &'static str {
     match kind {
+        NotificationKind::TicketCreated => {
+            "A ticket of mine is opened (by e-mail also when I opened it)"
+        }
         NotificationKind::Assigned => "A ticket is assigned to me",
         NotificationKind::CustomerReply => "The customer replies on a ticket I hold",
         NotificationKind::PublicReply => "Staff reply on my ticket",
