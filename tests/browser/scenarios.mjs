@@ -599,6 +599,33 @@ try {
   check(hooks.length === 2 && hooks[1].headers["webhook-id"] === hooks[0].headers["webhook-id"], "sent again, under the same webhook-id");
   receiverServer.close();
 
+  // ---- E-mail: a template edited with a mistake (refused beside its field, the draft kept),
+  // previewed for a real ticket, saved; the outbox holds what would go out (no SMTP here). ----
+  await admin.goto(`${base}/settings/email`);
+  check(await admin.isVisible("tr[data-kind='ticket_created']"), "the e-mail settings list the templates");
+  await photograph(admin, "email-templates");
+  await Promise.all([admin.waitForNavigation(), admin.click("tr[data-kind='ticket_created'] a")]);
+  await admin.fill("#subject", "We have {{ ticket.nonsense }}");
+  await Promise.all([admin.waitForNavigation(), admin.click("button[value=preview]")]);
+  check((await admin.textContent("#subject-error")).includes("nonsense") && (await admin.inputValue("#subject")) === "We have {{ ticket.nonsense }}", "an unknown variable is refused beside the subject, the draft kept");
+  await admin.fill("#subject", "We have your ticket {{ ticket.number }}");
+  await Promise.all([admin.waitForNavigation(), admin.click("button[value=preview]")]);
+  const previewed = (await admin.textContent("[data-field=preview-subject]")).trim();
+  check(/^We have your ticket TKT-\d+$/.test(previewed), `the preview renders the draft for the newest ticket (${previewed})`);
+  const previewFrame = await (await admin.$("iframe.mail-html")).contentFrame();
+  check((await previewFrame.textContent("body")).includes("We received your request"), "the HTML part is shown as a mail client shows it");
+  await photograph(admin, "email-template");
+  await Promise.all([admin.waitForNavigation(), admin.click("button[value=save]")]);
+  check((await admin.textContent("[role=status]")).includes("Saved") && (await admin.inputValue("#subject")) === "We have your ticket {{ ticket.number }}", "the template is saved");
+  check((await admin.textContent("details.history")).includes("version 1"), "its version history names the change");
+  await admin.goto(`${base}/settings/email/outbox`);
+  const queuedMail = admin.locator("tr[data-mail]").first();
+  check((await queuedMail.count()) === 1, "the outbox lists the mail that waits for an SMTP server");
+  await photograph(admin, "outbox");
+  await Promise.all([admin.waitForNavigation(), queuedMail.locator("a").click()]);
+  check((await admin.textContent("[data-field=text]")).trim().length > 0 && (await admin.textContent("main")).includes("Message-ID"), "a mail opens with its headers and text");
+  await photograph(admin, "outbox-mail");
+
   // ---- The bell: a customer's reply on the agent's ticket counts up live; the notification
   // opens the ticket and is read since; a kind is switched off and stays off. ----
   await agent.goto(`${base}/tickets`);
@@ -686,6 +713,12 @@ try {
   await audit(auditAdmin, "the API keys");
   await auditAdmin.goto(`${base}/settings/webhooks`);
   await audit(auditAdmin, "the webhooks");
+  await auditAdmin.goto(`${base}/settings/email`);
+  await audit(auditAdmin, "the e-mail settings");
+  await auditAdmin.goto(`${base}/settings/email/templates/public_reply`);
+  await audit(auditAdmin, "a mail template");
+  await auditAdmin.goto(`${base}/settings/email/outbox`);
+  await audit(auditAdmin, "the outbox");
   const auditCustomerSide = await context({ bypassCSP: true });
   const auditCustomer = await auditCustomerSide.newPage();
   await signIn(auditCustomer, customerEmail, "password123");

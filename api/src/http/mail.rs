@@ -5,8 +5,8 @@ use docket_domain::mail::{MailKind, Template};
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::{Binary, Json, PlainText};
-use poem_openapi::{ApiRequest, ApiResponse, Object, OpenApi};
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -68,6 +68,12 @@ pub struct SetTemplateRequest {
 pub struct PreviewRequest {
     /// The ticket to render it for, as it is now.
     pub ticket_id: Uuid,
+    /// A draft's subject to render instead of the one in force (checked as a save would be).
+    pub subject: Option<String>,
+    /// A draft's plain-text part.
+    pub text: Option<String>,
+    /// A draft's HTML part.
+    pub html: Option<String>,
 }
 
 #[derive(Debug, Clone, Object)]
@@ -190,17 +196,6 @@ pub struct InboundDto {
     pub ticket_version: Option<i64>,
 }
 
-#[derive(ApiRequest)]
-pub enum RawMessage {
-    /// The message as received, headers and body.
-    #[oai(content_type = "message/rfc822")]
-    Rfc822(Binary<Vec<u8>>),
-    #[oai(content_type = "text/plain")]
-    Text(PlainText<String>),
-    #[oai(content_type = "application/octet-stream")]
-    Bytes(Binary<Vec<u8>>),
-}
-
 #[derive(ApiResponse)]
 pub enum TemplateFound {
     #[oai(status = 200)]
@@ -314,7 +309,8 @@ impl MailApi {
         Ok(found(view))
     }
 
-    /// Render a kind's template for a ticket as it is now, addressed to you: nothing is sent.
+    /// Render a kind's template for a ticket as it is now, addressed to you: nothing is sent or
+    /// saved. Parts given in the request are a draft rendered in place of those in force.
     #[oai(
         path = "/api/email-templates/:kind/preview",
         method = "post",
@@ -327,7 +323,20 @@ impl MailApi {
         kind: Path<String>,
         body: JsonBody<PreviewRequest>,
     ) -> Result<Json<RenderedDto>, ApiError> {
-        let rendered = mail::preview(&app, &auth.0, kind_of(&kind.0)?, body.0.ticket_id).await?;
+        let kind = kind_of(&kind.0)?;
+        let request = body.0;
+        let draft = if request.subject.is_some() || request.text.is_some() || request.html.is_some()
+        {
+            let current = mail::get_template(&app, &auth.0, kind).await?.template;
+            Some(Template {
+                subject: request.subject.unwrap_or(current.subject),
+                text: request.text.unwrap_or(current.text),
+                html: request.html.unwrap_or(current.html),
+            })
+        } else {
+            None
+        };
+        let rendered = mail::preview(&app, &auth.0, kind, request.ticket_id, draft).await?;
         Ok(Json(RenderedDto {
             subject: rendered.subject,
             text: rendered.text,
@@ -452,7 +461,9 @@ impl MailApi {
         app: Data<&SharedApp>,
         origin: Data<&Origin>,
         request: &Request,
-        body: RawMessage,
+        // Any content type is taken (`message/rfc822` as MTAs send it); the document names
+        // `application/octet-stream` because generated clients know it.
+        body: Binary<Vec<u8>>,
     ) -> Result<Commented, ApiError> {
         let token = request
             .headers()
@@ -460,10 +471,7 @@ impl MailApi {
             .and_then(|v| v.to_str().ok())
             .or_else(|| bearer_token(request));
         inbound::authenticate(&app, token)?;
-        let raw = match body {
-            RawMessage::Rfc822(bytes) | RawMessage::Bytes(bytes) => bytes.0,
-            RawMessage::Text(text) => text.0.into_bytes(),
-        };
+        let raw = body.0;
         match inbound::receive(&app, &origin, &raw).await? {
             Received::Commented {
                 ticket_id,

@@ -511,6 +511,30 @@ async fn templates_are_checked_on_save_previewed_and_used_for_the_next_mail() {
     )
     .await
     .expect_problem(422, "validation-failed");
+    // A draft is previewed before it is saved: its parts replace those in force, an unknown
+    // variable in it is refused naming the part, and nothing of it is kept.
+    let draft = app
+        .post(
+            &format!("{path}/preview"),
+            &admin.token,
+            json!({"ticket_id": ticket["id"], "subject": "Draft for {{ ticket.number }}"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(draft.body["subject"], json!(format!("Draft for {number}")));
+    assert_eq!(draft.body["html"], preview.body["html"]);
+    let refused = app
+        .post(
+            &format!("{path}/preview"),
+            &admin.token,
+            json!({"ticket_id": ticket["id"], "text": "Hi {{ ticket.nonsense }}"}),
+        )
+        .await
+        .expect_problem(422, "validation-failed");
+    assert_eq!(refused.body["field"], "text");
+    let kept = app.get(path, &admin.token).await.expect(200);
+    assert_eq!(kept.body["version"], 1);
+    assert_eq!(kept.body["subject"], saved.body["subject"]);
 
     // The ticket's own mail went out with the edited template.
     let messages = smtp.wait_for(1, PATIENCE).await;

@@ -145,13 +145,14 @@ fn link(app: &App, ticket: &str, staff: bool) -> String {
     }
 }
 
-/// Renders `kind`'s template in force for a ticket as it is now, addressed to the caller:
-/// nothing is sent or queued.
+/// Renders `kind`'s template for a ticket as it is now, addressed to the caller: the template
+/// in force, or a draft (checked first, as a save would). Nothing is sent, queued or saved.
 pub async fn preview(
     app: &App,
     caller: &Caller,
     kind: MailKind,
     ticket: Uuid,
+    draft: Option<Template>,
 ) -> Result<Rendered, AppError> {
     caller.require(Permission::ManageIntegrations, "preview e-mail templates")?;
     // From the log, not a read model: a ticket opened a moment ago is there already.
@@ -167,8 +168,23 @@ pub async fn preview(
     context["recipient"] = serde_json::json!({"name": caller.full_name, "email": caller.email});
     context["actor"] = serde_json::json!({"name": caller.full_name});
     context["link"] = Value::String(link(app, &ticket.to_string(), true));
-    let view = template(app, kind).await?;
-    templates::render(&view.template, &context).map_err(refused)
+    let chosen = match draft {
+        Some(draft) => {
+            templates::check(kind, &draft).map_err(refused)?;
+            draft
+        }
+        None => template(app, kind).await?.template,
+    };
+    templates::render(&chosen, &context).map_err(refused)
+}
+
+/// The newest ticket, which a preview uses when none is named.
+pub async fn newest_ticket(app: &App) -> Result<Option<Uuid>, AppError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM tickets_view ORDER BY created_at DESC LIMIT 1")
+            .fetch_optional(&app.pool)
+            .await?,
+    )
 }
 
 // ---- the outbox -----------------------------------------------------------------------------

@@ -122,6 +122,20 @@ pub fn routes() -> Route {
             "/settings/webhooks/:id/deliveries/:delivery/redeliver",
             poem::post(settings::redeliver),
         )
+        .at("/settings/email", poem::get(settings::email_settings))
+        .at(
+            "/settings/email/templates/:kind",
+            poem::get(settings::email_template).post(settings::change_email_template),
+        )
+        .at("/settings/email/outbox", poem::get(settings::outbox))
+        .at(
+            "/settings/email/outbox/:id",
+            poem::get(settings::outbox_mail),
+        )
+        .at(
+            "/settings/email/outbox/:id/retry",
+            poem::post(settings::retry_mail),
+        )
         .at("/people", poem::get(people::people))
         .at("/people/:agent/capacity", poem::post(people::set_capacity))
         .at("/people/:agent/skills", poem::post(people::set_skills))

@@ -3,6 +3,7 @@
 //! log: who changed it, and when.
 
 mod calendars;
+mod email;
 mod policies;
 mod rules;
 mod users;
@@ -19,6 +20,9 @@ use crate::app::audit::Change;
 use crate::app::{SharedApp, accounts};
 
 pub use calendars::{add_calendar, add_holiday, calendar_settings};
+pub use email::{
+    change_email_template, email_settings, email_template, outbox, outbox_mail, retry_mail,
+};
 pub use policies::{add_policy, edit_policy, sla_settings};
 pub use rules::{add_rule, rule_settings, toggle_rule};
 pub use users::{add_user, change_user, user_settings};
