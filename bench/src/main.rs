@@ -83,7 +83,7 @@ enum Section {
     Commands,
     /// Routing decisions.
     Routing,
-    /// Webhook deliveries.
+    /// Webhook deliveries and mail.
     Outbound,
 }
 
@@ -215,6 +215,7 @@ async fn main() -> anyhow::Result<()> {
                 rates: vec![200, 50],
                 seconds: 3,
                 endpoints: 10,
+                mails: 300,
             },
             comments_per_ticket: 8,
             requests_per_query: 200,
@@ -246,6 +247,7 @@ async fn main() -> anyhow::Result<()> {
                 rates: vec![200, 50],
                 seconds: 20,
                 endpoints: 10,
+                mails: 2_000,
             },
             comments_per_ticket: 8,
             requests_per_query: 2_000,
@@ -389,6 +391,7 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
     // 11. Webhook deliveries to several endpoints while tickets are opened at a steady rate.
     if args.only.includes(Section::Outbound) {
         outbound::webhooks(outbound_url, &sizes.outbound, &mut figures).await?;
+        outbound::mail(outbound_url, &sizes.outbound, &mut figures).await?;
     }
 
     for figure in &figures {

@@ -2,6 +2,10 @@
 //! with endpoints listening while tickets are opened at a steady rate; beside the same receivers
 //! posted to directly by the benchmark at the same rate (what the network and the receiver cost
 //! on their own). Measured at the rate and at a quarter of it.
+//!
+//! Mail: how many messages a second the sender hands to aiosmtpd, draining an outbox filled while
+//! no SMTP server was set; beside lettre sending the same number of messages to the same server
+//! directly, as many at once as the sender does.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use docket_api::startup::Application;
 use docket_tests::receiver::Receiver;
+use docket_tests::smtp::SmtpServer;
+use futures::StreamExt;
 use serde_json::json;
 use tokio::sync::Mutex;
 
@@ -19,6 +25,8 @@ pub struct OutboundSizes {
     pub rates: Vec<u64>,
     pub seconds: u64,
     pub endpoints: usize,
+    /// Mails queued for the SMTP throughput (one per ticket opened).
+    pub mails: usize,
 }
 
 struct Target {
@@ -254,4 +262,160 @@ async fn direct_posts(
         .collect();
     direct.sort_by(f64::total_cmp);
     Ok(direct)
+}
+
+/// Fills the outbox with no SMTP server set, then starts a server that has one and times how
+/// long the sender takes to hand every queued mail to aiosmtpd.
+pub async fn mail(
+    url: &str,
+    sizes: &OutboundSizes,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
+    let pool = docket_projections::db::connect(url, 2, Duration::from_secs(30)).await?;
+    let app = Application::build(bench_settings(url)).await?;
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, server) = serve_in_background(app);
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    client
+        .post(format!("{address}/api/auth/register"))
+        .json(&json!({"email": "mail@docket.test", "password": "password123", "full_name": "M"}))
+        .send()
+        .await?;
+    let answer: serde_json::Value = client
+        .post(format!("{address}/api/auth/login"))
+        .json(&json!({"email": "mail@docket.test", "password": "password123"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let customer = answer["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    eprintln!(
+        "mail: queueing {} mails with no SMTP server set…",
+        sizes.mails
+    );
+    let opened: Vec<anyhow::Result<()>> = futures::stream::iter(0..sizes.mails)
+        .map(|n| {
+            let (client, address, customer) = (client.clone(), address.clone(), customer.clone());
+            async move {
+                client
+                    .post(format!("{address}/api/tickets"))
+                    .bearer_auth(&customer)
+                    .json(&json!({"subject": format!("Mail {n}"), "description": "d", "priority": "low"}))
+                    .send()
+                    .await?
+                    .error_for_status()?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for outcome in opened {
+        outcome?;
+    }
+    // Each ticket's mail to its customer is queued by the notifier, behind the commit.
+    let ours = "SELECT count(*) FROM mail_outbox WHERE to_address = 'mail@docket.test'";
+    let mut queued_ours = 0_i64;
+    for _ in 0..1200 {
+        queued_ours = sqlx::query_scalar(ours).fetch_one(&pool).await?;
+        if queued_ours >= sizes.mails as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::ensure!(
+        queued_ours >= sizes.mails as i64,
+        "only {queued_ours} of {} mails were queued",
+        sizes.mails
+    );
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), server).await;
+    // Everything queued goes out, whoever it is for (earlier loads queue mail too).
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM mail_outbox WHERE state = 'queued'")
+        .fetch_one(&pool)
+        .await?;
+    let queued = queued as usize;
+
+    let smtp = SmtpServer::start().await;
+    let mut settings = bench_settings(url);
+    settings.smtp_url = Some(docket_api::config::Secret::new(&smtp.url()));
+    eprintln!("mail: sending {queued} queued mails to aiosmtpd…");
+    let app = Application::build(settings).await?;
+    let started = Instant::now();
+    let (stop, server) = serve_in_background(app);
+    let within = Instant::now() + Duration::from_secs(600);
+    while smtp.count() < queued && Instant::now() < within {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let docket_took = started.elapsed();
+    let arrived = smtp.count();
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(20), server).await;
+    anyhow::ensure!(
+        arrived >= queued,
+        "only {arrived} of {queued} mails arrived"
+    );
+    let sent: i64 = sqlx::query_scalar("SELECT count(*) FROM mail_outbox WHERE state = 'sent'")
+        .fetch_one(&pool)
+        .await?;
+    anyhow::ensure!(sent as usize >= queued, "{sent} of {queued} marked sent");
+    pool.close().await;
+
+    eprintln!("baseline: lettre sending {queued} mails to the same server…");
+    let direct = SmtpServer::start().await;
+    let direct_took = lettre_directly(&direct, queued).await?;
+    let label = format!("mail: the outbox drained into aiosmtpd ({queued} mails)");
+    figures.push(
+        Figure::new(
+            &label,
+            "throughput",
+            queued as f64 / docket_took.as_secs_f64(),
+            "messages/s",
+        )
+        .baseline(
+            "lettre sending to the same server directly, 4 at once",
+            queued as f64 / direct_took.as_secs_f64(),
+        ),
+    );
+    Ok(())
+}
+
+/// Sends `count` small mails through one pooled lettre transport, four at once (as the sender
+/// does), and waits until the server has them all.
+async fn lettre_directly(smtp: &SmtpServer, count: usize) -> anyhow::Result<Duration> {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp.url())?.build();
+    let started = Instant::now();
+    let sent: Vec<anyhow::Result<()>> = futures::stream::iter(0..count)
+        .map(|n| {
+            let transport = transport.clone();
+            async move {
+                let message = Message::builder()
+                    .from("Docket <docket@localhost>".parse()?)
+                    .to("mail@docket.test".parse()?)
+                    .subject(format!("[TKT-{n:06}] We received your request: Mail {n}"))
+                    .multipart(lettre::message::MultiPart::alternative_plain_html(
+                        format!("Hello M,\n\nWe received your request \"Mail {n}\".\n"),
+                        format!("<p>Hello M,</p><p>We received your request “Mail {n}”.</p>"),
+                    ))?;
+                transport.send(message).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    for outcome in sent {
+        outcome?;
+    }
+    let within = Instant::now() + Duration::from_secs(120);
+    while smtp.count() < count && Instant::now() < within {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(started.elapsed())
 }

@@ -211,6 +211,13 @@ impl SmtpServer {
             .collect()
     }
 
+    /// How many messages it has taken (without reading them).
+    pub fn count(&self) -> usize {
+        std::fs::read_dir(self.maildir.join("new"))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    }
+
     /// Waits until at least `count` messages have arrived (at most `within`), and returns all.
     pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<Delivered> {
         let deadline = tokio::time::Instant::now() + within;

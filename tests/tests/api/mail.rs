@@ -716,6 +716,16 @@ async fn replies_by_mail_become_public_comments_from_their_sender() {
     send_inbound(&app, &out_of_office, Some(INBOUND_TOKEN))
         .await
         .expect_problem(422, "validation-failed");
+    let vacation = reply(
+        &customer_email,
+        &format!("Re: [{number}] VPN drops at noon"),
+        Some(&thread),
+        "On holiday.",
+    )
+    .replacen("Date:", "Precedence: bulk\r\nDate:", 1);
+    send_inbound(&app, &vacation, Some(INBOUND_TOKEN))
+        .await
+        .expect_problem(422, "validation-failed");
     let strangers = reply("nobody@elsewhere.test", &format!("[{number}]"), None, "hi");
     send_inbound(&app, &strangers, Some(INBOUND_TOKEN))
         .await
@@ -741,7 +751,7 @@ async fn replies_by_mail_become_public_comments_from_their_sender() {
         .rev()
         .map(|m| (m["outcome"].as_str().unwrap(), m["reason"].as_str()))
         .collect();
-    assert_eq!(outcomes.len(), 6, "{:#?}", log.body);
+    assert_eq!(outcomes.len(), 7, "{:#?}", log.body);
     assert_eq!(outcomes[0], ("commented", None));
     assert_eq!(outcomes[1].0, "commented");
     assert!(
@@ -752,7 +762,8 @@ async fn replies_by_mail_become_public_comments_from_their_sender() {
     );
     assert!(outcomes[3].1.unwrap().contains("names no ticket"));
     assert!(outcomes[4].1.unwrap().contains("automatic"));
-    assert!(outcomes[5].1.unwrap().contains("no account"));
+    assert!(outcomes[5].1.unwrap().contains("Precedence"));
+    assert!(outcomes[6].1.unwrap().contains("no account"));
     app.get("/api/inbound/email", &agent.token)
         .await
         .expect_problem(403, "forbidden");

@@ -176,12 +176,21 @@ pub async fn receive(app: &App, origin: &Origin, raw: &[u8]) -> Result<Received,
     let automatic = message
         .header("Auto-Submitted")
         .and_then(|v| v.as_text())
-        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"));
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("no"))
+        // The older convention of mailing lists and vacation programs.
+        || message
+            .header("Precedence")
+            .and_then(|v| v.as_text())
+            .is_some_and(|v| {
+                ["bulk", "junk", "list", "auto_reply"]
+                    .iter()
+                    .any(|p| v.trim().eq_ignore_ascii_case(p))
+            });
     let outcome = if automatic {
         // Out-of-office answers and other robots' mail are not replies: commenting them would
         // start a loop of mail between two machines.
         Received::Refused {
-            reason: "it is an automatic message (Auto-Submitted)".to_string(),
+            reason: "it is an automatic message (Auto-Submitted or Precedence)".to_string(),
         }
     } else {
         decide(app, origin, from.as_deref(), &subject, &thread, &body).await?
