@@ -343,7 +343,7 @@ pub async fn mail(
 
     let smtp = SmtpServer::start().await;
     let mut settings = bench_settings(url);
-    settings.smtp_url = Some(docket_api::config::Secret::new(&smtp.url()));
+    settings.smtp_url = Some(docket_api::config::Secret::new(smtp.url()));
     eprintln!("mail: sending {queued} queued mails to aiosmtpd…");
     let app = Application::build(settings).await?;
     let started = Instant::now();
