@@ -36,8 +36,12 @@
     }, 100);
   }
 
-  function refreshAll(ticket) {
+  // A part that names the kinds it shows (`data-live-kinds`) follows those alone; the others
+  // follow ticket events.
+  function refreshAll(ticket, kind) {
     document.querySelectorAll("[data-live-refresh]").forEach(function (part) {
+      var kinds = part.getAttribute("data-live-kinds");
+      if (kind && (kinds ? kinds.split(" ").indexOf(kind) < 0 : kind === "alert")) { return; }
       var only = part.getAttribute("data-live-ticket");
       if (!only || !ticket || only === ticket) { refresh(part); }
     });
@@ -45,7 +49,7 @@
 
   // Events from the log change what parts show; typing and viewing are only told.
   var logKinds = ["ticket_created", "ticket_updated", "ticket_assigned", "ticket_status_changed",
-                  "new_comment", "ticket_escalated", "sla_warning", "sla_breach"];
+                  "new_comment", "ticket_escalated", "sla_warning", "sla_breach", "alert"];
   var toldKinds = ["typing", "viewing", "notification"];
 
   // A notification for the visitor (the stream carries only their own): the bell counts up.
@@ -67,7 +71,7 @@
       source.addEventListener(kind, function (event) {
         var data = {};
         try { data = JSON.parse(event.data); } catch (e) { data = {}; }
-        if (logKinds.indexOf(kind) >= 0) { refreshAll(data.ticket_id); }
+        if (logKinds.indexOf(kind) >= 0) { refreshAll(kind === "alert" ? null : data.ticket_id, kind); }
         document.dispatchEvent(new CustomEvent("docket:live", { detail: { kind: kind, data: data } }));
       });
     });

@@ -220,6 +220,20 @@ pub struct Settings {
     )]
     pub webhook_disable_after: Duration,
 
+    /// An alert is raised when more tickets than this wait in the queue (unassigned, open) for
+    /// `DOCKET_ALERT_QUEUE_FOR`; `0` turns it off.
+    #[arg(long, env = "DOCKET_ALERT_QUEUE_LENGTH", default_value_t = 20)]
+    pub alert_queue_length: i64,
+
+    /// How long the queue must stay longer than `DOCKET_ALERT_QUEUE_LENGTH` before an alert.
+    #[arg(
+        long,
+        env = "DOCKET_ALERT_QUEUE_FOR",
+        default_value = "5m",
+        value_parser = parse_duration
+    )]
+    pub alert_queue_for: Duration,
+
     /// Where mail is sent: `smtp://host:port` (plain; add `?tls=required` for STARTTLS) or
     /// `smtps://user:password@host` (TLS). Unset: mail waits in the outbox (`GET /api/outbox`).
     #[arg(long, env = "DOCKET_SMTP_URL")]

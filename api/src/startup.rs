@@ -25,7 +25,7 @@ use crate::app::metrics::Metrics;
 use crate::app::outbound::{self, Outbound, OutboundSettings};
 use crate::app::search::RankedSearches;
 use crate::app::time::{SystemTime, TimeSource};
-use crate::app::{App, Origin, SharedApp, accounts, router, sla};
+use crate::app::{App, Origin, SharedApp, accounts, alerts, router, sla};
 use crate::config::Settings;
 use crate::demo;
 use crate::http::idempotency;
@@ -131,6 +131,7 @@ impl Application {
             shifts: buses.bus(),
             webhooks: buses.bus(),
             email_templates: buses.bus(),
+            alerts: buses.bus(),
             routing_weights: settings.routing_weights(),
             routable_agents: Default::default(),
             sla_catalog: Default::default(),
@@ -254,6 +255,7 @@ fn spawn_background(
     for subscriber in [
         &outbound::dispatch::WEBHOOK_DISPATCH,
         &outbound::notifier::NOTIFIER,
+        &alerts::alerter::ALERTER,
     ] {
         tasks.push(tokio::spawn(subscriber.run(
             app.pool.clone(),
@@ -265,6 +267,8 @@ fn spawn_background(
     tasks.extend([
         tokio::spawn(outbound::delivery::run(app.clone(), shutdown.clone())),
         tokio::spawn(outbound::mail::run(app.clone(), shutdown.clone())),
+        tokio::spawn(alerts::alerter::run_raiser(app.clone(), shutdown.clone())),
+        tokio::spawn(alerts::watch::run(app.clone(), shutdown.clone())),
         tokio::spawn(app.metrics.clone().keep_up(shutdown.clone())),
         tokio::spawn(router::run_router(app.clone(), shutdown.clone())),
         tokio::spawn(sla::scheduler::run(app.clone(), shutdown.clone())),

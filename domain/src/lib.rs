@@ -35,6 +35,7 @@ macro_rules! event_names {
 pub(crate) use event_names;
 
 pub mod access;
+pub mod alert;
 pub mod api_key;
 pub mod mail;
 pub mod notice;
@@ -55,6 +56,7 @@ pub fn event_type_names() -> impl Iterator<Item = &'static str> {
         user::UserEvent::NAMES,
         api_key::ApiKeyEvent::NAMES,
         webhook::WebhookEvent::NAMES,
+        alert::AlertEvent::NAMES,
         mail::EmailTemplateEvent::NAMES,
         saved_search::SavedSearchEvent::NAMES,
         workforce::skill::SkillEvent::NAMES,

@@ -8,6 +8,7 @@
 //! * [`notify`] turns PostgreSQL notifications into in-process wake-ups.
 //! * [`registry`] lists every projector, for start-up, health, metrics and the tools.
 
+pub mod alerts;
 pub mod audit;
 pub mod db;
 pub mod flow;

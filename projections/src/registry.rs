@@ -8,6 +8,7 @@ use futures::future::{BoxFuture, LocalBoxFuture};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::alerts::AlertsProjection;
 use crate::audit::AuditProjection;
 use crate::flow::FlowProjection;
 use crate::log::Checkpoint;
@@ -180,9 +181,10 @@ pub static SLA_CONFIG: Projector = Projector::of::<SlaConfigProjection>();
 pub static WORKFORCE: Projector = Projector::of::<WorkforceProjection>();
 pub static TICKET_FLOW: Projector = Projector::of::<FlowProjection>();
 pub static WEBHOOKS: Projector = Projector::of::<WebhooksProjection>();
+pub static ALERTS: Projector = Projector::of::<AlertsProjection>();
 
 /// Every projector this build runs.
-pub static PROJECTORS: [&Projector; 8] = [
+pub static PROJECTORS: [&Projector; 9] = [
     &TICKETS,
     &USERS,
     &AUDIT,
@@ -191,6 +193,7 @@ pub static PROJECTORS: [&Projector; 8] = [
     &WORKFORCE,
     &TICKET_FLOW,
     &WEBHOOKS,
+    &ALERTS,
 ];
 
 /// The projector named `name`.

@@ -626,6 +626,34 @@ try {
   check((await admin.textContent("[data-field=text]")).trim().length > 0 && (await admin.textContent("main")).includes("Message-ID"), "a mail opens with its headers and text");
   await photograph(admin, "outbox-mail");
 
+  // ---- Alerts: a second escalation raises one; it reaches the manager's page live; a note too
+  // long is refused beside it; acknowledged with a note, then resolved. ----
+  await manager.goto(`${base}/alerts`);
+  await manager.waitForSelector('html[data-live="open"]');
+  const alertLoads = loads(manager);
+  await agent.goto(`${base}/tickets/${routedTicket}`);
+  for (const reason of ["The customer is a hospital.", "Still down after the swap."]) {
+    await agent.fill("#escalate-reason", reason);
+    await Promise.all([agent.waitForNavigation(), agent.click("form[action$='/escalate'] button[type=submit]")]);
+  }
+  check((await agent.textContent("[data-field=escalation]")).trim() === "level 2", "a ticket escalated twice is at level 2");
+  await manager.waitForSelector("li[data-kind='escalation']", { timeout: 10000 });
+  await manager.waitForFunction(() => !document.getElementById("alerts-count").hidden, null, { timeout: 10000 });
+  check(alertLoads.n === 0 && (await manager.textContent("li[data-kind='escalation'] [data-field=title]")).includes("escalated to level 2"), "the alert reaches the manager's page and header without a reload");
+  await photograph(manager, "alerts");
+  const raisedAlert = manager.locator("li[data-kind='escalation']").first();
+  await raisedAlert.locator("input[name=note]").fill("x".repeat(501));
+  await Promise.all([manager.waitForNavigation(), raisedAlert.locator("button[value=acknowledge]").click()]);
+  check((await manager.textContent("li[data-kind='escalation'] .field-error")).includes("at most 500"), "a note too long is refused beside the alert");
+  await manager.locator("li[data-kind='escalation'] input[name=note]").fill("Calling the hospital.");
+  await Promise.all([manager.waitForNavigation(), manager.locator("li[data-kind='escalation'] button[value=acknowledge]").click()]);
+  check((await manager.locator("li[data-kind='escalation']").count()) === 0, "an acknowledged alert leaves the active ones");
+  await manager.goto(`${base}/alerts?state=acknowledged`);
+  check((await manager.textContent("li[data-kind='escalation'] [data-field=acknowledged]")).includes("Calling the hospital."), "it says who is on it, with the note");
+  await Promise.all([manager.waitForNavigation(), manager.locator("li[data-kind='escalation'] button[value=resolve]").click()]);
+  await manager.goto(`${base}/alerts?state=resolved`);
+  check((await manager.locator("li[data-kind='escalation'][data-state=resolved]").count()) === 1, "and once resolved it is among the resolved");
+
   // ---- The bell: a customer's reply on the agent's ticket counts up live; the notification
   // opens the ticket and is read since; a kind is switched off and stays off. ----
   await agent.goto(`${base}/tickets`);
@@ -704,6 +732,8 @@ try {
   await audit(auditManager, "the calendars");
   await auditManager.goto(`${base}/settings/escalation-rules`);
   await audit(auditManager, "the escalation rules");
+  await auditManager.goto(`${base}/alerts?state=all`);
+  await audit(auditManager, "the alerts");
   const auditAdminSide = await context({ bypassCSP: true });
   const auditAdmin = await auditAdminSide.newPage();
   await signIn(auditAdmin, adminEmail, adminPassword);

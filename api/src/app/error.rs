@@ -6,6 +6,7 @@
 
 use docket_domain::ValidationError;
 use docket_domain::access::NotPermitted;
+use docket_domain::alert::AlertError;
 use docket_domain::api_key::ApiKeyError;
 use docket_domain::mail::EmailTemplateError;
 use docket_domain::saved_search::SavedSearchError;
@@ -251,6 +252,18 @@ impl Refusal for WebhookError {
             WebhookError::NotFound => AppError::NotFound("webhook"),
             WebhookError::AlreadyExists => AppError::conflict(ConflictKind::AlreadyExists, detail),
             WebhookError::NotPermitted { .. } => AppError::NotPermitted(detail),
+        }
+    }
+}
+
+impl Refusal for AlertError {
+    fn into_app_error(self, _field: &str) -> AppError {
+        let detail = self.to_string();
+        match self {
+            AlertError::NotFound => AppError::NotFound("alert"),
+            AlertError::AlreadyRaised => AppError::conflict(ConflictKind::AlreadyExists, detail),
+            AlertError::AlreadyIs(_) => AppError::conflict(ConflictKind::AlreadyInState, detail),
+            AlertError::NotPermitted { .. } => AppError::NotPermitted(detail),
         }
     }
 }

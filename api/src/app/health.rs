@@ -4,6 +4,7 @@
 use docket_projections::registry::{PROJECTORS, Projector};
 use docket_projections::{ProjectorStatus, runtime, sla, workforce};
 
+use crate::app::alerts::alerter::ALERTER;
 use crate::app::outbound::dispatch::WEBHOOK_DISPATCH;
 use crate::app::outbound::notifier::NOTIFIER;
 use crate::app::{App, AppError};
@@ -21,7 +22,7 @@ fn subscribers() -> Vec<&'static Projector> {
     PROJECTORS
         .iter()
         .copied()
-        .chain([&WEBHOOK_DISPATCH, &NOTIFIER])
+        .chain([&WEBHOOK_DISPATCH, &NOTIFIER, &ALERTER])
         .collect()
 }
 

@@ -15,6 +15,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use docket_domain::alert::AlertEvent;
 use docket_domain::ticket::TicketEvent;
 use docket_domain::workforce::agent::AgentEvent;
 use docket_projections::fold;
@@ -92,7 +93,7 @@ impl Viewer {
 
 /// The aggregates whose events reach the stream: tickets, and agents (their status, as
 /// `agent_status` presence for staff).
-const STREAMED_TYPES: &[&str] = &["ticket", "agent"];
+const STREAMED_TYPES: &[&str] = &["ticket", "agent", "alert"];
 
 /// The message type a ticket event becomes on the stream; `None` for bookkeeping that is not
 /// streamed (clock starts and pauses, rule triggers).
@@ -125,6 +126,54 @@ pub fn message_kind(event: &TicketEvent) -> Option<&'static str> {
 }
 
 /// An agent's status change, for staff: `{"type": "agent_status", "user_id", "status", …}`.
+/// An alert raised, acknowledged or resolved, for staff.
+fn alert_message(event: &RecordedEvent) -> Option<LiveMessage> {
+    let decoded: AlertEvent = fold::decode(event).ok()?;
+    let (state, actor, mut data) = match &decoded {
+        AlertEvent::AlertRaised {
+            subject, raised_by, ..
+        } => (
+            "active",
+            raised_by,
+            json!({"cause": subject.cause, "kind": subject.kind, "severity": subject.severity,
+                   "title": subject.title, "detail": subject.detail,
+                   "ticket_id": subject.ticket_id}),
+        ),
+        AlertEvent::AlertAcknowledged {
+            note,
+            acknowledged_by,
+            ..
+        } => ("acknowledged", acknowledged_by, json!({"note": note})),
+        AlertEvent::AlertResolved {
+            note, resolved_by, ..
+        } => ("resolved", resolved_by, json!({"note": note})),
+    };
+    data["alert_id"] = json!(event.aggregate_id);
+    data["state"] = json!(state);
+    let ticket_id = match &decoded {
+        AlertEvent::AlertRaised { subject, .. } => subject.ticket_id,
+        _ => None,
+    };
+    Some(LiveMessage {
+        checkpoint: Some(event.checkpoint()),
+        ticket_id,
+        customer_id: None,
+        staff_only: true,
+        recipient: None,
+        body: json!({
+            "type": "alert",
+            "position": event.global_position,
+            "event_type": event.event_type,
+            "ticket_id": ticket_id,
+            "status": state,
+            "occurred_at": decoded.occurred_at(),
+            "recorded_at": event.recorded_at,
+            "actor": {"id": actor.user_id, "role": actor.role},
+            "data": data,
+        }),
+    })
+}
+
 fn agent_message(event: &RecordedEvent) -> Option<LiveMessage> {
     let decoded: AgentEvent = fold::decode(event).ok()?;
     let AgentEvent::AgentStatusChanged {
@@ -476,6 +525,9 @@ impl LiveHub {
     async fn message_for(&self, event: &RecordedEvent) -> Option<LiveMessage> {
         if event.aggregate_type == "agent" {
             return agent_message(event);
+        }
+        if event.aggregate_type == "alert" {
+            return alert_message(event);
         }
         let decoded: TicketEvent = fold::decode(event).ok()?;
         let kind = message_kind(&decoded)?;

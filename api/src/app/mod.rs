@@ -7,6 +7,7 @@
 //! knows poem, status codes or problem types.
 
 pub mod accounts;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod bus;
@@ -30,6 +31,7 @@ pub mod workforce;
 use std::sync::Arc;
 use std::time::Duration;
 
+use docket_domain::alert::Alert;
 use docket_domain::api_key::ApiKey;
 use docket_domain::mail::EmailTemplate;
 use docket_domain::saved_search::SavedSearch;
@@ -72,6 +74,7 @@ pub struct App {
     pub shifts: CommandBus<Shift>,
     pub webhooks: CommandBus<Webhook>,
     pub email_templates: CommandBus<EmailTemplate>,
+    pub alerts: CommandBus<Alert>,
     /// The weights of the routing score (configuration).
     pub routing_weights: RoutingWeights,
     /// The routable agents as of a workforce checkpoint, reused until the model moves.

@@ -32,7 +32,8 @@ use docket_projections::Checkpoint;
 
 /// A message on the live stream. `type` is one of `ticket_created`, `ticket_updated`,
 /// `ticket_assigned`, `ticket_status_changed`, `new_comment`, `ticket_escalated`, `sla_warning`,
-/// `sla_breach`, `agent_status` (events from the log, with `position`), or `typing`,
+/// `sla_breach`, `agent_status`, `alert` (staff: raised, acknowledged or resolved, with the
+/// alert's id and state in `data`) (events from the log, with `position`), or `typing`,
 /// `presence` and `viewing` (ephemeral, never stored).
 #[derive(Debug, Clone, Object)]
 pub struct LiveEvent {
@@ -69,7 +70,7 @@ pub struct LiveEvent {
     pub name: Option<String>,
     /// For `presence`: `online` or `offline`; for `viewing`: `here` or `left` (staff with the
     /// ticket open, sent every few seconds while it is); for `agent_status`: the agent's new
-    /// status.
+    /// status; for `alert`: `active`, `acknowledged` or `resolved`.
     #[oai(skip_serializing_if_is_none)]
     pub status: Option<String>,
     /// For `typing`: on an internal note (staff only).

@@ -5,6 +5,7 @@
 //! A handler turns a request into domain values and a call of an application service
 //! (`crate::app`), and the result into a response: no SQL, no permission rule, no business rule.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -60,6 +61,8 @@ pub enum ApiTags {
     Notifications,
     /// E-mail templates, the outbox, and replies coming in by e-mail.
     Mail,
+    /// What needs a person's attention now: breaches, escalations, the queue, failures.
+    Alerts,
     /// Tickets, their comments, assignments, escalations, history and timeline.
     Tickets,
     /// Full-text and advanced search, suggestions, saved searches.
@@ -102,6 +105,7 @@ pub type Apis = (
         webhooks::WebhooksApi,
         notifications::NotificationsApi,
         mail::MailApi,
+        alerts::AlertsApi,
     ),
 );
 

@@ -337,6 +337,28 @@ async fn an_event_that_cannot_be_applied_stops_the_projector_visibly() {
         .await
         .expect(200);
     let _ = audit;
+    // Staff get an alert, critical, naming the event it stopped at.
+    let alerts = app
+        .items_when(
+            "/api/alerts?state=active",
+            &agent.token,
+            Duration::from_secs(15),
+            |items| items.iter().any(|a| a["cause"] == "projector:tickets"),
+        )
+        .await;
+    let stopped = alerts
+        .iter()
+        .find(|a| a["cause"] == "projector:tickets")
+        .unwrap_or_else(|| panic!("no alert for the stopped projector: {alerts:#?}"));
+    assert_eq!(stopped["kind"], "projector_stopped");
+    assert_eq!(stopped["severity"], "critical");
+    assert!(
+        stopped["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("At event {bad}:")),
+        "{stopped}"
+    );
 }
 
 #[tokio::test]
@@ -526,6 +548,7 @@ async fn each_projector_stopped_at_a_poisoned_event_shows_in_ready_and_metrics()
         ("workforce", "skill"),
         ("ticket_flow", "ticket"),
         ("webhooks", "webhook"),
+        ("alerts", "alert"),
     ];
     assert_eq!(
         docket_projections::registry::names().len(),

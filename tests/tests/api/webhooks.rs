@@ -360,6 +360,17 @@ async fn a_410_disables_the_endpoint_until_it_is_enabled_again() {
     .await
     .unwrap();
     assert_eq!(disabled, ["WebhookCreated", "WebhookDisabled"]);
+    // Staff get an alert for the endpoint.
+    let alerts = app
+        .items_when(
+            "/api/alerts?state=active",
+            &admin.token,
+            Duration::from_secs(15),
+            |items| items.iter().any(|a| a["kind"] == "webhook_failing"),
+        )
+        .await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["cause"], format!("webhook:{webhook}"));
     // Events while it is disabled are not queued for it: the endpoint said it is gone.
     let before = receiver.received().len();
     open_ticket(&app, &customer, "While disabled").await;

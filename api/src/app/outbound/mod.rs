@@ -36,6 +36,9 @@ pub struct OutboundSettings {
     pub inbound_token: Option<Secret>,
     /// Where people reach Docket, for links in mail.
     pub public_url: Option<String>,
+    /// More tickets than this waiting in the queue for `alert_queue_for` raise an alert.
+    pub alert_queue_length: i64,
+    pub alert_queue_for: Duration,
 }
 
 impl OutboundSettings {
@@ -45,6 +48,8 @@ impl OutboundSettings {
             timeout: Duration::from_secs(settings.webhook_timeout_secs.max(1)),
             retry_schedule: settings.webhook_retry_schedule.0.clone(),
             disable_after: settings.webhook_disable_after,
+            alert_queue_length: settings.alert_queue_length,
+            alert_queue_for: settings.alert_queue_for,
             smtp_url: settings.smtp_url.clone(),
             mail_from: settings.mail_from.clone(),
             mail_retry_schedule: settings.mail_retry_schedule.0.clone(),

@@ -6,6 +6,7 @@
 //! of a session carries its CSRF token; every page carries a strict Content-Security-Policy.
 
 mod account;
+mod alerts;
 mod charts;
 mod dashboard;
 mod directory;
@@ -179,6 +180,10 @@ pub fn routes() -> Route {
         .at("/tickets/:id/team", poem::post(tickets::set_team))
         .at("/tickets/:id/escalate", poem::post(tickets::escalate))
         .at("/tickets/:id/follow", poem::post(tickets::follow))
+        .at("/alerts", poem::get(alerts::alerts_page))
+        .at("/alerts/list", poem::get(alerts::alerts_list))
+        .at("/alerts/badge", poem::get(alerts::alerts_badge))
+        .at("/alerts/:id", poem::post(alerts::answer))
         .at("/notifications", poem::get(notices::notices))
         .at("/notifications/read-all", poem::post(notices::read_all))
         .at("/notifications/:id/read", poem::post(notices::read_one))
@@ -268,6 +273,8 @@ pub struct NavUser {
     pub works: bool,
     /// Unread notifications (the bell).
     pub unread: i64,
+    /// Active alerts (staff).
+    pub alerts: i64,
 }
 
 impl Chrome {
@@ -287,6 +294,8 @@ pub struct Visitor {
     pub token: String,
     /// Their unread notifications, for the bell.
     pub unread: i64,
+    /// Active alerts, for staff.
+    pub alerts: i64,
 }
 
 impl Visitor {
@@ -312,6 +321,7 @@ impl Visitor {
                     .role
                     .may(docket_domain::access::Permission::WorkTickets),
                 unread: self.unread,
+                alerts: self.alerts,
             }),
             csrf: self.session.csrf_token.clone(),
             stream,
@@ -384,10 +394,16 @@ pub async fn visitor(req: &Request, app: &SharedApp) -> Result<Option<Visitor>, 
         return Ok(None);
     };
     let unread = crate::app::notifications::unread_count(app, &session.caller).await?;
+    let alerts = if session.caller.is_staff() {
+        crate::app::alerts::unanswered(app).await?
+    } else {
+        0
+    };
     Ok(Some(Visitor {
         session,
         token: token.to_string(),
         unread,
+        alerts,
     }))
 }
 
