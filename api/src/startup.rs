@@ -132,6 +132,7 @@ impl Application {
             webhooks: buses.bus(),
             email_templates: buses.bus(),
             alerts: buses.bus(),
+            automations: buses.bus(),
             routing_weights: settings.routing_weights(),
             routable_agents: Default::default(),
             sla_catalog: Default::default(),

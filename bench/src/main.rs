@@ -7,6 +7,7 @@
 
 #![allow(clippy::expect_used)]
 
+mod automation;
 mod charts;
 mod commands;
 mod outbound;
@@ -85,6 +86,8 @@ enum Section {
     Routing,
     /// Webhook deliveries and mail.
     Outbound,
+    /// Automation rules decided in memory.
+    Automation,
 }
 
 impl Section {
@@ -388,7 +391,12 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
         eprintln!("routing load failed: {error:#}");
     }
 
-    // 11. Webhook deliveries to several endpoints while tickets are opened at a steady rate.
+    // 11. Automation rules decided in memory, per event.
+    if args.only.includes(Section::Automation) {
+        automation::evaluation(&mut figures)?;
+    }
+
+    // 12. Webhook deliveries to several endpoints while tickets are opened at a steady rate.
     if args.only.includes(Section::Outbound) {
         outbound::webhooks(outbound_url, &sizes.outbound, &mut figures).await?;
         outbound::mail(outbound_url, &sizes.outbound, &mut figures).await?;
@@ -1312,6 +1320,7 @@ async fn measure_live(
 fn format_value(value: f64, unit: &str) -> String {
     match unit {
         "ms" => format!("{value:.2} ms"),
+        "µs" => format!("{value:.2} µs"),
         "events/s" | "rows/s" | "tickets/s" => format!("{:.0} {unit}", value),
         "% of a core" => format!("{value:.2} {unit}"),
         "s" => format!("{value:.1} s"),

@@ -37,6 +37,7 @@ pub(crate) use event_names;
 pub mod access;
 pub mod alert;
 pub mod api_key;
+pub mod automation;
 pub mod mail;
 pub mod notice;
 pub mod saved_search;
@@ -57,6 +58,7 @@ pub fn event_type_names() -> impl Iterator<Item = &'static str> {
         api_key::ApiKeyEvent::NAMES,
         webhook::WebhookEvent::NAMES,
         alert::AlertEvent::NAMES,
+        automation::AutomationEvent::NAMES,
         mail::EmailTemplateEvent::NAMES,
         saved_search::SavedSearchEvent::NAMES,
         workforce::skill::SkillEvent::NAMES,

@@ -10,6 +10,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod automations;
 pub mod db;
 pub mod flow;
 pub mod fold;

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::alerts::AlertsProjection;
 use crate::audit::AuditProjection;
+use crate::automations::AutomationsProjection;
 use crate::flow::FlowProjection;
 use crate::log::Checkpoint;
 use crate::notify::LogNotifications;
@@ -182,9 +183,10 @@ pub static WORKFORCE: Projector = Projector::of::<WorkforceProjection>();
 pub static TICKET_FLOW: Projector = Projector::of::<FlowProjection>();
 pub static WEBHOOKS: Projector = Projector::of::<WebhooksProjection>();
 pub static ALERTS: Projector = Projector::of::<AlertsProjection>();
+pub static AUTOMATIONS: Projector = Projector::of::<AutomationsProjection>();
 
 /// Every projector this build runs.
-pub static PROJECTORS: [&Projector; 9] = [
+pub static PROJECTORS: [&Projector; 10] = [
     &TICKETS,
     &USERS,
     &AUDIT,
@@ -194,6 +196,7 @@ pub static PROJECTORS: [&Projector; 9] = [
     &TICKET_FLOW,
     &WEBHOOKS,
     &ALERTS,
+    &AUTOMATIONS,
 ];
 
 /// The projector named `name`.

@@ -8,6 +8,7 @@ use docket_domain::ValidationError;
 use docket_domain::access::NotPermitted;
 use docket_domain::alert::AlertError;
 use docket_domain::api_key::ApiKeyError;
+use docket_domain::automation::AutomationError;
 use docket_domain::mail::EmailTemplateError;
 use docket_domain::saved_search::SavedSearchError;
 use docket_domain::sla::config::ConfigError;
@@ -252,6 +253,19 @@ impl Refusal for WebhookError {
             WebhookError::NotFound => AppError::NotFound("webhook"),
             WebhookError::AlreadyExists => AppError::conflict(ConflictKind::AlreadyExists, detail),
             WebhookError::NotPermitted { .. } => AppError::NotPermitted(detail),
+        }
+    }
+}
+
+impl Refusal for AutomationError {
+    fn into_app_error(self, _field: &str) -> AppError {
+        let detail = self.to_string();
+        match self {
+            AutomationError::NotFound => AppError::NotFound("automation rule"),
+            AutomationError::AlreadyExists => {
+                AppError::conflict(ConflictKind::AlreadyExists, detail)
+            }
+            AutomationError::NotPermitted { .. } => AppError::NotPermitted(detail),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod api_keys;
 pub mod audit;
+pub mod automations;
 pub mod bus;
 pub mod caller;
 pub mod consistency;
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 use docket_domain::alert::Alert;
 use docket_domain::api_key::ApiKey;
+use docket_domain::automation::AutomationRule;
 use docket_domain::mail::EmailTemplate;
 use docket_domain::saved_search::SavedSearch;
 use docket_domain::sla::config::{EscalationRule, SlaCalendar, SlaPolicy};
@@ -75,6 +77,7 @@ pub struct App {
     pub webhooks: CommandBus<Webhook>,
     pub email_templates: CommandBus<EmailTemplate>,
     pub alerts: CommandBus<Alert>,
+    pub automations: CommandBus<AutomationRule>,
     /// The weights of the routing score (configuration).
     pub routing_weights: RoutingWeights,
     /// The routable agents as of a workforce checkpoint, reused until the model moves.

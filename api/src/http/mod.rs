@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod automations;
 pub mod context;
 pub mod credentials;
 pub mod headers;
@@ -63,6 +64,8 @@ pub enum ApiTags {
     Mail,
     /// What needs a person's attention now: breaches, escalations, the queue, failures.
     Alerts,
+    /// Automation rules: when something happens to a ticket, or as soon as conditions hold.
+    Automations,
     /// Tickets, their comments, assignments, escalations, history and timeline.
     Tickets,
     /// Full-text and advanced search, suggestions, saved searches.
@@ -106,6 +109,7 @@ pub type Apis = (
         notifications::NotificationsApi,
         mail::MailApi,
         alerts::AlertsApi,
+        automations::AutomationsApi,
     ),
 );
 

@@ -7,6 +7,7 @@ mod access;
 mod alerts;
 mod api_keys;
 mod auth;
+mod automations;
 mod client;
 mod concurrency;
 mod consistency;

@@ -549,6 +549,7 @@ async fn each_projector_stopped_at_a_poisoned_event_shows_in_ready_and_metrics()
         ("ticket_flow", "ticket"),
         ("webhooks", "webhook"),
         ("alerts", "alert"),
+        ("automations", "automation_rule"),
     ];
     assert_eq!(
         docket_projections::registry::names().len(),
