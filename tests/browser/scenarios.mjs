@@ -654,6 +654,25 @@ try {
   await manager.goto(`${base}/alerts?state=resolved`);
   check((await manager.locator("li[data-kind='escalation'][data-state=resolved]").count()) === 1, "and once resolved it is among the resolved");
 
+  // ---- Automations: a rule with a mistake in its JSON (named by its path beside the box, the
+  // text kept), saved, tried on a ticket (what held, what it would do), listed in order. ----
+  await manager.goto(`${base}/settings/automations/new`);
+  await manager.fill("#name", "Open tickets get a look");
+  await manager.fill("#conditions", JSON.stringify({ all: [{ field: "status", operator: "bigger", value: "closed" }] }));
+  await manager.fill("#actions", JSON.stringify([{ type: "add_tags", tags: ["looked-at"] }]));
+  await Promise.all([manager.waitForNavigation(), manager.click("button[value=save]")]);
+  check((await manager.textContent("#conditions-error")).includes("conditions.all[0].operator") && (await manager.inputValue("#conditions")).includes("bigger"), "a mistake in a rule is named by its path beside the conditions, the text kept");
+  await manager.fill("#conditions", JSON.stringify({ all: [{ field: "status", operator: "is_not", value: "closed" }] }));
+  await Promise.all([manager.waitForNavigation(), manager.click("button[value=save]")]);
+  check((await manager.textContent("[role=status]")).includes("Saved") && (await manager.textContent("h1")).includes("Open tickets get a look"), "the rule is saved");
+  await manager.fill("#ticket", routedTicket);
+  await Promise.all([manager.waitForNavigation(), manager.click("button[value=test]")]);
+  check((await manager.textContent("[data-field=verdict]")).trim() === "it would act" && (await manager.textContent(".rule-test")).includes("looked-at"), "a test on a ticket says it would act, and how");
+  await photograph(manager, "automation");
+  await manager.goto(`${base}/settings/automations`);
+  check((await manager.textContent("table.automations")).includes("Open tickets get a look"), "the rules are listed");
+  await photograph(manager, "automations");
+
   // ---- The bell: a customer's reply on the agent's ticket counts up live; the notification
   // opens the ticket and is read since; a kind is switched off and stays off. ----
   await agent.goto(`${base}/tickets`);
@@ -734,6 +753,10 @@ try {
   await audit(auditManager, "the escalation rules");
   await auditManager.goto(`${base}/alerts?state=all`);
   await audit(auditManager, "the alerts");
+  await auditManager.goto(`${base}/settings/automations`);
+  await audit(auditManager, "the automations");
+  await auditManager.goto(`${base}/settings/automations/new`);
+  await audit(auditManager, "a new rule");
   const auditAdminSide = await context({ bypassCSP: true });
   const auditAdmin = await auditAdminSide.newPage();
   await signIn(auditAdmin, adminEmail, adminPassword);

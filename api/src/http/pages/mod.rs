@@ -123,6 +123,18 @@ pub fn routes() -> Route {
             "/settings/webhooks/:id/deliveries/:delivery/redeliver",
             poem::post(settings::redeliver),
         )
+        .at(
+            "/settings/automations",
+            poem::get(settings::automation_settings),
+        )
+        .at(
+            "/settings/automations/new",
+            poem::get(settings::new_automation).post(settings::add_automation),
+        )
+        .at(
+            "/settings/automations/:id",
+            poem::get(settings::automation).post(settings::change_automation),
+        )
         .at("/settings/email", poem::get(settings::email_settings))
         .at(
             "/settings/email/templates/:kind",

@@ -2,6 +2,7 @@
 //! admins), and users with their roles (admins). Every item shows its version history from the
 //! log: who changed it, and when.
 
+mod automations;
 mod calendars;
 mod email;
 mod policies;
@@ -19,6 +20,9 @@ use super::{PageError, Visitor, signed_in};
 use crate::app::audit::Change;
 use crate::app::{SharedApp, accounts};
 
+pub use automations::{
+    add_automation, automation, automation_settings, change_automation, new_automation,
+};
 pub use calendars::{add_calendar, add_holiday, calendar_settings};
 pub use email::{
     change_email_template, email_settings, email_template, outbox, outbox_mail, retry_mail,
