@@ -257,6 +257,7 @@ fn spawn_background(
         &outbound::dispatch::WEBHOOK_DISPATCH,
         &outbound::notifier::NOTIFIER,
         &alerts::alerter::ALERTER,
+        &crate::app::automation_engine::AUTOMATION,
     ] {
         tasks.push(tokio::spawn(subscriber.run(
             app.pool.clone(),
@@ -270,6 +271,10 @@ fn spawn_background(
         tokio::spawn(outbound::mail::run(app.clone(), shutdown.clone())),
         tokio::spawn(alerts::alerter::run_raiser(app.clone(), shutdown.clone())),
         tokio::spawn(alerts::watch::run(app.clone(), shutdown.clone())),
+        tokio::spawn(crate::app::automation_engine::run_executor(
+            app.clone(),
+            shutdown.clone(),
+        )),
         tokio::spawn(app.metrics.clone().keep_up(shutdown.clone())),
         tokio::spawn(router::run_router(app.clone(), shutdown.clone())),
         tokio::spawn(sla::scheduler::run(app.clone(), shutdown.clone())),

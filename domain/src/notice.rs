@@ -157,6 +157,7 @@ pub fn who_is_told(event: &TicketEvent, facts: &TicketFacts, mentioned: &[UserId
         | TicketEvent::SlaClockRetargeted { .. }
         | TicketEvent::SlaClockStopped { .. }
         | TicketEvent::EscalationRuleTriggered { .. }
+        | TicketEvent::AutomationFired { .. }
         | TicketEvent::TicketRouted { .. }
         | TicketEvent::TicketTeamAssigned { .. }
         | TicketEvent::TicketFollowed { .. }

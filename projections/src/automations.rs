@@ -17,6 +17,8 @@ pub struct RuleRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    pub loops_stopped: i32,
+    pub last_loop_stopped_at: Option<DateTime<Utc>>,
 }
 
 impl VersionedRow for RuleRow {
@@ -57,6 +59,8 @@ pub fn fold(
                 created_at: occurred_at,
                 updated_at: occurred_at,
                 version: sequence,
+                loops_stopped: 0,
+                last_loop_stopped_at: None,
             });
             Ok(Some(Outcome::Kept))
         }
@@ -70,6 +74,15 @@ pub fn fold(
             };
             rule.definition = Json(definition);
             rule.updated_at = occurred_at;
+            rule.version = sequence;
+            Ok(Some(Outcome::Kept))
+        }
+        AutomationEvent::AutomationLoopStopped { occurred_at, .. } => {
+            let Some(rule) = row.as_mut() else {
+                return Err(format!("rule {id} stopped a loop before it was created"));
+            };
+            rule.loops_stopped += 1;
+            rule.last_loop_stopped_at = Some(occurred_at);
             rule.version = sequence;
             Ok(Some(Outcome::Kept))
         }
@@ -99,7 +112,8 @@ impl Projection for AutomationsProjection {
     ) -> Result<(), ProjectionError> {
         let decoded = Decoded::<AutomationEvent>::new(events)?;
         let existing: Vec<RuleRow> = sqlx::query_as(
-            "SELECT id, definition, created_at, updated_at, version FROM automation_rules_view
+            "SELECT id, definition, created_at, updated_at, version, loops_stopped, last_loop_stopped_at
+               FROM automation_rules_view
               WHERE id = ANY($1)",
         )
         .bind(decoded.ids())
@@ -122,12 +136,14 @@ impl Projection for AutomationsProjection {
             sqlx::query(
                 "INSERT INTO automation_rules_view
                         (id, name, position, enabled, trigger_type, definition, created_at,
-                         updated_at, version)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                         updated_at, version, loops_stopped, last_loop_stopped_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
                         position = EXCLUDED.position, enabled = EXCLUDED.enabled,
                         trigger_type = EXCLUDED.trigger_type, definition = EXCLUDED.definition,
-                        updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
+                        updated_at = EXCLUDED.updated_at, version = EXCLUDED.version,
+                        loops_stopped = EXCLUDED.loops_stopped,
+                        last_loop_stopped_at = EXCLUDED.last_loop_stopped_at
                   WHERE automation_rules_view.version < EXCLUDED.version",
             )
             .bind(row.id)
@@ -139,6 +155,8 @@ impl Projection for AutomationsProjection {
             .bind(row.created_at)
             .bind(row.updated_at)
             .bind(row.version)
+            .bind(row.loops_stopped)
+            .bind(row.last_loop_stopped_at)
             .execute(&mut *conn)
             .await?;
         }
@@ -155,7 +173,8 @@ impl Projection for AutomationsProjection {
 /// Every rule, in the order rules run (position, then age).
 pub async fn list<'e, E: PgExecutor<'e>>(executor: E) -> Result<Vec<RuleRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, definition, created_at, updated_at, version FROM automation_rules_view
+        "SELECT id, definition, created_at, updated_at, version, loops_stopped, last_loop_stopped_at
+               FROM automation_rules_view
           ORDER BY position, created_at, id",
     )
     .fetch_all(executor)
@@ -167,7 +186,8 @@ pub async fn get<'e, E: PgExecutor<'e>>(
     id: Uuid,
 ) -> Result<Option<RuleRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, definition, created_at, updated_at, version FROM automation_rules_view
+        "SELECT id, definition, created_at, updated_at, version, loops_stopped, last_loop_stopped_at
+               FROM automation_rules_view
           WHERE id = $1",
     )
     .bind(id)

@@ -215,6 +215,10 @@ pub struct EventMetadata {
     /// `service` when the actor is a service account; absent for people and the system.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor_kind: Option<String>,
+    /// For events an automation rule caused: how many rule-caused events lead to it (1: caused
+    /// by a person's or the system's event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automation_depth: Option<String>,
 }
 
 impl EventMetadata {
@@ -230,6 +234,7 @@ impl EventMetadata {
             ("causation_id", self.causation_id),
             ("api_key_id", self.api_key_id),
             ("actor_kind", self.actor_kind),
+            ("automation_depth", self.automation_depth),
         ];
         for (key, value) in fields {
             if let Some(value) = value {

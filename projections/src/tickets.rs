@@ -192,6 +192,7 @@ pub fn fold(
         // Bookkeeping of rules and routing (what they did follows as events of their own), and
         // who follows the ticket (read from its log where it is shown).
         TicketEvent::EscalationRuleTriggered { .. }
+        | TicketEvent::AutomationFired { .. }
         | TicketEvent::NotificationRequested { .. }
         | TicketEvent::TicketRouted { .. }
         | TicketEvent::TicketFollowed { .. }

@@ -147,6 +147,7 @@ fn fold_ticket(
         | TicketEvent::SlaWarning { .. }
         | TicketEvent::SlaBreached { .. }
         | TicketEvent::EscalationRuleTriggered { .. }
+        | TicketEvent::AutomationFired { .. }
         | TicketEvent::NotificationRequested { .. }
         | TicketEvent::TicketFollowed { .. }
         | TicketEvent::TicketUnfollowed { .. } => {}

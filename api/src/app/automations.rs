@@ -24,6 +24,9 @@ pub struct RuleView {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
     pub version: i64,
+    /// How many chains of rule-caused events the engine stopped at this rule, and when last.
+    pub loops_stopped: i64,
+    pub last_loop_stopped_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<RuleRow> for RuleView {
@@ -34,6 +37,8 @@ impl From<RuleRow> for RuleView {
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
+            loops_stopped: i64::from(row.loops_stopped),
+            last_loop_stopped_at: row.last_loop_stopped_at,
         }
     }
 }
@@ -101,6 +106,8 @@ fn view_of(committed: &Committed<AutomationRule>) -> Result<RuleView, AppError> 
         created_at: state.created_at,
         updated_at: state.updated_at,
         version: committed.version,
+        loops_stopped: i64::from(state.loops_stopped),
+        last_loop_stopped_at: state.last_loop_stopped_at,
     })
 }
 

@@ -97,6 +97,7 @@ impl Origin {
                 .credential
                 .filter(|c| c.service)
                 .map(|_| "service".to_string()),
+            automation_depth: None,
         }
     }
 }

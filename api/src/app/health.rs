@@ -22,7 +22,12 @@ fn subscribers() -> Vec<&'static Projector> {
     PROJECTORS
         .iter()
         .copied()
-        .chain([&WEBHOOK_DISPATCH, &NOTIFIER, &ALERTER])
+        .chain([
+            &WEBHOOK_DISPATCH,
+            &NOTIFIER,
+            &ALERTER,
+            &crate::app::automation_engine::AUTOMATION,
+        ])
         .collect()
 }
 

@@ -120,6 +120,7 @@ pub fn message_kind(event: &TicketEvent) -> Option<&'static str> {
         | TicketEvent::SlaClockRetargeted { .. }
         | TicketEvent::SlaClockStopped { .. }
         | TicketEvent::EscalationRuleTriggered { .. }
+        | TicketEvent::AutomationFired { .. }
         | TicketEvent::NotificationRequested { .. }
         | TicketEvent::TicketRouted { .. } => return None,
     })

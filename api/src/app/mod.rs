@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod api_keys;
 pub mod audit;
+pub mod automation_engine;
 pub mod automations;
 pub mod bus;
 pub mod caller;

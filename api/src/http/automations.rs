@@ -60,6 +60,10 @@ pub struct AutomationRuleDto {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: i64,
+    /// How many chains of rule-caused events deeper than 10 stopped at this rule (a loop
+    /// between rules, most likely), and when the last did.
+    pub loops_stopped: i64,
+    pub last_loop_stopped_at: Option<Timestamp>,
 }
 
 impl From<RuleView> for AutomationRuleDto {
@@ -80,6 +84,8 @@ impl From<RuleView> for AutomationRuleDto {
             created_at: rule.created_at.into(),
             updated_at: rule.updated_at.into(),
             version: rule.version,
+            loops_stopped: rule.loops_stopped,
+            last_loop_stopped_at: rule.last_loop_stopped_at.map(Timestamp),
         }
     }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::{Action, Condition, Conditions, Field, FieldType, Operator, RuleDefinition};
 
 /// A ticket as rules see it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     pub status: String,
     pub priority: String,
@@ -101,7 +101,7 @@ pub fn evaluate(
 }
 
 /// The value of `field` for `ticket` (and the event's comment), as JSON.
-fn value_of(field: Field, ticket: &Snapshot, happened: &Happened, now: DateTime<Utc>) -> Value {
+pub fn value_of(field: Field, ticket: &Snapshot, happened: &Happened, now: DateTime<Utc>) -> Value {
     let hours =
         |since: DateTime<Utc>| Value::from((now - since).num_seconds().max(0) as f64 / 3600.0);
     let clock =

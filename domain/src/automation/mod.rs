@@ -934,6 +934,13 @@ pub enum AutomationCommand {
         actor: Actor,
         at: DateTime<Utc>,
     },
+    /// The engine refused to go on with a chain of rule-caused events this deep.
+    StopLoop {
+        ticket_id: Uuid,
+        cause: String,
+        depth: u32,
+        at: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -953,12 +960,24 @@ pub enum AutomationEvent {
         deleted_by: Actor,
         occurred_at: DateTime<Utc>,
     },
+    /// A chain of events caused by rules reached [`MAX_DEPTH`] on a ticket, and this rule did not
+    /// act: the chain stops here (a loop between rules, most likely).
+    AutomationLoopStopped {
+        ticket_id: Uuid,
+        cause: String,
+        depth: u32,
+        occurred_at: DateTime<Utc>,
+    },
 }
+
+/// How deep a chain of rule-caused events may go before it stops.
+pub const MAX_DEPTH: u32 = 10;
 
 crate::event_names!(AutomationEvent {
     AutomationRuleCreated,
     AutomationRuleUpdated,
     AutomationRuleDeleted,
+    AutomationLoopStopped,
 });
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -978,6 +997,11 @@ pub struct RuleState {
     pub definition: RuleDefinition,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// How many chains the engine stopped at this rule, and when last.
+    #[serde(default)]
+    pub loops_stopped: u32,
+    #[serde(default)]
+    pub last_loop_stopped_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1046,6 +1070,20 @@ impl AutomationRule {
                     occurred_at: *at,
                 }])
             }
+            AutomationCommand::StopLoop {
+                ticket_id,
+                cause,
+                depth,
+                at,
+            } => {
+                self.state().ok_or(AutomationError::NotFound)?;
+                Ok(vec![AutomationEvent::AutomationLoopStopped {
+                    ticket_id: *ticket_id,
+                    cause: cause.clone(),
+                    depth: *depth,
+                    occurred_at: *at,
+                }])
+            }
         }
     }
 }
@@ -1080,6 +1118,8 @@ impl Aggregate for AutomationRule {
                     definition,
                     created_at: occurred_at,
                     updated_at: occurred_at,
+                    loops_stopped: 0,
+                    last_loop_stopped_at: None,
                 });
             }
             AutomationEvent::AutomationRuleUpdated {
@@ -1093,6 +1133,12 @@ impl Aggregate for AutomationRule {
                 }
             }
             AutomationEvent::AutomationRuleDeleted { .. } => self.deleted = true,
+            AutomationEvent::AutomationLoopStopped { occurred_at, .. } => {
+                if let Some(rule) = &mut self.state {
+                    rule.loops_stopped += 1;
+                    rule.last_loop_stopped_at = Some(occurred_at);
+                }
+            }
         }
     }
 }

@@ -4,9 +4,9 @@ use cqrs_es::event_sink::EventSink;
 use serde::{Deserialize, Serialize};
 
 use super::commands::{
-    AddComment, ApplyEscalationRule, AssignTeam, AssignTicket, ChangeTicketStatus, EscalateTicket,
-    FollowTicket, OpenTicket, RouteTicket, RuleStep, TicketCommand, UnassignTicket, UnfollowTicket,
-    UpdateTicketDetails, UserStanding,
+    AddComment, ApplyAutomation, ApplyEscalationRule, AssignTeam, AssignTicket, AutomationStep,
+    ChangeTicketStatus, EscalateTicket, FollowTicket, OpenTicket, RouteTicket, RuleStep,
+    TicketCommand, UnassignTicket, UnfollowTicket, UpdateTicketDetails, UserStanding,
 };
 use super::error::TicketError;
 use super::events::{SlaReason, TicketEvent};
@@ -51,6 +51,10 @@ pub struct TicketState {
     /// Staff told of what happens on the ticket.
     #[serde(default)]
     pub followers: std::collections::BTreeSet<UserId>,
+    /// Each automation rule that acted on the ticket, with the sequence of the latest event it
+    /// acted on (a rule acts at most once per event).
+    #[serde(default)]
+    pub automations_fired: std::collections::BTreeMap<uuid::Uuid, i64>,
 }
 
 impl Ticket {
@@ -80,6 +84,7 @@ impl Ticket {
                 return Ok(sla::deadlines(ticket, check.at));
             }
             (TicketCommand::ApplyEscalationRule(rule), Some(ticket)) => ticket.apply_rule(rule)?,
+            (TicketCommand::ApplyAutomation(run), Some(_)) => self.apply_automation(run),
             (TicketCommand::Route(route), Some(ticket)) => ticket.route(route)?,
             (TicketCommand::AssignTeam(assign), Some(ticket)) => ticket.assign_team(assign)?,
             (TicketCommand::Follow(follow), Some(ticket)) => ticket.follow(follow)?,
@@ -101,6 +106,7 @@ impl Ticket {
             TicketCommand::AddComment(comment) => (None, SlaReason::TicketChanged, comment.at),
             TicketCommand::CheckSlaDeadlines(check) => (None, SlaReason::TicketChanged, check.at),
             TicketCommand::ApplyEscalationRule(rule) => (None, SlaReason::TicketChanged, rule.at),
+            TicketCommand::ApplyAutomation(run) => (None, SlaReason::TicketChanged, run.at),
             TicketCommand::Route(route) => (None, SlaReason::TicketChanged, route.at),
             TicketCommand::AssignTeam(assign) => (None, SlaReason::TicketChanged, assign.at),
             TicketCommand::Follow(follow) => (None, SlaReason::TicketChanged, follow.at),
@@ -545,6 +551,137 @@ impl TicketState {
     }
 }
 
+impl Ticket {
+    /// An automation rule's steps, by the system, once per rule and causing event. A step that
+    /// no longer makes sense (the status is already there, the move is not allowed, the agent
+    /// can no longer take tickets) is skipped, not an error: the rule was written before.
+    fn apply_automation(&self, run: &ApplyAutomation) -> Vec<TicketEvent> {
+        let Some(ticket) = &self.state else {
+            return vec![];
+        };
+        if ticket
+            .automations_fired
+            .get(&run.rule_id)
+            .is_some_and(|last| *last >= run.cause_sequence)
+        {
+            return vec![];
+        }
+        let system = Actor::system();
+        let at = run.at;
+        let mut after = self.clone();
+        let mut events = vec![TicketEvent::AutomationFired {
+            rule_id: run.rule_id,
+            rule_name: run.rule_name.clone(),
+            rule_version: run.rule_version,
+            cause_sequence: run.cause_sequence,
+            cause: run.cause.clone(),
+            occurred_at: at,
+        }];
+        after.apply(events[0].clone());
+        for step in &run.steps {
+            let Some(now) = after.state.as_ref() else {
+                break;
+            };
+            let made: Option<TicketEvent> = match step {
+                AutomationStep::SetStatus(to) => (*to != now.status
+                    && transition_allowed(now.status, *to))
+                .then_some(TicketEvent::TicketStatusChanged {
+                    from: now.status,
+                    to: *to,
+                    comment: None,
+                    changed_by: system,
+                    occurred_at: at,
+                }),
+                AutomationStep::SetPriority(to) => {
+                    (*to != now.priority).then_some(TicketEvent::TicketPriorityChanged {
+                        from: now.priority,
+                        to: *to,
+                        changed_by: system,
+                        occurred_at: at,
+                    })
+                }
+                AutomationStep::Assign(agent) => (now.status != TicketStatus::Closed
+                    && check_assignee(agent).is_ok()
+                    && now.assignee_id != Some(agent.user_id))
+                .then(|| TicketEvent::TicketAssigned {
+                    assignee_id: agent.user_id,
+                    previous_assignee_id: now.assignee_id,
+                    reason: Reason::parse(&format!("Automation \"{}\"", run.rule_name)).ok(),
+                    assigned_by: system,
+                    occurred_at: at,
+                }),
+                AutomationStep::AssignTeam(team) => {
+                    (now.team_id != Some(*team)).then_some(TicketEvent::TicketTeamAssigned {
+                        team_id: Some(*team),
+                        previous_team_id: now.team_id,
+                        assigned_by: system,
+                        occurred_at: at,
+                    })
+                }
+                AutomationStep::AddTags(added) | AutomationStep::RemoveTags(added) => {
+                    let adding = matches!(step, AutomationStep::AddTags(_));
+                    let mut tags = now.tags.to_strings();
+                    for tag in added {
+                        let has = tags.iter().any(|t| t.eq_ignore_ascii_case(tag.as_str()));
+                        if adding && !has {
+                            tags.push(tag.as_str().to_string());
+                        } else if !adding {
+                            tags.retain(|t| !t.eq_ignore_ascii_case(tag.as_str()));
+                        }
+                    }
+                    match Tags::parse(&tags) {
+                        Ok(tags) if tags != now.tags => Some(TicketEvent::TicketDetailsUpdated {
+                            subject: None,
+                            description: None,
+                            category: None,
+                            tags: Some(tags),
+                            updated_by: system,
+                            occurred_at: at,
+                        }),
+                        _ => None,
+                    }
+                }
+                AutomationStep::Comment {
+                    comment_id,
+                    body,
+                    internal,
+                } => (now.status != TicketStatus::Closed).then(|| TicketEvent::CommentAdded {
+                    comment_id: *comment_id,
+                    body: body.clone(),
+                    internal: *internal,
+                    automated: true,
+                    author: system,
+                    occurred_at: at,
+                }),
+                AutomationStep::Escalate(reason) => {
+                    (!now.status.is_finished()).then(|| TicketEvent::TicketEscalated {
+                        from_level: now.escalation_level,
+                        to_level: now.escalation_level.saturating_add(1),
+                        reason: reason.clone(),
+                        escalated_to: None,
+                        escalated_by: system,
+                        occurred_at: at,
+                    })
+                }
+                AutomationStep::Notify {
+                    recipients,
+                    message,
+                } => (!recipients.is_empty()).then(|| TicketEvent::NotificationRequested {
+                    rule_id: Some(run.rule_id),
+                    recipients: recipients.clone(),
+                    message: message.clone(),
+                    occurred_at: at,
+                }),
+            };
+            if let Some(event) = made {
+                after.apply(event.clone());
+                events.push(event);
+            }
+        }
+        events
+    }
+}
+
 impl Aggregate for Ticket {
     const TYPE: &'static str = "ticket";
     type Command = TicketCommand;
@@ -596,6 +733,7 @@ impl Aggregate for Ticket {
                     rules_applied: Default::default(),
                     team_id: None,
                     followers: Default::default(),
+                    automations_fired: Default::default(),
                 });
                 return;
             }
@@ -672,6 +810,16 @@ impl Aggregate for Ticket {
             TicketEvent::EscalationRuleTriggered { rule_id, .. } => {
                 if let Some(ticket) = &mut self.state {
                     ticket.rules_applied.insert(rule_id);
+                }
+                return;
+            }
+            TicketEvent::AutomationFired {
+                rule_id,
+                cause_sequence,
+                ..
+            } => {
+                if let Some(ticket) = &mut self.state {
+                    ticket.automations_fired.insert(rule_id, cause_sequence);
                 }
                 return;
             }

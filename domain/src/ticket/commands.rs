@@ -25,6 +25,9 @@ pub enum TicketCommand {
     CheckSlaDeadlines(CheckSlaDeadlines),
     /// An escalation rule's conditions hold for the ticket: take its actions (once per rule).
     ApplyEscalationRule(ApplyEscalationRule),
+    /// An automation rule acts, because of the ticket's event at `cause_sequence` (once per
+    /// rule and cause).
+    ApplyAutomation(ApplyAutomation),
     /// Record a routing decision and, when it chose someone, assign the ticket to them.
     Route(RouteTicket),
     /// Put the ticket in a team's hands (or take it out: `None`).
@@ -49,6 +52,7 @@ impl TicketCommand {
             TicketCommand::ApplySlaPolicy(_) => "apply_sla_policy",
             TicketCommand::CheckSlaDeadlines(_) => "check_sla_deadlines",
             TicketCommand::ApplyEscalationRule(_) => "apply_escalation_rule",
+            TicketCommand::ApplyAutomation(_) => "apply_automation",
             TicketCommand::Route(_) => "route_ticket",
             TicketCommand::AssignTeam(_) => "assign_team",
             TicketCommand::Follow(_) => "follow_ticket",
@@ -181,6 +185,39 @@ pub enum RuleStep {
         recipients: Vec<crate::values::UserId>,
         message: Option<String>,
     },
+}
+
+/// One thing an automation rule does to the ticket, with what it names already looked up.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AutomationStep {
+    SetStatus(crate::values::TicketStatus),
+    SetPriority(crate::values::Priority),
+    Assign(UserStanding),
+    AssignTeam(crate::values::TeamId),
+    AddTags(Vec<crate::values::Tag>),
+    RemoveTags(Vec<crate::values::Tag>),
+    Comment {
+        comment_id: crate::values::CommentId,
+        body: crate::values::CommentBody,
+        internal: bool,
+    },
+    Escalate(crate::values::Reason),
+    Notify {
+        recipients: Vec<crate::values::UserId>,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplyAutomation {
+    pub rule_id: uuid::Uuid,
+    pub rule_name: String,
+    pub rule_version: i64,
+    /// The sequence of the ticket's event that set the rule off, and its type.
+    pub cause_sequence: i64,
+    pub cause: String,
+    pub steps: Vec<AutomationStep>,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -155,6 +155,16 @@ pub enum TicketEvent {
         rule_version: u32,
         occurred_at: DateTime<Utc>,
     },
+    /// An automation rule acted on the ticket because of the event at `cause_sequence`; the
+    /// events it caused follow in the same commit, each naming the rule in its metadata.
+    AutomationFired {
+        rule_id: uuid::Uuid,
+        rule_name: String,
+        rule_version: i64,
+        cause_sequence: i64,
+        cause: String,
+        occurred_at: DateTime<Utc>,
+    },
     /// The router's decision: the candidates it scored, who won, or that nobody could take the
     /// ticket and it waits in the queue. An assignment by the router follows in the same commit.
     TicketRouted {
@@ -219,6 +229,7 @@ impl TicketEvent {
             | TicketEvent::SlaClockStopped { occurred_at, .. }
             | TicketEvent::SlaWarning { occurred_at, .. }
             | TicketEvent::EscalationRuleTriggered { occurred_at, .. }
+            | TicketEvent::AutomationFired { occurred_at, .. }
             | TicketEvent::TicketRouted { occurred_at, .. }
             | TicketEvent::TicketTeamAssigned { occurred_at, .. }
             | TicketEvent::TicketFollowed { occurred_at, .. }
@@ -260,6 +271,7 @@ impl TicketEvent {
             | TicketEvent::SlaClockRetargeted { .. }
             | TicketEvent::SlaClockStopped { .. }
             | TicketEvent::EscalationRuleTriggered { .. }
+            | TicketEvent::AutomationFired { .. }
             | TicketEvent::TicketRouted { .. }
             | TicketEvent::TicketFollowed { .. }
             | TicketEvent::TicketUnfollowed { .. }
@@ -300,6 +312,7 @@ impl TicketEvent {
         "SlaWarning",
         "SlaBreached",
         "EscalationRuleTriggered",
+        "AutomationFired",
         "NotificationRequested",
         "TicketRouted",
     ];
@@ -328,6 +341,7 @@ impl TicketEvent {
             | TicketEvent::SlaWarning { .. }
             | TicketEvent::SlaBreached { .. }
             | TicketEvent::EscalationRuleTriggered { .. }
+            | TicketEvent::AutomationFired { .. }
             | TicketEvent::NotificationRequested { .. } => Actor::system(),
         }
     }
@@ -339,6 +353,7 @@ impl TicketEvent {
             self,
             TicketEvent::CommentAdded { internal: true, .. }
                 | TicketEvent::EscalationRuleTriggered { .. }
+                | TicketEvent::AutomationFired { .. }
                 | TicketEvent::NotificationRequested { .. }
                 | TicketEvent::TicketRouted { .. }
                 | TicketEvent::TicketTeamAssigned { .. }
@@ -366,6 +381,7 @@ crate::event_names!(TicketEvent {
     SlaWarning,
     SlaBreached,
     EscalationRuleTriggered,
+    AutomationFired,
     NotificationRequested,
     TicketRouted,
     TicketTeamAssigned,

@@ -16,10 +16,10 @@ mod tests;
 
 pub use aggregate::{Ticket, TicketState, may_open_for};
 pub use commands::{
-    AddComment, ApplyEscalationRule, ApplySlaPolicy, AssignTeam, AssignTicket, ChangeTicketStatus,
-    CheckSlaDeadlines, EscalateTicket, FollowTicket, OpenTicket, RouteTicket, RuleStep,
-    TicketCommand, TicketDetailsChange, UnassignTicket, UnfollowTicket, UpdateTicketDetails,
-    UserStanding,
+    AddComment, ApplyAutomation, ApplyEscalationRule, ApplySlaPolicy, AssignTeam, AssignTicket,
+    AutomationStep, ChangeTicketStatus, CheckSlaDeadlines, EscalateTicket, FollowTicket,
+    OpenTicket, RouteTicket, RuleStep, TicketCommand, TicketDetailsChange, UnassignTicket,
+    UnfollowTicket, UpdateTicketDetails, UserStanding,
 };
 pub use error::TicketError;
 pub(crate) use events::double_option;

@@ -263,6 +263,7 @@ pub(super) fn consequences(
             | TicketEvent::SlaWarning { .. }
             | TicketEvent::SlaBreached { .. }
             | TicketEvent::EscalationRuleTriggered { .. }
+            | TicketEvent::AutomationFired { .. }
             | TicketEvent::NotificationRequested { .. }
             | TicketEvent::TicketRouted { .. }
             | TicketEvent::TicketTeamAssigned { .. }
@@ -507,6 +508,7 @@ pub(super) fn apply(sla: &mut TicketSla, event: &TicketEvent) {
         | TicketEvent::TicketEscalated { .. }
         | TicketEvent::CommentAdded { .. }
         | TicketEvent::EscalationRuleTriggered { .. }
+        | TicketEvent::AutomationFired { .. }
         | TicketEvent::NotificationRequested { .. }
         | TicketEvent::TicketRouted { .. }
         | TicketEvent::TicketTeamAssigned { .. }

@@ -1389,3 +1389,75 @@ fn unfollowing_removes_a_follower_and_is_idempotent() {
         .when(unfollow())
         .then_expect_events(vec![]);
 }
+
+// ---- automation rules ------------------------------------------------------------------------
+
+fn automation(cause_sequence: i64, steps: Vec<AutomationStep>) -> TicketCommand {
+    TicketCommand::ApplyAutomation(ApplyAutomation {
+        rule_id: id(900),
+        rule_name: "Tag and note".into(),
+        rule_version: 2,
+        cause_sequence,
+        cause: "TicketCreated".into(),
+        steps,
+        at: at_hours(1.0),
+    })
+}
+
+#[test]
+fn an_automation_acts_once_per_causing_event_and_skips_what_no_longer_applies() {
+    let tag = |t: &str| crate::values::Tag::parse(t).unwrap_or_else(|e| panic!("{e}"));
+    let events = given(opened())
+        .when(automation(
+            1,
+            vec![
+                AutomationStep::AddTags(vec![tag("vip")]),
+                // The status it has already, and an agent who can no longer take tickets:
+                // skipped rather than refused.
+                AutomationStep::SetStatus(TicketStatus::New),
+                AutomationStep::Comment {
+                    comment_id: crate::values::CommentId(id(901)),
+                    body: crate::values::CommentBody::parse("Looking.")
+                        .unwrap_or_else(|e| panic!("{e}")),
+                    internal: true,
+                },
+                AutomationStep::Assign(UserStanding {
+                    active: false,
+                    ..standing(agent())
+                }),
+            ],
+        ))
+        .inspect_result()
+        .unwrap_or_default();
+    let names: Vec<&str> = events.iter().map(TicketEvent::name).collect();
+    assert_eq!(
+        names,
+        ["AutomationFired", "TicketDetailsUpdated", "CommentAdded"]
+    );
+    assert!(matches!(
+        &events[2],
+        TicketEvent::CommentAdded {
+            automated: true,
+            internal: true,
+            ..
+        }
+    ));
+    assert!(events.iter().all(|e| e.actor() == Actor::system()));
+    let mut after = opened();
+    after.extend(events);
+    // The same event again (a replay): nothing; a later one: it acts again.
+    given(after.clone())
+        .when(automation(
+            1,
+            vec![AutomationStep::AddTags(vec![tag("again")])],
+        ))
+        .then_expect_events(vec![]);
+    let later = given(after)
+        .when(automation(
+            5,
+            vec![AutomationStep::AddTags(vec![tag("again")])],
+        ))
+        .inspect_result()
+        .unwrap_or_default();
+    assert_eq!(later.len(), 2);
+}

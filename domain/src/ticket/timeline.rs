@@ -45,6 +45,7 @@ where
             | TicketEvent::SlaWarning { .. }
             | TicketEvent::SlaBreached { .. }
             | TicketEvent::EscalationRuleTriggered { .. }
+            | TicketEvent::AutomationFired { .. }
             | TicketEvent::NotificationRequested { .. }
             | TicketEvent::TicketRouted { .. }
             | TicketEvent::TicketTeamAssigned { .. }

@@ -218,12 +218,11 @@ async fn a_rule_tried_on_a_ticket_says_what_held_and_what_it_would_do_and_does_n
     let manager = app.user("manager").await;
     let agent = app.user("agent").await;
     let customer = app.customer().await;
+    // Switched off, so that only the test says what it would do.
+    let mut switched_off = vip_rule(&agent.user_id.to_string());
+    switched_off["enabled"] = json!(false);
     let rule = app
-        .post(
-            "/api/automations",
-            &manager.token,
-            vip_rule(&agent.user_id.to_string()),
-        )
+        .post("/api/automations", &manager.token, switched_off)
         .await
         .expect(201);
     let id = rule.body["id"].as_str().unwrap();
@@ -285,4 +284,205 @@ async fn a_rule_tried_on_a_ticket_says_what_held_and_what_it_would_do_and_does_n
     )
     .await
     .expect_problem(422, "validation-failed");
+}
+
+/// The event's type, its metadata, and its payload, for each event of the ticket in order.
+async fn ticket_log(app: &docket_tests::TestApp, id: &str) -> Vec<(String, Value, Value)> {
+    sqlx::query_as::<_, (String, Value, Value)>(
+        "SELECT event_type, metadata, payload FROM events
+          WHERE aggregate_type = 'ticket' AND aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap()
+}
+
+async fn wait_for_event(
+    app: &docket_tests::TestApp,
+    id: &str,
+    event_type: &str,
+) -> Vec<(String, Value, Value)> {
+    for _ in 0..150 {
+        let log = ticket_log(app, id).await;
+        if log.iter().any(|(t, _, _)| t == event_type) {
+            return log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    ticket_log(app, id).await
+}
+
+#[tokio::test]
+async fn a_rule_acts_on_the_events_it_names_as_itself_caused_by_the_event() {
+    let app = spawn_app().await;
+    let manager = app.user("manager").await;
+    let customer = app.customer().await;
+    let rule = app
+        .post(
+            "/api/automations",
+            &manager.token,
+            json!({
+                "name": "Critical gets a note",
+                "trigger": {"type": "event", "events": ["ticket.created"]},
+                "conditions": {"all": [{"field": "priority", "operator": "is", "value": "critical"}]},
+                "actions": [
+                    {"type": "add_tags", "tags": ["vip"]},
+                    {"type": "add_internal_note", "body": "Critical: call the customer."},
+                    {"type": "raise_alert", "severity": "critical", "title": "A critical ticket came in"}
+                ]
+            }),
+        )
+        .await
+        .expect(201);
+    let rule_id = rule.body["id"].as_str().unwrap().to_string();
+    let open = |subject: &'static str, priority: &'static str| {
+        app.post(
+            "/api/tickets",
+            &customer.token,
+            json!({"subject": subject, "description": "d", "priority": priority}),
+        )
+    };
+    let low = open("A question", "low").await.expect(201);
+    let critical = open("Payments are down", "critical").await.expect(201);
+    let id = critical.body["id"].as_str().unwrap().to_string();
+
+    let log = wait_for_event(&app, &id, "CommentAdded").await;
+    let types: Vec<&str> = log.iter().map(|(t, _, _)| t.as_str()).collect();
+    let fired = types
+        .iter()
+        .position(|t| *t == "AutomationFired")
+        .unwrap_or_else(|| panic!("{types:?}"));
+    assert_eq!(types[fired + 1], "TicketDetailsUpdated", "{types:?}");
+    assert_eq!(types[fired + 2], "CommentAdded", "{types:?}");
+    let (_, metadata, payload) = &log[fired];
+    assert_eq!(payload["AutomationFired"]["rule_id"], json!(rule_id));
+    assert_eq!(payload["AutomationFired"]["cause"], "TicketCreated");
+    assert_eq!(payload["AutomationFired"]["cause_sequence"], 1);
+    assert_eq!(
+        metadata["actor_id"],
+        json!(rule_id),
+        "the rule is the actor"
+    );
+    assert_eq!(metadata["causation_id"], format!("ticket/{id}/1"));
+    assert_eq!(metadata["automation_depth"], "1");
+    let (_, _, note) = &log[fired + 2];
+    assert_eq!(note["CommentAdded"]["internal"], true);
+    assert_eq!(note["CommentAdded"]["automated"], true);
+    let read = app.read_ticket(&manager.token, &id, 1).await.expect(200);
+    let read = app
+        .read_ticket(
+            &manager.token,
+            &id,
+            read.body["version"].as_i64().unwrap().max(log.len() as i64),
+        )
+        .await
+        .expect(200);
+    assert_eq!(read.body["tags"], json!(["vip"]));
+    // Its alert, and nothing for the low ticket.
+    let alerts = app
+        .items_when(
+            "/api/alerts?state=active",
+            &manager.token,
+            std::time::Duration::from_secs(15),
+            |items| items.iter().any(|a| a["kind"] == "rule"),
+        )
+        .await;
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["title"] == "A critical ticket came in" && a["ticket_id"] == json!(id)),
+        "{alerts:#?}"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let low_log = ticket_log(&app, low.body["id"].as_str().unwrap()).await;
+    assert!(
+        low_log.iter().all(|(t, _, _)| t != "AutomationFired"),
+        "{low_log:?}"
+    );
+    // Once per event: the log has one AutomationFired for the critical ticket.
+    let log = ticket_log(&app, &id).await;
+    assert_eq!(
+        log.iter()
+            .filter(|(t, _, _)| t == "AutomationFired")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn two_rules_undoing_each_other_stop_after_ten_and_the_rule_says_so() {
+    let app = spawn_app().await;
+    let manager = app.user("manager").await;
+    let agent = app.user("agent").await;
+    let customer = app.customer().await;
+    let swap = |name: &str, absent: &str, present: &str| {
+        json!({
+            "name": name,
+            "trigger": {"type": "event", "events": ["ticket.updated"]},
+            "conditions": {"all": [{"field": "tags", "operator": "not_contains", "value": absent}]},
+            "actions": [
+                {"type": "add_tags", "tags": [absent]},
+                {"type": "remove_tags", "tags": [present]}
+            ]
+        })
+    };
+    let a = app
+        .post("/api/automations", &manager.token, swap("Ping", "a", "b"))
+        .await
+        .expect(201);
+    let b = app
+        .post("/api/automations", &manager.token, swap("Pong", "b", "a"))
+        .await
+        .expect(201);
+    let ticket = app.ticket_for(&customer, "Ping pong").await;
+    let id = ticket["id"].as_str().unwrap().to_string();
+    app.request(
+        reqwest::Method::PATCH,
+        &format!("/api/tickets/{id}"),
+        Some(&agent.token),
+        Some(json!({"tags": ["b"]})),
+        &[],
+    )
+    .await
+    .expect(200);
+    // The chain stops: one rule records that it did not act.
+    let mut stopped = Vec::new();
+    for _ in 0..200 {
+        stopped = sqlx::query_as::<_, (String, Value)>(
+            "SELECT aggregate_id, payload FROM events WHERE event_type = 'AutomationLoopStopped'",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        if !stopped.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(stopped.len(), 1, "{stopped:?}");
+    let (rule, payload) = &stopped[0];
+    assert!(rule == a.body["id"].as_str().unwrap() || rule == b.body["id"].as_str().unwrap());
+    assert_eq!(payload["AutomationLoopStopped"]["ticket_id"], json!(id));
+    assert_eq!(payload["AutomationLoopStopped"]["depth"], 11);
+    let fired = ticket_log(&app, &id)
+        .await
+        .into_iter()
+        .filter(|(t, _, _)| t == "AutomationFired")
+        .count();
+    assert_eq!(fired, 10, "ten rule-caused steps, then the stop");
+    let shown = app
+        .items_when(
+            "/api/automations",
+            &manager.token,
+            std::time::Duration::from_secs(10),
+            |items| items.iter().any(|r| r["loops_stopped"] == 1),
+        )
+        .await;
+    assert!(
+        shown
+            .iter()
+            .any(|r| r["loops_stopped"] == 1 && r["last_loop_stopped_at"].is_string()),
+        "{shown:#?}"
+    );
 }

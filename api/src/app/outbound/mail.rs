@@ -130,7 +130,7 @@ pub async fn reset_template(
 }
 
 /// The link a mail's reader follows to the ticket.
-fn link(app: &App, ticket: &str, staff: bool) -> String {
+pub(crate) fn link(app: &App, ticket: &str, staff: bool) -> String {
     let base = app
         .outbound
         .settings
