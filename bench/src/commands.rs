@@ -676,6 +676,88 @@ pub async fn run(
         ));
     }
 
+    // The same mix again with 50 automation rules listening to its events (the rule engine runs
+    // in the server's process, on the same cores and database), beside the mix above; five of
+    // the rules act on the tickets the mix creates. Removed again before the hot ticket.
+    eprintln!(
+        "commands: the mix with 50 automation rules for {} s…",
+        sizes.mix.as_secs()
+    );
+    let mut rules = Vec::with_capacity(50);
+    for n in 0..50 {
+        let triggers = [
+            "comment.added",
+            "ticket.status_changed",
+            "ticket.assigned",
+            "ticket.created",
+        ];
+        let body = if n % 10 == 0 {
+            json!({
+                "name": format!("Tag new tickets {n}"),
+                "position": n,
+                "trigger": {"type": "event", "events": ["ticket.created"]},
+                "conditions": {"all": [{"field": "tags", "operator": "not_contains", "value": format!("rule{n}")}]},
+                "actions": [{"type": "add_tags", "tags": [format!("rule{n}")]}]
+            })
+        } else {
+            json!({
+                "name": format!("Watch {n}"),
+                "position": n,
+                "trigger": {"type": "event", "events": [triggers[n % triggers.len()]]},
+                "conditions": {
+                    "all": [{"field": "priority", "operator": "in", "value": ["critical", "high"]}],
+                    "any": [
+                        {"field": "subject", "operator": "contains", "value": format!("never-{n}")},
+                        {"field": "hours_since_created", "operator": "greater_than", "value": 1000}
+                    ]
+                },
+                "actions": [{"type": "add_internal_note", "body": format!("Rule {n} looked.")}]
+            })
+        };
+        let made = post(
+            &target.client,
+            format!("{}/api/automations", target.address),
+            &target.actors.token,
+            body,
+        )
+        .await?;
+        rules.push(made["id"].as_str().context("no id")?.to_string());
+    }
+    let Run {
+        outcomes: ruled,
+        seconds: ruled_seconds,
+        ..
+    } = target
+        .run(
+            &tickets,
+            Stop {
+                after: sizes.mix,
+                limit: None,
+            },
+            pick_mix,
+        )
+        .await?;
+    let ruled_rate = ruled.ok as f64 / ruled_seconds;
+    let fall = 1.0 - ruled_rate / rate.max(f64::MIN_POSITIVE);
+    figures.push(
+        Figure::new(
+            &format!("{label}, with 50 automation rules"),
+            "commands/s (2xx)",
+            ruled_rate,
+            "commands/s",
+        )
+        .baseline("the same mix without rules, same run", rate)
+        .target("falls by <= 10 %", fall <= 0.10),
+    );
+    for rule in rules {
+        target
+            .client
+            .delete(format!("{}/api/automations/{rule}", target.address))
+            .bearer_auth(&target.actors.token)
+            .send()
+            .await?;
+    }
+
     eprintln!("commands: one hot ticket for {} s…", sizes.hot.as_secs());
     let hot = post(
         &target.client,

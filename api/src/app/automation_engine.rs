@@ -399,18 +399,29 @@ struct Requested {
 }
 
 /// How often the executor looks without being woken.
-const POLL: Duration = Duration::from_millis(300);
+const POLL: Duration = Duration::from_secs(1);
 
 /// Carries out what the engine decided. Every process may run it: a request carried out twice
 /// acts once (the ticket remembers the last event each rule acted on).
 pub async fn run_executor(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let mut progress = app.notifications.projections();
+    // Woken by any projector's progress, it reads its table only when its own subscriber moved
+    // here, or every POLL for what other processes' subscribers wrote.
+    let mut seen = None;
+    let mut polled = std::time::Instant::now();
+    let mut first = true;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        if let Err(error) = execute_requested(&app).await {
-            tracing::warn!(?error, "could not carry out automation requests");
+        let known = app.notifications.projector_known(AUTOMATION.name);
+        if first || known != seen || polled.elapsed() >= POLL {
+            first = false;
+            seen = known;
+            polled = std::time::Instant::now();
+            if let Err(error) = execute_requested(&app).await {
+                tracing::warn!(?error, "could not carry out automation requests");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}

@@ -228,18 +228,29 @@ fn fold_ticket(tickets: &mut HashMap<Uuid, Known>, id: Uuid, event: &TicketEvent
 }
 
 /// How often the raiser looks without being woken.
-const POLL: Duration = Duration::from_millis(500);
+const POLL: Duration = Duration::from_secs(1);
 
 /// Raises what the alerter asked for. Every process may run it: a request raised twice (here
 /// and elsewhere, or before a crash) raises one alert, under its id.
 pub async fn run_raiser(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let mut progress = app.notifications.projections();
+    // Woken by any projector's progress, it reads its table only when its own subscriber moved
+    // here, or every POLL for what other processes' subscribers wrote.
+    let mut seen = None;
+    let mut polled = std::time::Instant::now();
+    let mut first = true;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        if let Err(error) = raise_requested(&app).await {
-            tracing::warn!(?error, "could not raise requested alerts");
+        let known = app.notifications.projector_known(ALERTER.name);
+        if first || known != seen || polled.elapsed() >= POLL {
+            first = false;
+            seen = known;
+            polled = std::time::Instant::now();
+            if let Err(error) = raise_requested(&app).await {
+                tracing::warn!(?error, "could not raise requested alerts");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::raise_unless_open;
 use crate::app::caller::system_metadata;
-use crate::app::{App, AppError, health, leadership};
+use crate::app::{App, AppError, leadership};
 
 /// The watch's leadership lock ("docket_6").
 const LEADER_KEY: i64 = 0x646f_636b_6574_5f36;
@@ -74,28 +74,40 @@ async fn look(app: &App, over_since: &mut Option<DateTime<Utc>>) -> Result<(), A
             resolve_if_open(app, QUEUE_CAUSE, &format!("The queue is back to {queued}.")).await?;
         }
     }
-    for status in health::projectors(app).await? {
-        let cause = format!("projector:{}", status.projector);
-        match (&status.failure, status.failed_position) {
-            (Some(failure), position) => {
+    // One cheap read of every checkpoint (not the lag `/ready` computes).
+    let stopped: Vec<(String, Option<i64>, Option<String>, i64)> = sqlx::query_as(
+        "SELECT projector, failed_position, failure, last_position FROM projector_checkpoints",
+    )
+    .fetch_all(&app.pool)
+    .await?;
+    let open: Vec<String> = sqlx::query_scalar(
+        "SELECT cause FROM alerts_view WHERE state <> 'resolved' AND cause LIKE 'projector:%'",
+    )
+    .fetch_all(&app.pool)
+    .await?;
+    for (projector, failed_position, failure, position) in stopped {
+        let cause = format!("projector:{projector}");
+        match failure {
+            Some(failure) => {
                 let subject = AlertSubject::new(
                     &cause,
                     AlertKind::ProjectorStopped,
                     Severity::Critical,
-                    format!("The {} projector stopped", status.projector),
+                    format!("The {projector} projector stopped"),
                     Some(format!(
                         "At event {}: {}",
-                        position.unwrap_or(status.checkpoint.position),
+                        failed_position.unwrap_or(position),
                         failure.chars().take(1_500).collect::<String>()
                     )),
                     None,
                 )?;
-                let occasion = position.unwrap_or_default().to_string();
+                let occasion = failed_position.unwrap_or_default().to_string();
                 raise_unless_open(app, subject, &occasion, "alert-watch").await?;
             }
-            (None, _) => {
+            None if open.contains(&cause) => {
                 resolve_if_open(app, &cause, "It runs again.").await?;
             }
+            None => {}
         }
     }
     Ok(())
