@@ -1,6 +1,6 @@
 //! The watch: what no single event says — the queue has been longer than
 //! `DOCKET_ALERT_QUEUE_LENGTH` for `DOCKET_ALERT_QUEUE_FOR`, a projector (or subscriber) stopped
-//! at an event it cannot apply. One server at a time looks, every few seconds; the alert it
+//! at an event it cannot apply. One server at a time looks, every two seconds; the alert it
 //! raises is resolved by the system when the condition is over.
 
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::raise_unless_open;
 use crate::app::caller::system_metadata;
-use crate::app::{App, AppError, leadership};
+use crate::app::{App, AppError};
 
 /// The watch's leadership lock ("docket_6").
 const LEADER_KEY: i64 = 0x646f_636b_6574_5f36;
@@ -26,16 +26,12 @@ const EVERY: Duration = Duration::from_secs(2);
 pub const QUEUE_CAUSE: &str = "queue_length";
 
 pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    let Some(_leadership) = leadership::lead(&app.pool, LEADER_KEY, "alerts", &mut shutdown).await
-    else {
-        return;
-    };
     let mut over_since: Option<DateTime<Utc>> = None;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        if let Err(error) = look(&app, &mut over_since).await {
+        if let Err(error) = pass(&app, &mut over_since).await {
             tracing::warn!(?error, "could not look for alerts");
         }
         tokio::select! {
@@ -43,6 +39,24 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// One look, by whichever server takes the lock for it (held by a pooled connection for the
+/// length of the pass, not by a connection of its own for the life of the process).
+async fn pass(app: &App, over_since: &mut Option<DateTime<Utc>>) -> Result<(), AppError> {
+    let mut turn = app.pool.begin().await?;
+    let mine: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(LEADER_KEY)
+        .fetch_one(&mut *turn)
+        .await?;
+    if !mine {
+        // Another server looks; what this one saw of the queue is stale.
+        *over_since = None;
+        return Ok(());
+    }
+    let looked = look(app, over_since).await;
+    turn.commit().await?;
+    looked
 }
 
 async fn look(app: &App, over_since: &mut Option<DateTime<Utc>>) -> Result<(), AppError> {
