@@ -204,7 +204,12 @@ pub async fn spawn_with(settings: Settings) -> TestApp {
             })
             .await;
     });
-    let pool = PgPool::connect(&database_url).await.unwrap();
+    // The test's own reads of the database: a few connections are plenty (see test_settings).
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(3)
+        .connect(&database_url)
+        .await
+        .unwrap();
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
