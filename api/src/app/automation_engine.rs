@@ -403,32 +403,10 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// Carries out what the engine decided. Every process may run it: a request carried out twice
 /// acts once (the ticket remembers the last event each rule acted on).
-pub async fn run_executor(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    let mut progress = app.notifications.projections();
-    // Woken by any projector's progress, it reads its table only when its own subscriber moved
-    // here, or every POLL for what other processes' subscribers wrote.
-    let mut seen = None;
-    let mut polled = std::time::Instant::now();
-    let mut first = true;
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let known = app.notifications.projector_known(AUTOMATION.name);
-        if first || known != seen || polled.elapsed() >= POLL {
-            first = false;
-            seen = known;
-            polled = std::time::Instant::now();
-            if let Err(error) = execute_requested(&app).await {
-                tracing::warn!(?error, "could not carry out automation requests");
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
-            _ = progress.changed() => {}
-            _ = shutdown.changed() => {}
-        }
-    }
+pub async fn run_executor(app: Arc<App>, shutdown: watch::Receiver<bool>) {
+    let drain = |app: Arc<App>| async move { execute_requested(&app).await };
+    let what = "carry out automation requests";
+    crate::app::requests::follow(app, &AUTOMATION, POLL, what, shutdown, drain).await;
 }
 
 async fn execute_requested(app: &App) -> Result<(), AppError> {
@@ -530,17 +508,20 @@ async fn carry_out(app: &App, request: &Requested) -> Result<(), AppError> {
                 message,
             } => {
                 let mut recipients: Vec<UserId> = users.iter().map(|u| UserId(*u)).collect();
-                let by_role: Vec<Uuid> =
-                    sqlx::query_scalar("SELECT id FROM users_view WHERE active AND role = ANY($1)")
-                        .bind(
-                            roles
-                                .iter()
-                                .map(|r| r.as_str().to_string())
-                                .collect::<Vec<_>>(),
-                        )
-                        .fetch_all(&app.pool)
-                        .await?;
-                recipients.extend(by_role.into_iter().map(UserId));
+                if !roles.is_empty() {
+                    let by_role: Vec<Uuid> = sqlx::query_scalar(
+                        "SELECT id FROM users_view WHERE active AND role = ANY($1)",
+                    )
+                    .bind(
+                        roles
+                            .iter()
+                            .map(|r| r.as_str().to_string())
+                            .collect::<Vec<_>>(),
+                    )
+                    .fetch_all(&app.pool)
+                    .await?;
+                    recipients.extend(by_role.into_iter().map(UserId));
+                }
                 if *team && let Some(team_id) = ticket.team_id {
                     let members: Vec<Uuid> = sqlx::query_scalar(
                         "SELECT user_id FROM team_members_view WHERE team_id = $1",

@@ -23,6 +23,7 @@ pub mod live;
 pub mod metrics;
 pub mod notifications;
 pub mod outbound;
+pub mod requests;
 pub mod router;
 pub mod search;
 pub mod sla;

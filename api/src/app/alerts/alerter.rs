@@ -103,6 +103,9 @@ impl Projection for Alerter {
         .await?
         .unwrap_or(0);
         let mut requests: Vec<(Uuid, AlertSubject)> = Vec::new();
+        let before = causes.len();
+        let mut changed_tickets: std::collections::HashSet<Uuid> = Default::default();
+        let mut resolved_any = false;
         for (event, decoded) in events.iter().zip(decoded) {
             let called_for = match decoded {
                 None => None,
@@ -111,7 +114,9 @@ impl Projection for Alerter {
                     None
                 }
                 Some(Decoded::Alert(id, AlertEvent::AlertResolved { .. })) => {
+                    let had = causes.len();
                     causes.retain(|_, alert| *alert != id);
+                    resolved_any |= causes.len() != had;
                     None
                 }
                 Some(Decoded::Alert(..)) => None,
@@ -127,7 +132,9 @@ impl Projection for Alerter {
                 }
                 Some(Decoded::Webhook(..)) => None,
                 Some(Decoded::Ticket(id, ticket_event)) => {
-                    fold_ticket(&mut tickets, id, &ticket_event);
+                    if fold_ticket(&mut tickets, id, &ticket_event) {
+                        changed_tickets.insert(id);
+                    }
                     tickets.get(&id).and_then(|known| {
                         let priority = known.priority.parse().unwrap_or(Priority::Medium);
                         called_for_by_ticket(
@@ -155,7 +162,7 @@ impl Projection for Alerter {
             causes.insert(subject.cause.clone(), alert_id);
             requests.push((alert_id, subject));
         }
-        for known in tickets.values() {
+        for known in tickets.values().filter(|k| changed_tickets.contains(&k.id)) {
             sqlx::query(
                 "INSERT INTO alerter_tickets (id, number, subject, priority) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (id) DO UPDATE SET subject = EXCLUDED.subject,
@@ -168,17 +175,21 @@ impl Projection for Alerter {
             .execute(&mut *conn)
             .await?;
         }
-        sqlx::query("DELETE FROM alerter_causes")
+        // Most batches raise and resolve nothing: the causes are written only when they moved.
+        let raised_any = !requests.is_empty() || causes.len() != before;
+        if raised_any || resolved_any {
+            sqlx::query("DELETE FROM alerter_causes")
+                .execute(&mut *conn)
+                .await?;
+            let (names, ids): (Vec<String>, Vec<Uuid>) = causes.into_iter().unzip();
+            sqlx::query(
+                "INSERT INTO alerter_causes (cause, alert_id) SELECT * FROM unnest($1::text[], $2::uuid[])",
+            )
+            .bind(&names)
+            .bind(&ids)
             .execute(&mut *conn)
             .await?;
-        let (names, ids): (Vec<String>, Vec<Uuid>) = causes.into_iter().unzip();
-        sqlx::query(
-            "INSERT INTO alerter_causes (cause, alert_id) SELECT * FROM unnest($1::text[], $2::uuid[])",
-        )
-        .bind(&names)
-        .bind(&ids)
-        .execute(&mut *conn)
-        .await?;
+        }
         for (id, subject) in requests {
             sqlx::query(
                 "INSERT INTO alert_requests (id, subject) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -192,7 +203,8 @@ impl Projection for Alerter {
     }
 }
 
-fn fold_ticket(tickets: &mut HashMap<Uuid, Known>, id: Uuid, event: &TicketEvent) {
+/// Folds what the alerter keeps of a ticket; whether that changed.
+fn fold_ticket(tickets: &mut HashMap<Uuid, Known>, id: Uuid, event: &TicketEvent) -> bool {
     match event {
         TicketEvent::TicketCreated {
             number,
@@ -209,21 +221,26 @@ fn fold_ticket(tickets: &mut HashMap<Uuid, Known>, id: Uuid, event: &TicketEvent
                     priority: priority.as_str().to_string(),
                 },
             );
+            true
         }
-        TicketEvent::TicketPriorityChanged { to, .. } => {
-            if let Some(known) = tickets.get_mut(&id) {
+        TicketEvent::TicketPriorityChanged { to, .. } => match tickets.get_mut(&id) {
+            Some(known) => {
                 known.priority = to.as_str().to_string();
+                true
             }
-        }
+            None => false,
+        },
         TicketEvent::TicketDetailsUpdated {
             subject: Some(subject),
             ..
-        } => {
-            if let Some(known) = tickets.get_mut(&id) {
+        } => match tickets.get_mut(&id) {
+            Some(known) => {
                 known.subject = subject.as_str().to_string();
+                true
             }
-        }
-        _ => {}
+            None => false,
+        },
+        _ => false,
     }
 }
 
@@ -232,32 +249,17 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// Raises what the alerter asked for. Every process may run it: a request raised twice (here
 /// and elsewhere, or before a crash) raises one alert, under its id.
-pub async fn run_raiser(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
-    let mut progress = app.notifications.projections();
-    // Woken by any projector's progress, it reads its table only when its own subscriber moved
-    // here, or every POLL for what other processes' subscribers wrote.
-    let mut seen = None;
-    let mut polled = std::time::Instant::now();
-    let mut first = true;
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let known = app.notifications.projector_known(ALERTER.name);
-        if first || known != seen || polled.elapsed() >= POLL {
-            first = false;
-            seen = known;
-            polled = std::time::Instant::now();
-            if let Err(error) = raise_requested(&app).await {
-                tracing::warn!(?error, "could not raise requested alerts");
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(POLL) => {}
-            _ = progress.changed() => {}
-            _ = shutdown.changed() => {}
-        }
-    }
+pub async fn run_raiser(app: Arc<App>, shutdown: watch::Receiver<bool>) {
+    let drain = |app: Arc<App>| async move { raise_requested(&app).await };
+    crate::app::requests::follow(
+        app,
+        &ALERTER,
+        POLL,
+        "raise requested alerts",
+        shutdown,
+        drain,
+    )
+    .await;
 }
 
 async fn raise_requested(app: &App) -> Result<(), crate::app::AppError> {

@@ -1,19 +1,17 @@
 //! Alerts (staff): what needs attention now, by state, each acknowledged or resolved with a
 //! note beside its buttons. The list follows the live stream; the header counts active alerts.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use docket_domain::alert::AlertState;
-use docket_domain::values::UserId;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path, Query};
 use poem::{Request, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::settings::ChangeAuthors;
 use super::{Chrome, PageError, html, respond, see_other, signed_in};
-use crate::app::{AppError, Origin, SharedApp, accounts, alerts};
+use crate::app::{AppError, Origin, SharedApp, alerts};
 
 /// The page lists this many alerts, newest first.
 const SHOWN: i64 = 100;
@@ -76,24 +74,16 @@ fn chosen_state(query: &AlertsQuery) -> (String, Option<AlertState>) {
     }
 }
 
-/// People by name, each looked up once.
+/// People by name, each looked up once; Docket itself for the nil id.
 #[derive(Default)]
-struct Names(HashMap<Uuid, String>);
+struct Names(ChangeAuthors);
 
 impl Names {
     async fn of(&mut self, app: &SharedApp, id: Uuid) -> Result<String, PageError> {
         if id.is_nil() {
             return Ok("Docket".to_string());
         }
-        if let Some(name) = self.0.get(&id) {
-            return Ok(name.clone());
-        }
-        let name = accounts::find_user(app, UserId(id))
-            .await?
-            .map(|u| u.full_name)
-            .unwrap_or_else(|| "someone".to_string());
-        self.0.insert(id, name.clone());
-        Ok(name)
+        self.0.name(app, id).await
     }
 }
 

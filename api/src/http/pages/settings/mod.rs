@@ -48,6 +48,19 @@ pub struct ChangeLine {
 pub struct ChangeAuthors(HashMap<Uuid, String>);
 
 impl ChangeAuthors {
+    /// A person's name, looked up once per page.
+    pub async fn name(&mut self, app: &SharedApp, id: Uuid) -> Result<String, PageError> {
+        if let Some(name) = self.0.get(&id) {
+            return Ok(name.clone());
+        }
+        let name = accounts::find_user(app, UserId(id))
+            .await?
+            .map(|u| u.full_name)
+            .unwrap_or_else(|| "someone".to_string());
+        self.0.insert(id, name.clone());
+        Ok(name)
+    }
+
     pub async fn lines(
         &mut self,
         app: &SharedApp,
@@ -56,17 +69,7 @@ impl ChangeAuthors {
         let mut lines = Vec::with_capacity(changes.len());
         for change in changes {
             let by = match change.actor_id {
-                Some(id) => match self.0.get(&id) {
-                    Some(name) => name.clone(),
-                    None => {
-                        let name = accounts::find_user(app, UserId(id))
-                            .await?
-                            .map(|u| u.full_name)
-                            .unwrap_or_else(|| "someone".to_string());
-                        self.0.insert(id, name.clone());
-                        name
-                    }
-                },
+                Some(id) => self.name(app, id).await?,
                 None => change.actor_role.unwrap_or_else(|| "the system".into()),
             };
             lines.push(ChangeLine {

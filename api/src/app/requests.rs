@@ -1,0 +1,49 @@
+//! Carrying out what a log subscriber decided: subscribers that must act outside their own
+//! transaction (raise an alert, run a rule's actions) write requests with their checkpoint, and
+//! a loop in every process drains them. The loop reads its table when its subscriber moved in
+//! this process, and every `poll` for what other processes' subscribers wrote.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use docket_projections::registry::Projector;
+use tokio::sync::watch;
+
+use crate::app::{App, AppError};
+
+/// Runs `drain` until `shutdown`, as the module says; a failed pass is logged as `what`.
+pub async fn follow<F, Fut>(
+    app: Arc<App>,
+    subscriber: &'static Projector,
+    poll: Duration,
+    what: &'static str,
+    mut shutdown: watch::Receiver<bool>,
+    drain: F,
+) where
+    F: Fn(Arc<App>) -> Fut,
+    Fut: Future<Output = Result<(), AppError>>,
+{
+    // Woken by any projector's progress; most wake-ups are other projectors' and read nothing.
+    let mut progress = app.notifications.projections();
+    let mut seen = None;
+    let mut polled: Option<Instant> = None;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let known = app.notifications.projector_known(subscriber.name);
+        if polled.is_none_or(|at| known != seen || at.elapsed() >= poll) {
+            seen = known;
+            polled = Some(Instant::now());
+            if let Err(error) = drain(app.clone()).await {
+                tracing::warn!(?error, "could not {what}");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = progress.changed() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
