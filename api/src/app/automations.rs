@@ -5,7 +5,7 @@
 use docket_domain::access::Permission;
 use docket_domain::automation::eval::{self, Happened, Snapshot};
 use docket_domain::automation::{
-    AutomationCommand, AutomationRule, Reference, RuleDefinition, RuleId,
+    AutomationCommand, AutomationRule, Reference, RuleDefinition, RuleId, Trigger,
 };
 use docket_domain::values::UserId;
 use docket_projections::automations::{self, RuleRow};
@@ -62,6 +62,9 @@ pub struct TestView {
     pub would_act: bool,
     /// The actions it would take, in order (none when it would not act).
     pub actions: Vec<Value>,
+    /// A time-based rule: when it would act if nothing happens to the ticket (now, when it would
+    /// act now; none when it never would).
+    pub due_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn manage(caller: &Caller, action: &'static str) -> Result<(), AppError> {
@@ -230,12 +233,11 @@ pub async fn test(
     .fetch_one(&app.pool)
     .await?;
     let snapshot = Snapshot::of(state, status_changed_at.unwrap_or(state.created_at));
-    let evaluation = eval::evaluate(
-        &rule.definition,
-        &snapshot,
-        &Happened::default(),
-        app.time.now(),
-    );
+    let now = app.time.now();
+    let evaluation = eval::evaluate(&rule.definition, &snapshot, &Happened::default(), now);
+    let due_at = (rule.definition.trigger == Trigger::Time)
+        .then(|| eval::due_at(&rule.definition.conditions, &snapshot, now))
+        .flatten();
     Ok(TestView {
         rule_id: id,
         ticket_id: ticket,
@@ -260,5 +262,6 @@ pub async fn test(
         } else {
             vec![]
         },
+        due_at,
     })
 }

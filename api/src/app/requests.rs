@@ -1,14 +1,15 @@
 //! Carrying out what a log subscriber decided: subscribers that must act outside their own
 //! transaction (raise an alert, run a rule's actions) write requests with their checkpoint, and
 //! a loop in every process drains them. The loop reads its table when its subscriber moved in
-//! this process, and every `poll` for what other processes' subscribers wrote.
+//! this process, when its bell rings (another writer of requests in this process), and every
+//! `poll` for what other processes wrote.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use docket_projections::registry::Projector;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::app::{App, AppError};
 
@@ -16,6 +17,7 @@ use crate::app::{App, AppError};
 pub async fn follow<F, Fut>(
     app: Arc<App>,
     subscriber: &'static Projector,
+    bell: Option<fn(&App) -> &Notify>,
     poll: Duration,
     what: &'static str,
     mut shutdown: watch::Receiver<bool>,
@@ -28,19 +30,28 @@ pub async fn follow<F, Fut>(
     let mut progress = app.notifications.projections();
     let mut seen = None;
     let mut polled: Option<Instant> = None;
+    let mut rung = false;
     loop {
         if *shutdown.borrow() {
             return;
         }
         let known = app.notifications.projector_known(subscriber.name);
-        if polled.is_none_or(|at| known != seen || at.elapsed() >= poll) {
+        if rung || polled.is_none_or(|at| known != seen || at.elapsed() >= poll) {
             seen = known;
+            rung = false;
             polled = Some(Instant::now());
             if let Err(error) = drain(app.clone()).await {
                 tracing::warn!(?error, "could not {what}");
             }
         }
+        let rang = async {
+            match bell {
+                Some(bell) => bell(&app).notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            _ = rang => rung = true,
             _ = tokio::time::sleep(poll) => {}
             _ = progress.changed() => {}
             _ = shutdown.changed() => {}

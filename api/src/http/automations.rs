@@ -124,6 +124,10 @@ pub struct RuleTestDto {
     pub would_act: bool,
     /// What it would do, in order; empty when it would not act. Nothing was done.
     pub actions: Vec<Value>,
+    /// A time-based rule: when it would act if nothing happens to the ticket meanwhile (now, if
+    /// it would act now); absent when it never would.
+    #[oai(skip_serializing_if_is_none)]
+    pub due_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl From<TestView> for RuleTestDto {
@@ -144,6 +148,7 @@ impl From<TestView> for RuleTestDto {
                 .collect(),
             would_act: test.would_act,
             actions: test.actions,
+            due_at: test.due_at,
         }
     }
 }

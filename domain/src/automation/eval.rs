@@ -100,6 +100,42 @@ pub fn evaluate(
     }
 }
 
+/// The first instant from `from` on at which `conditions` hold for `ticket` if nothing happens
+/// to it meanwhile; `None` when they never will. Only the hours-since fields move with time, and
+/// a `greater_than` on one of them turns true a whole second past its threshold (hours are
+/// counted in whole seconds) and stays true, while every other condition holds or not for good
+/// until the ticket changes. So the only candidates are `from` and those thresholds.
+pub fn due_at(
+    conditions: &Conditions,
+    ticket: &Snapshot,
+    from: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let none = Happened::default();
+    let mut candidates: Vec<DateTime<Utc>> = conditions
+        .all
+        .iter()
+        .chain(&conditions.any)
+        .filter(|c| c.operator == Operator::GreaterThan)
+        .filter_map(|c| {
+            let since = match c.field {
+                Field::HoursSinceCreated => ticket.created_at,
+                Field::HoursSinceUpdated => ticket.updated_at,
+                Field::HoursSinceStatusChange => ticket.status_changed_at,
+                _ => return None,
+            };
+            let hours = c.value.as_f64().filter(|h| h.is_finite())?;
+            let seconds = ((hours * 3600.0).max(-1.0).floor() as i64).checked_add(1)?;
+            since.checked_add_signed(chrono::Duration::try_seconds(seconds)?)
+        })
+        .filter(|at| *at > from)
+        .collect();
+    candidates.push(from);
+    candidates.sort();
+    candidates
+        .into_iter()
+        .find(|at| holds(conditions, ticket, &none, *at))
+}
+
 /// The value of `field` for `ticket` (and the event's comment), as JSON.
 pub fn value_of(field: Field, ticket: &Snapshot, happened: &Happened, now: DateTime<Utc>) -> Value {
     let hours =

@@ -303,6 +303,75 @@ fn a_time_based_rule_must_undo_one_of_its_conditions() {
 }
 
 #[test]
+fn a_time_based_rule_is_due_the_second_its_conditions_first_hold() {
+    let pending_for_two_days = rule(json!({
+        "name": "Nudge", "trigger": {"type": "time"},
+        "conditions": {"all": [
+            {"field": "status", "operator": "is", "value": "pending"},
+            {"field": "hours_since_status_change", "operator": "greater_than", "value": 48},
+            {"field": "tags", "operator": "not_contains", "value": "nudged"}
+        ]},
+        "actions": [{"type": "add_tags", "tags": ["nudged"]}]
+    }));
+    let conditions = &pending_for_two_days.conditions;
+    let mut pending = ticket();
+    pending.status = "pending".into();
+    pending.tags = vec![];
+    // Given a ticket pending since `at()`, when asked right after, then it is due 48 h and one
+    // second on (the first whole second past the threshold), and it holds then and not before.
+    let due = eval::due_at(conditions, &pending, at() + Duration::minutes(1));
+    assert_eq!(due, Some(at() + Duration::hours(48) + Duration::seconds(1)));
+    let none = Happened::default();
+    assert!(holds(conditions, &pending, &none, at() + Duration::hours(48) + Duration::seconds(1)));
+    assert!(!holds(conditions, &pending, &none, at() + Duration::hours(48)));
+    // Asked after that instant, it is due at once.
+    let late = at() + Duration::hours(50);
+    assert_eq!(eval::due_at(conditions, &pending, late), Some(late));
+    // A condition time does not change that fails: never due.
+    let mut nudged = pending.clone();
+    nudged.tags = vec!["nudged".into()];
+    assert_eq!(eval::due_at(conditions, &nudged, at()), None);
+    let mut open = pending.clone();
+    open.status = "open".into();
+    assert_eq!(eval::due_at(conditions, &open, late), None);
+    // "Fewer than" only turns false with time: due now while it holds, never once it does not.
+    let fresh = rule(json!({
+        "name": "Young", "trigger": {"type": "time"},
+        "conditions": {"all": [
+            {"field": "hours_since_created", "operator": "less_than", "value": 1},
+            {"field": "priority", "operator": "is_not", "value": "critical"}
+        ]},
+        "actions": [{"type": "set_priority", "priority": "critical"}]
+    }));
+    let young = at() + Duration::minutes(30);
+    assert_eq!(eval::due_at(&fresh.conditions, &pending, young), Some(young));
+    assert_eq!(eval::due_at(&fresh.conditions, &pending, at() + Duration::hours(2)), None);
+    // With `any`, the earliest threshold that makes one of them hold; fractions of hours count.
+    let either = rule(json!({
+        "name": "Either", "trigger": {"type": "time"},
+        "conditions": {
+            "all": [{"field": "tags", "operator": "not_contains", "value": "late"}],
+            "any": [
+                {"field": "hours_since_created", "operator": "greater_than", "value": 0.5},
+                {"field": "hours_since_updated", "operator": "greater_than", "value": 0.25}
+            ]
+        },
+        "actions": [{"type": "add_tags", "tags": ["late"]}]
+    }));
+    let mut touched = pending.clone();
+    touched.updated_at = at() + Duration::minutes(20);
+    assert_eq!(
+        eval::due_at(&either.conditions, &touched, at()),
+        Some(at() + Duration::minutes(30) + Duration::seconds(1))
+    );
+    // A threshold past what dates can hold (reading refuses more than ten years, a stored rule
+    // is trusted) is never due rather than an overflow.
+    let mut never = conditions.clone();
+    never.all[1].value = json!(1e300);
+    assert_eq!(eval::due_at(&never, &pending, at()), None);
+}
+
+#[test]
 fn the_people_teams_and_webhooks_a_rule_names_are_listed_with_their_paths() {
     let agent = Uuid::from_u128(7);
     let hook = Uuid::from_u128(8);

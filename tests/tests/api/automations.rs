@@ -486,3 +486,153 @@ async fn two_rules_undoing_each_other_stop_after_ten_and_the_rule_says_so() {
         "{shown:#?}"
     );
 }
+
+/// The instant an event of the ticket happened, by type (the last such event).
+fn occurred(log: &[(String, Value, Value)], event_type: &str) -> chrono::DateTime<chrono::Utc> {
+    let (_, _, payload) = log
+        .iter()
+        .rev()
+        .find(|(t, _, _)| t == event_type)
+        .unwrap_or_else(|| panic!("no {event_type} in {log:?}"));
+    payload[event_type]["occurred_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_time_based_rule_acts_once_when_its_conditions_become_true_and_not_on_tickets_that_moved_on()
+ {
+    let app = spawn_app().await;
+    let manager = app.user("manager").await;
+    let agent = app.user("agent").await;
+    let customer = app.customer().await;
+    let park = |id: String| {
+        let app = &app;
+        let token = agent.token.clone();
+        async move {
+            for status in ["in_progress", "pending"] {
+                app.patch(
+                    &format!("/api/tickets/{id}/status"),
+                    &token,
+                    json!({"status": status}),
+                )
+                .await
+                .expect(200);
+            }
+        }
+    };
+    // Parked before the rule exists: the rule applies to it too.
+    let early = app.ticket_for(&customer, "Waiting since before the rule").await;
+    let early_id = early["id"].as_str().unwrap().to_string();
+    park(early_id.clone()).await;
+
+    // "Pending for more than 0.001 hours" (3.6 seconds), once.
+    let rule = app
+        .post(
+            "/api/automations",
+            &manager.token,
+            json!({
+                "name": "Nudge the customer",
+                "trigger": {"type": "time"},
+                "conditions": {"all": [
+                    {"field": "status", "operator": "is", "value": "pending"},
+                    {"field": "hours_since_status_change", "operator": "greater_than", "value": 0.001},
+                    {"field": "tags", "operator": "not_contains", "value": "nudged"}
+                ]},
+                "actions": [
+                    {"type": "add_tags", "tags": ["nudged"]},
+                    {"type": "add_public_reply", "body": "Are you still there?"}
+                ]
+            }),
+        )
+        .await
+        .expect(201);
+    let rule_id = rule.body["id"].as_str().unwrap().to_string();
+
+    let parked = app.ticket_for(&customer, "Waiting on the customer").await;
+    let parked_id = parked["id"].as_str().unwrap().to_string();
+    park(parked_id.clone()).await;
+    // Parked, then back to work before the rule is due: it never acts on it.
+    let resumed = app.ticket_for(&customer, "Waiting, then not").await;
+    let resumed_id = resumed["id"].as_str().unwrap().to_string();
+    park(resumed_id.clone()).await;
+    app.patch(
+        &format!("/api/tickets/{resumed_id}/status"),
+        &agent.token,
+        json!({"status": "in_progress"}),
+    )
+    .await
+    .expect(200);
+    // Never parked: never due.
+    let busy = app.ticket_for(&customer, "Being worked on").await;
+    let busy_id = busy["id"].as_str().unwrap().to_string();
+
+    // Tried on the parked ticket now, the rule does not act yet and says when it will.
+    let tried = app
+        .post(
+            &format!("/api/automations/{rule_id}/test"),
+            &manager.token,
+            json!({"ticket_id": parked_id}),
+        )
+        .await
+        .expect(200);
+    let parked_at = occurred(&ticket_log(&app, &parked_id).await, "TicketStatusChanged");
+    if tried.body["would_act"] == false {
+        let due: chrono::DateTime<chrono::Utc> =
+            tried.body["due_at"].as_str().unwrap().parse().unwrap();
+        let after = (due - parked_at).num_milliseconds();
+        assert!((3_000..=5_000).contains(&after), "due {after} ms after parking");
+    }
+
+    for id in [&early_id, &parked_id] {
+        let log = wait_for_event(&app, id, "CommentAdded").await;
+        let types: Vec<&str> = log.iter().map(|(t, _, _)| t.as_str()).collect();
+        let fired = types
+            .iter()
+            .position(|t| *t == "AutomationFired")
+            .unwrap_or_else(|| panic!("{types:?}"));
+        let (_, metadata, payload) = &log[fired];
+        assert_eq!(payload["AutomationFired"]["rule_id"], json!(rule_id));
+        assert_eq!(payload["AutomationFired"]["cause"], "time");
+        // Caused by the ticket as it stood: its version then, the status change.
+        assert_eq!(
+            payload["AutomationFired"]["cause_sequence"],
+            json!(fired as i64),
+            "{types:?}"
+        );
+        assert_eq!(metadata["actor_id"], json!(rule_id));
+        assert_eq!(metadata["actor_kind"], "automation");
+        assert_eq!(metadata["causation_id"], format!("ticket/{id}/{fired}"));
+        // Not before its condition held: 3.6 s after the ticket was parked.
+        let waited = (occurred(&log, "AutomationFired") - occurred(&log, "TicketStatusChanged"))
+            .num_milliseconds();
+        assert!(waited >= 3_600, "acted {waited} ms after parking");
+        assert_eq!(types[fired + 1], "TicketDetailsUpdated", "{types:?}");
+        assert_eq!(types[fired + 2], "CommentAdded", "{types:?}");
+        let (_, _, reply) = &log[fired + 2];
+        assert_eq!(reply["CommentAdded"]["internal"], false);
+    }
+    // Long enough past the others' due instants: still once each, and never on the other two.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    for id in [&early_id, &parked_id] {
+        let log = ticket_log(&app, id).await;
+        let fired = log
+            .iter()
+            .filter(|(t, _, _)| t == "AutomationFired")
+            .count();
+        assert_eq!(fired, 1, "{log:?}");
+    }
+    for id in [&resumed_id, &busy_id] {
+        let log = ticket_log(&app, id).await;
+        assert!(log.iter().all(|(t, _, _)| t != "AutomationFired"), "{log:?}");
+    }
+    let log = ticket_log(&app, &parked_id).await;
+    let read = app
+        .read_ticket(&manager.token, &parked_id, log.len() as i64)
+        .await
+        .expect(200);
+    assert_eq!(read.body["tags"], json!(["nudged"]));
+    assert_eq!(read.body["status"], "pending", "the rule only tagged and replied");
+}

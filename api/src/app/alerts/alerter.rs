@@ -254,6 +254,7 @@ pub async fn run_raiser(app: Arc<App>, shutdown: watch::Receiver<bool>) {
     crate::app::requests::follow(
         app,
         &ALERTER,
+        None,
         POLL,
         "raise requested alerts",
         shutdown,

@@ -66,6 +66,8 @@ pub struct Outbound {
     pub wake: Notify,
     /// The mail sender's bell (a mail re-queued by hand).
     pub mail_wake: Notify,
+    /// The rule executor's bell (the deadline scheduler queued time-based rules' requests).
+    pub automation_wake: Notify,
 }
 
 impl Outbound {
@@ -74,6 +76,7 @@ impl Outbound {
             settings,
             wake: Notify::new(),
             mail_wake: Notify::new(),
+            automation_wake: Notify::new(),
         }
     }
 }

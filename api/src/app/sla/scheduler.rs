@@ -1,6 +1,7 @@
 //! The deadline scheduler: turns due instants into events. It sleeps until the next warning or
-//! deadline of any running clock (as the tickets projection lists them), then asks each due
-//! ticket to record what has passed. It wakes early whenever a projection commits (a new or
+//! deadline of any running clock (as the tickets projection lists them), or the next instant a
+//! time-based automation rule holds on a ticket (as the rule engine lists them), then asks each
+//! due ticket to record what has passed, and the rule engine to act. It wakes early whenever a projection commits (a new or
 //! moved deadline), and never sleeps more than a few seconds, so a lost notification costs
 //! little.
 
@@ -16,7 +17,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::app::caller::system_metadata;
-use crate::app::{App, leadership};
+use crate::app::{App, automation_engine, leadership};
 
 /// The scheduler's leadership lock ("docket_1").
 const LEADER_KEY: i64 = 0x646f_636b_6574_5f31;
@@ -56,7 +57,25 @@ pub async fn run(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
             Ok(_) => {}
             Err(error) => tracing::warn!(%error, "could not read due SLA clocks"),
         }
-        let next = sla_view::next_check(&app.pool).await.ok().flatten();
+        // Time-based automation rules are due on the same clock.
+        let next_rule = automation_engine::due::next_due(&app.pool)
+            .await
+            .ok()
+            .flatten();
+        if next_rule.is_some_and(|at| at <= app.time.now()) {
+            match automation_engine::due::request_due(&app, app.time.now()).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(?error, "could not request due automation rules"),
+            }
+        }
+        let next = sla_view::next_check(&app.pool)
+            .await
+            .ok()
+            .flatten()
+            .into_iter()
+            .chain(next_rule)
+            .min();
         let now = app.time.now();
         let wait = next
             .map(|at| (at - now).to_std().unwrap_or(Duration::ZERO))

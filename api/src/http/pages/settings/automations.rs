@@ -216,6 +216,15 @@ pub struct TestLine {
     held: bool,
 }
 
+/// What a test showed: the verdict, each condition, the actions, and for a time-based rule when
+/// it would act.
+pub struct Tested {
+    acts: bool,
+    lines: Vec<TestLine>,
+    actions: Vec<String>,
+    due: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "settings_automation.html")]
 struct EditorPage {
@@ -228,7 +237,7 @@ struct EditorPage {
     error: Option<(String, String)>,
     notice: Option<&'static str>,
     ticket: String,
-    tested: Option<(bool, Vec<TestLine>, Vec<String>)>,
+    tested: Option<Tested>,
     history: Vec<ChangeLine>,
 }
 
@@ -267,10 +276,13 @@ async fn editor(
         error,
         notice,
         ticket,
-        tested: tested.map(|t| {
-            (
-                t.would_act,
-                t.conditions
+        tested: tested.map(|t| Tested {
+            acts: t.would_act,
+            due: t
+                .due_at
+                .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+            lines: t
+                .conditions
                     .into_iter()
                     .map(|c| TestLine {
                         group: c.group,
@@ -287,8 +299,7 @@ async fn editor(
                         held: c.held,
                     })
                     .collect(),
-                t.actions.iter().map(Value::to_string).collect(),
-            )
+            actions: t.actions.iter().map(Value::to_string).collect(),
         }),
         history,
     };

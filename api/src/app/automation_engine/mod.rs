@@ -10,6 +10,11 @@
 //! the rule, caused by the event; once per rule and event, whatever is replayed), the rest as
 //! mail, webhook deliveries, alerts and routing. A chain of rule-caused events deeper than
 //! [`MAX_DEPTH`] stops with `AutomationLoopStopped` on the rule.
+//!
+//! Time-based rules have no causing event: for each ticket the engine keeps, per such rule, the
+//! instant their conditions first hold if nothing happens to the ticket ([`due`]), and the
+//! deadline scheduler turns due instants into requests the same executor carries out, caused by
+//! the ticket's version then (once per rule and version, and only if it is still current).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,7 +25,7 @@ use docket_domain::alert::{AlertKind, AlertSubject};
 use docket_domain::automation::eval::{CommentFacts, Happened, Snapshot, holds, value_of};
 use docket_domain::automation::{
     Action, AutomationCommand, AutomationError, AutomationEvent, Field, MAX_DEPTH, Recipient,
-    RuleDefinition, TriggerEvent,
+    RuleDefinition, Trigger, TriggerEvent,
 };
 use docket_domain::ticket::{ApplyAutomation, AutomationStep, TicketCommand, TicketEvent};
 use docket_domain::values::{CommentBody, CommentId, Reason, Tag, TeamId, TicketNumber, UserId};
@@ -38,6 +43,8 @@ use crate::app::bus::CommandError;
 use crate::app::caller::Origin;
 use crate::app::{App, AppError, accounts, alerts};
 
+pub mod due;
+
 pub static AUTOMATION: Projector = Projector::of::<Engine>();
 
 /// Request ids: UUIDv5 of the causing event and the rule.
@@ -52,6 +59,32 @@ struct KnownRule {
     created_at: DateTime<Utc>,
     version: i64,
     definition: RuleDefinition,
+}
+
+impl KnownRule {
+    fn runs_on_time(&self) -> bool {
+        self.definition.enabled && self.definition.trigger == Trigger::Time
+    }
+}
+
+/// A ticket as the engine keeps it: what rules see, and the version and automation depth of its
+/// last event (what a time-based rule acting on it now is caused by).
+#[derive(Debug, Clone)]
+struct KnownTicket {
+    snapshot: Snapshot,
+    version: i64,
+    depth: i32,
+    /// When its last event happened: from when its time-based rules are due.
+    at: DateTime<Utc>,
+}
+
+/// How deep in a chain of rule-caused events `event` is (0: not caused by a rule).
+fn depth_of(metadata: &EventMetadata) -> i32 {
+    metadata
+        .automation_depth
+        .as_deref()
+        .and_then(|d| d.parse::<i32>().ok())
+        .unwrap_or(0)
 }
 
 /// What the triggers call the event.
@@ -204,8 +237,11 @@ impl Projection for Engine {
     const METADATA: Metadata = Metadata::Read;
     const AGGREGATE_TYPES: &'static [&'static str] = &["ticket", "automation_rule"];
     type Rebuild = ();
-    const TABLES: &'static [&'static str] =
-        &["automation_engine_rules", "automation_engine_tickets"];
+    const TABLES: &'static [&'static str] = &[
+        "automation_engine_rules",
+        "automation_engine_tickets",
+        "automation_due",
+    ];
 
     async fn apply_batch(
         &self,
@@ -231,62 +267,97 @@ impl Projection for Engine {
             .filter(|e| e.aggregate_type == "ticket")
             .filter_map(|e| Uuid::parse_str(&e.aggregate_id).ok())
             .collect();
-        let mut tickets: HashMap<Uuid, Snapshot> = sqlx::query_as::<_, (Uuid, Json<Snapshot>)>(
-            "SELECT id, snapshot FROM automation_engine_tickets WHERE id = ANY($1)",
-        )
-        .bind(&ticket_ids)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|(id, Json(s))| (id, s))
-        .collect();
+        let timed_before = rules.iter().any(KnownRule::runs_on_time);
+        let mut tickets: HashMap<Uuid, KnownTicket> =
+            sqlx::query_as::<_, (Uuid, Json<Snapshot>, i64, i32)>(
+                "SELECT id, snapshot, version, depth FROM automation_engine_tickets
+                  WHERE id = ANY($1)",
+            )
+            .bind(&ticket_ids)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|(id, Json(snapshot), version, depth)| {
+                let at = snapshot.updated_at;
+                (
+                    id,
+                    KnownTicket {
+                        snapshot,
+                        version,
+                        depth,
+                        at,
+                    },
+                )
+            })
+            .collect();
         let starts_after: i64 = sqlx::query_scalar(
             "SELECT from_position FROM subscriber_starts WHERE subscriber = 'automation'",
         )
         .fetch_optional(&mut *conn)
         .await?
         .unwrap_or(0);
-        let mut rules_changed = false;
+        // When the rules last changed in this batch (a stopped loop changes none).
+        let mut rules_changed: Option<DateTime<Utc>> = None;
         let mut requests: Vec<Request> = Vec::new();
         for event in events {
             let id = Uuid::parse_str(&event.aggregate_id)
                 .map_err(|e| ProjectionError::unapplicable(event, e))?;
             if event.aggregate_type == "automation_rule" {
-                rules_changed = true;
-                match decode::<AutomationEvent>(event)? {
+                let changed_at = match decode::<AutomationEvent>(event)? {
                     AutomationEvent::AutomationRuleCreated {
                         definition,
                         occurred_at,
                         ..
-                    } => rules.push(KnownRule {
-                        id,
-                        created_at: occurred_at,
-                        version: event.sequence,
+                    } => {
+                        rules.push(KnownRule {
+                            id,
+                            created_at: occurred_at,
+                            version: event.sequence,
+                            definition,
+                        });
+                        occurred_at
+                    }
+                    AutomationEvent::AutomationRuleUpdated {
                         definition,
-                    }),
-                    AutomationEvent::AutomationRuleUpdated { definition, .. } => {
+                        occurred_at,
+                        ..
+                    } => {
                         if let Some(rule) = rules.iter_mut().find(|r| r.id == id) {
                             rule.definition = definition;
                             rule.version = event.sequence;
                         }
+                        occurred_at
                     }
-                    AutomationEvent::AutomationRuleDeleted { .. } => rules.retain(|r| r.id != id),
-                    AutomationEvent::AutomationLoopStopped { .. } => {}
-                }
+                    AutomationEvent::AutomationRuleDeleted { occurred_at, .. } => {
+                        rules.retain(|r| r.id != id);
+                        occurred_at
+                    }
+                    AutomationEvent::AutomationLoopStopped { .. } => continue,
+                };
+                rules_changed = Some(changed_at);
                 rules.sort_by_key(|r| (r.definition.position, r.created_at, r.id));
                 continue;
             }
             let ticket_event: TicketEvent = decode(event)?;
-            let before = tickets.get(&id).cloned();
+            let before = tickets.get(&id).map(|known| known.snapshot.clone());
             let Some(after) = fold(before.as_ref(), &ticket_event) else {
                 continue;
             };
-            tickets.insert(id, after.clone());
+            let metadata: EventMetadata = event.metadata();
+            let now = ticket_event.occurred_at();
+            tickets.insert(
+                id,
+                KnownTicket {
+                    snapshot: after.clone(),
+                    version: event.sequence,
+                    depth: depth_of(&metadata),
+                    at: now,
+                },
+            );
             let triggers = triggers_of(&ticket_event);
             if triggers.is_empty() || event.global_position <= starts_after {
                 continue;
             }
-            let now = ticket_event.occurred_at();
             let happened = Happened {
                 comment: match &ticket_event {
                     TicketEvent::CommentAdded {
@@ -303,13 +374,7 @@ impl Projection for Engine {
                 },
                 changes: changes(before.as_ref(), &after, now),
             };
-            let metadata: EventMetadata = event.metadata();
-            let depth = metadata
-                .automation_depth
-                .as_deref()
-                .and_then(|d| d.parse::<i32>().ok())
-                .unwrap_or(0)
-                + 1;
+            let depth = depth_of(&metadata) + 1;
             for rule in &rules {
                 let definition = &rule.definition;
                 if !definition.enabled
@@ -331,7 +396,7 @@ impl Projection for Engine {
                 });
             }
         }
-        if rules_changed {
+        if rules_changed.is_some() {
             sqlx::query("DELETE FROM automation_engine_rules")
                 .execute(&mut *conn)
                 .await?;
@@ -349,18 +414,35 @@ impl Projection for Engine {
                 .await?;
             }
         }
-        for (id, snapshot) in &tickets {
+        for (id, known) in &tickets {
             if !ticket_ids.contains(id) {
                 continue;
             }
             sqlx::query(
-                "INSERT INTO automation_engine_tickets (id, snapshot) VALUES ($1, $2)
-                 ON CONFLICT (id) DO UPDATE SET snapshot = EXCLUDED.snapshot",
+                "INSERT INTO automation_engine_tickets (id, snapshot, version, depth)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE
+                    SET snapshot = EXCLUDED.snapshot, version = EXCLUDED.version,
+                        depth = EXCLUDED.depth",
             )
             .bind(id)
-            .bind(Json(snapshot))
+            .bind(Json(&known.snapshot))
+            .bind(known.version)
+            .bind(known.depth)
             .execute(&mut *conn)
             .await?;
+        }
+        let timed: Vec<&KnownRule> = rules.iter().filter(|r| r.runs_on_time()).collect();
+        match rules_changed {
+            Some(at) if timed_before || !timed.is_empty() => {
+                due::reckon_all(conn, &timed, at).await?;
+            }
+            _ if !timed.is_empty() => {
+                let touched: Vec<(Uuid, &KnownTicket)> =
+                    tickets.iter().map(|(id, known)| (*id, known)).collect();
+                due::reckon(conn, &timed, &touched).await?;
+            }
+            _ => {}
         }
         for request in requests {
             sqlx::query(
@@ -406,7 +488,8 @@ const POLL: Duration = Duration::from_secs(1);
 pub async fn run_executor(app: Arc<App>, shutdown: watch::Receiver<bool>) {
     let drain = |app: Arc<App>| async move { execute_requested(&app).await };
     let what = "carry out automation requests";
-    crate::app::requests::follow(app, &AUTOMATION, POLL, what, shutdown, drain).await;
+    let bell: fn(&App) -> &tokio::sync::Notify = |app| &app.outbound.automation_wake;
+    crate::app::requests::follow(app, &AUTOMATION, Some(bell), POLL, what, shutdown, drain).await;
 }
 
 async fn execute_requested(app: &App) -> Result<(), AppError> {
@@ -558,15 +641,23 @@ async fn carry_out(app: &App, request: &Requested) -> Result<(), AppError> {
         steps,
         at: app.time.now(),
     });
-    let committed = app
+    // A time-based rule acts on the ticket as it was when it was due, or not at all: if the
+    // ticket has moved on, the engine reckons the rule again on what it is now.
+    let expected = (request.cause == due::CAUSE).then_some(request.cause_sequence);
+    let committed = match app
         .tickets
         .execute(
             &request.ticket_id.to_string(),
-            None,
+            expected,
             command,
             rule_metadata(request),
         )
-        .await?;
+        .await
+    {
+        Ok(committed) => committed,
+        Err(CommandError::VersionMismatch { .. }) if expected.is_some() => return Ok(()),
+        Err(error) => return Err(error.into()),
+    };
     // Already acted on this event (a request carried out before a crash): nothing more.
     if committed.events.is_empty() {
         return Ok(());
