@@ -198,6 +198,34 @@
     });
   }
 
+  // A choice marked `data-refresh` (a condition's field, an action's type) changes what else the
+  // form offers: the form is posted as it stands with `action=refresh`, and its part marked
+  // `data-refresh-part` is swapped for the one in the answer, the focus kept on that choice.
+  // Without script, a "Update the choices" button does the same with a whole page.
+  function refreshingChoices() {
+    document.addEventListener("change", function (event) {
+      var choice = event.target && event.target.closest ? event.target.closest("[data-refresh]") : null;
+      if (!choice || !choice.form) { return; }
+      var form = choice.form;
+      var part = form.querySelector("[data-refresh-part]");
+      if (!part || !window.fetch) { return; }
+      var data = new URLSearchParams(new FormData(form));
+      data.set("action", "refresh");
+      var name = choice.getAttribute("name");
+      part.setAttribute("aria-busy", "true");
+      window.fetch(form.getAttribute("action"), { method: "POST", body: data, credentials: "same-origin" })
+        .then(function (answer) { return answer.text(); })
+        .then(function (html) {
+          var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-refresh-part]");
+          if (!fresh) { part.removeAttribute("aria-busy"); return; }
+          part.replaceWith(fresh);
+          var again = null;
+          fresh.querySelectorAll("[name]").forEach(function (el) { if (!again && el.getAttribute("name") === name) { again = el; } });
+          if (again) { again.focus(); }
+        }, function () { part.removeAttribute("aria-busy"); });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     tick();
     window.setInterval(tick, 1000);
@@ -214,5 +242,6 @@
     listen();
     presence();
     copyButtons();
+    refreshingChoices();
   });
 })();

@@ -654,17 +654,30 @@ try {
   await manager.goto(`${base}/alerts?state=resolved`);
   check((await manager.locator("li[data-kind='escalation'][data-state=resolved]").count()) === 1, "and once resolved it is among the resolved");
 
-  // ---- Automations: a rule with a mistake in its JSON (named by its path beside the box, the
-  // text kept), saved, tried on a ticket (what held, what it would do), listed in order. ----
+  // ---- Automations: a rule built from rows of choices — a field's operators follow the field,
+  // an action's inputs follow its type (swapped in without a page load), a mistake is shown
+  // beside its row with its JSON path and what was typed kept — saved, tried on a ticket (what
+  // held, what it would do), listed in order. ----
   await manager.goto(`${base}/settings/automations/new`);
   await manager.fill("#name", "Open tickets get a look");
-  await manager.fill("#conditions", JSON.stringify({ all: [{ field: "status", operator: "bigger", value: "closed" }] }));
-  await manager.fill("#actions", JSON.stringify([{ type: "add_tags", tags: ["looked-at"] }]));
-  await Promise.all([manager.waitForNavigation(), manager.click("button[value=save]")]);
-  check((await manager.textContent("#conditions-error")).includes("conditions.all[0].operator") && (await manager.inputValue("#conditions")).includes("bigger"), "a mistake in a rule is named by its path beside the conditions, the text kept");
-  await manager.fill("#conditions", JSON.stringify({ all: [{ field: "status", operator: "is_not", value: "closed" }] }));
-  await Promise.all([manager.waitForNavigation(), manager.click("button[value=save]")]);
+  await manager.selectOption("select[name=all0_field]", "status");
+  await manager.waitForFunction(() => [...document.querySelectorAll("select[name=all0_operator] option")].some((o) => o.value === "changed_to"));
+  check(!(await manager.locator("select[name=all0_operator] option[value=contains]").count()), "a status offers only the operators a status takes");
+  await manager.selectOption("select[name=all0_operator]", "is_not");
+  await manager.fill("input[name=all0_value]", "shut");
+  await manager.fill("input[name=act0_tags]", "looked-at");
+  await Promise.all([manager.waitForNavigation(), manager.click(".actions button[value=save]")]);
+  check((await manager.textContent("#all0-error")).includes("conditions.all[0].value") && (await manager.inputValue("input[name=all0_value]")) === "shut", "a mistake in a rule is shown beside its row with its path, what was typed kept");
+  await manager.fill("input[name=all0_value]", "closed");
+  await Promise.all([manager.waitForNavigation(), manager.click("button[value='add:actions']")]);
+  check((await manager.locator("li[data-row=act1]").count()) === 1, "an action is added");
+  await manager.selectOption("select[name=act1_type]", "raise_alert");
+  await manager.waitForSelector("select[name=act1_severity]");
+  await manager.selectOption("select[name=act1_severity]", "warning");
+  await manager.fill("input[name=act1_title]", "A ticket needs a look");
+  await Promise.all([manager.waitForNavigation(), manager.click(".actions button[value=save]")]);
   check((await manager.textContent("[role=status]")).includes("Saved") && (await manager.textContent("h1")).includes("Open tickets get a look"), "the rule is saved");
+  check((await manager.inputValue("input[name=act0_tags]")) === "looked-at" && (await manager.inputValue("select[name=act1_severity]")) === "warning" && (await manager.textContent(".rule-json")).includes("\"raise_alert\""), "it reads back as built, and as the JSON the API takes");
   await manager.fill("#ticket", routedTicket);
   await Promise.all([manager.waitForNavigation(), manager.click("button[value=test]")]);
   check((await manager.textContent("[data-field=verdict]")).trim() === "it would act" && (await manager.textContent(".rule-test")).includes("looked-at"), "a test on a ticket says it would act, and how");

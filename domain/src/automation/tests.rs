@@ -322,8 +322,18 @@ fn a_time_based_rule_is_due_the_second_its_conditions_first_hold() {
     let due = eval::due_at(conditions, &pending, at() + Duration::minutes(1));
     assert_eq!(due, Some(at() + Duration::hours(48) + Duration::seconds(1)));
     let none = Happened::default();
-    assert!(holds(conditions, &pending, &none, at() + Duration::hours(48) + Duration::seconds(1)));
-    assert!(!holds(conditions, &pending, &none, at() + Duration::hours(48)));
+    assert!(holds(
+        conditions,
+        &pending,
+        &none,
+        at() + Duration::hours(48) + Duration::seconds(1)
+    ));
+    assert!(!holds(
+        conditions,
+        &pending,
+        &none,
+        at() + Duration::hours(48)
+    ));
     // Asked after that instant, it is due at once.
     let late = at() + Duration::hours(50);
     assert_eq!(eval::due_at(conditions, &pending, late), Some(late));
@@ -344,8 +354,14 @@ fn a_time_based_rule_is_due_the_second_its_conditions_first_hold() {
         "actions": [{"type": "set_priority", "priority": "critical"}]
     }));
     let young = at() + Duration::minutes(30);
-    assert_eq!(eval::due_at(&fresh.conditions, &pending, young), Some(young));
-    assert_eq!(eval::due_at(&fresh.conditions, &pending, at() + Duration::hours(2)), None);
+    assert_eq!(
+        eval::due_at(&fresh.conditions, &pending, young),
+        Some(young)
+    );
+    assert_eq!(
+        eval::due_at(&fresh.conditions, &pending, at() + Duration::hours(2)),
+        None
+    );
     // With `any`, the earliest threshold that makes one of them hold; fractions of hours count.
     let either = rule(json!({
         "name": "Either", "trigger": {"type": "time"},

@@ -524,7 +524,9 @@ async fn a_time_based_rule_acts_once_when_its_conditions_become_true_and_not_on_
         }
     };
     // Parked before the rule exists: the rule applies to it too.
-    let early = app.ticket_for(&customer, "Waiting since before the rule").await;
+    let early = app
+        .ticket_for(&customer, "Waiting since before the rule")
+        .await;
     let early_id = early["id"].as_str().unwrap().to_string();
     park(early_id.clone()).await;
 
@@ -583,7 +585,10 @@ async fn a_time_based_rule_acts_once_when_its_conditions_become_true_and_not_on_
         let due: chrono::DateTime<chrono::Utc> =
             tried.body["due_at"].as_str().unwrap().parse().unwrap();
         let after = (due - parked_at).num_milliseconds();
-        assert!((3_000..=5_000).contains(&after), "due {after} ms after parking");
+        assert!(
+            (3_000..=5_000).contains(&after),
+            "due {after} ms after parking"
+        );
     }
 
     for id in [&early_id, &parked_id] {
@@ -626,7 +631,10 @@ async fn a_time_based_rule_acts_once_when_its_conditions_become_true_and_not_on_
     }
     for id in [&resumed_id, &busy_id] {
         let log = ticket_log(&app, id).await;
-        assert!(log.iter().all(|(t, _, _)| t != "AutomationFired"), "{log:?}");
+        assert!(
+            log.iter().all(|(t, _, _)| t != "AutomationFired"),
+            "{log:?}"
+        );
     }
     let log = ticket_log(&app, &parked_id).await;
     let read = app
@@ -634,5 +642,8 @@ async fn a_time_based_rule_acts_once_when_its_conditions_become_true_and_not_on_
         .await
         .expect(200);
     assert_eq!(read.body["tags"], json!(["nudged"]));
-    assert_eq!(read.body["status"], "pending", "the rule only tagged and replied");
+    assert_eq!(
+        read.body["status"], "pending",
+        "the rule only tagged and replied"
+    );
 }

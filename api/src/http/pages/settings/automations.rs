@@ -1,30 +1,25 @@
 //! Automation rules (managers and admins): the rules in the order they run, and an editor for
-//! one — its trigger, its conditions and actions as JSON (with the path of any mistake beside
-//! the part that has it), a test on a ticket that shows what held and what it would do, and
-//! its version history.
+//! one — its trigger, its conditions and actions as rows of choices (`rule_form`; a mistake is
+//! shown beside the row that has it, with its JSON path), a test on a ticket that shows what
+//! held and what it would do, and its version history.
 
 use askama::Template;
-use docket_domain::automation::{AutomationRule, TriggerEvent};
+use docket_domain::alert::Severity;
+use docket_domain::automation::{AutomationRule, Field, FieldType, TriggerEvent};
+use docket_domain::mail::MailKind;
 use poem::http::StatusCode;
 use poem::web::{Data, Form, Path};
 use poem::{Request, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
+use super::rule_form::{ConditionRow, Draft, Edit, Fields, GROUPS, field, placed};
 use super::{ChangeAuthors, ChangeLine, manager};
 use crate::app::automations::{self, RuleView, TestView};
+use crate::app::outbound::webhooks;
 use crate::app::tickets::TicketRef;
-use crate::app::{AppError, Origin, SharedApp, audit};
+use crate::app::{AppError, Origin, SharedApp, audit, workforce};
 use crate::http::pages::{Chrome, PageError, Visitor, html, respond, see_other};
-
-type Fields = Vec<(String, String)>;
-
-fn field<'f>(fields: &'f Fields, name: &str) -> &'f str {
-    fields
-        .iter()
-        .find(|(n, _)| n == name)
-        .map_or("", |(_, v)| v.as_str())
-}
 
 pub struct RuleLine {
     id: Uuid,
@@ -93,123 +88,6 @@ pub async fn automation_settings(req: &Request, app: Data<&SharedApp>) -> Respon
     )
 }
 
-/// The editor's fields, as typed.
-pub struct Draft {
-    name: String,
-    position: String,
-    enabled: bool,
-    time: bool,
-    events: Vec<String>,
-    conditions: String,
-    actions: String,
-}
-
-impl Draft {
-    fn example() -> Self {
-        Self {
-            name: String::new(),
-            position: "0".into(),
-            enabled: true,
-            time: false,
-            events: vec!["ticket.created".into()],
-            conditions: serde_json::to_string_pretty(&json!({
-                "all": [{"field": "priority", "operator": "in", "value": ["high", "critical"]}],
-                "any": []
-            }))
-            .unwrap_or_default(),
-            actions: serde_json::to_string_pretty(&json!([
-                {"type": "add_tags", "tags": ["urgent"]}
-            ]))
-            .unwrap_or_default(),
-        }
-    }
-
-    fn of(rule: &RuleView) -> Self {
-        let definition = &rule.definition;
-        let (time, events) = match &definition.trigger {
-            docket_domain::automation::Trigger::Time => (true, vec![]),
-            docket_domain::automation::Trigger::Event { events } => (
-                false,
-                events.iter().map(|e| e.as_str().to_string()).collect(),
-            ),
-        };
-        Self {
-            name: definition.name.clone(),
-            position: definition.position.to_string(),
-            enabled: definition.enabled,
-            time,
-            events,
-            conditions: serde_json::to_string_pretty(&definition.conditions).unwrap_or_default(),
-            actions: serde_json::to_string_pretty(&definition.actions).unwrap_or_default(),
-        }
-    }
-
-    fn from_fields(fields: &Fields) -> Self {
-        Self {
-            name: field(fields, "name").to_string(),
-            position: field(fields, "position").to_string(),
-            enabled: !field(fields, "enabled").is_empty(),
-            time: field(fields, "trigger") == "time",
-            events: fields
-                .iter()
-                .filter(|(n, _)| n == "events")
-                .map(|(_, v)| v.clone())
-                .collect(),
-            conditions: field(fields, "conditions").to_string(),
-            actions: field(fields, "actions").to_string(),
-        }
-    }
-
-    /// The rule as the API takes it; JSON that does not parse is named beside its box.
-    fn body(&self) -> Result<Value, (String, String)> {
-        let parse = |name: &str, text: &str, empty: Value| -> Result<Value, (String, String)> {
-            if text.trim().is_empty() {
-                return Ok(empty);
-            }
-            serde_json::from_str(text)
-                .map_err(|e| (name.to_string(), format!("{name}: this is not JSON ({e})")))
-        };
-        let position = if self.position.trim().is_empty() {
-            Value::from(0)
-        } else {
-            self.position
-                .trim()
-                .parse::<i64>()
-                .map(Value::from)
-                .map_err(|_| ("position".to_string(), "Type a whole number.".to_string()))?
-        };
-        Ok(json!({
-            "name": self.name,
-            "enabled": self.enabled,
-            "position": position,
-            "trigger": if self.time { json!({"type": "time"}) } else { json!({"type": "event", "events": self.events}) },
-            "conditions": parse("conditions", &self.conditions, json!({}))?,
-            "actions": parse("actions", &self.actions, json!([]))?,
-        }))
-    }
-
-    fn listens(&self, event: &str) -> bool {
-        self.events.iter().any(|e| e == event)
-    }
-}
-
-/// The editor box a path belongs to (`conditions.all[0].field` → `conditions`), and the words
-/// shown beside it (with the path, so the mistake can be found in the JSON).
-fn placed(path: &str, reason: &str) -> (String, String) {
-    let head = path.split(['.', '[']).next().unwrap_or(path);
-    let place = match head {
-        "name" | "position" | "enabled" | "conditions" | "actions" => head,
-        "trigger" => "events",
-        _ => "actions",
-    };
-    let said = if path == place {
-        reason.to_string()
-    } else {
-        format!("{path}: {reason}")
-    };
-    (place.to_string(), said)
-}
-
 pub struct TestLine {
     group: &'static str,
     condition: String,
@@ -239,11 +117,121 @@ struct EditorPage {
     ticket: String,
     tested: Option<Tested>,
     history: Vec<ChangeLine>,
+    choices: Choices,
+}
+
+/// What the editor's lists offer.
+struct Choices {
+    groups: [&'static str; 2],
+    fields: Vec<&'static str>,
+    action_types: &'static [(&'static str, &'static str)],
+    statuses: Vec<&'static str>,
+    priorities: Vec<&'static str>,
+    roles: Vec<&'static str>,
+    clock_states: Vec<&'static str>,
+    templates: Vec<&'static str>,
+    severities: Vec<&'static str>,
+    recipients: Vec<(String, String)>,
+    /// (id, name) of the staff, the teams and the webhook endpoints.
+    agents: Vec<(String, String)>,
+    teams: Vec<(String, String)>,
+    webhooks: Vec<(String, String)>,
+}
+
+const ACTION_TYPES: &[(&str, &str)] = &[
+    ("set_status", "Set the status"),
+    ("set_priority", "Set the priority"),
+    ("assign_agent", "Assign to an agent"),
+    ("assign_team", "Assign to a team"),
+    ("route", "Route by skills"),
+    ("add_tags", "Add tags"),
+    ("remove_tags", "Remove tags"),
+    ("add_internal_note", "Add an internal note"),
+    ("add_public_reply", "Add a public reply"),
+    ("escalate", "Escalate"),
+    ("notify", "Notify people"),
+    ("send_email", "Send an e-mail"),
+    ("call_webhook", "Call a webhook"),
+    ("raise_alert", "Raise an alert"),
+];
+
+/// The words a field of `kind` allows.
+fn allowed(field: Field) -> Vec<&'static str> {
+    match field.kind() {
+        FieldType::Word { allowed, .. } => allowed.to_vec(),
+        _ => vec![],
+    }
+}
+
+impl Choices {
+    async fn gather(app: &SharedApp, visitor: &Visitor) -> Result<Self, AppError> {
+        let caller = visitor.caller();
+        let agents: Vec<(String, String)> = workforce::agents(app, caller)
+            .await?
+            .into_iter()
+            .filter(|a| a.row.active)
+            .map(|a| (a.row.agent_id.to_string(), a.row.full_name))
+            .collect();
+        let teams = workforce::teams(app, caller)
+            .await?
+            .into_iter()
+            .map(|t| (t.team.id.to_string(), t.team.name))
+            .collect();
+        // Administrators see the endpoints; a manager picks from none and keeps what a rule has.
+        let webhooks = webhooks::list(app, caller)
+            .await
+            .map(|hooks| {
+                hooks
+                    .into_iter()
+                    .map(|h| {
+                        let name = h.webhook.description.clone().filter(|d| !d.is_empty());
+                        (h.webhook.id.to_string(), name.unwrap_or(h.webhook.url))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut recipients: Vec<(String, String)> = [
+            ("customer", "the customer"),
+            ("assignee", "the assignee"),
+            ("team_lead", "the team's lead"),
+        ]
+        .iter()
+        .map(|(v, l)| (v.to_string(), l.to_string()))
+        .collect();
+        recipients.extend(agents.iter().cloned());
+        Ok(Self {
+            groups: GROUPS,
+            fields: Field::ALL.iter().map(|f| f.as_str()).collect(),
+            action_types: ACTION_TYPES,
+            statuses: allowed(Field::Status),
+            priorities: allowed(Field::Priority),
+            roles: vec!["agent", "manager", "admin"],
+            clock_states: allowed(Field::SlaResolution),
+            templates: MailKind::ALL.iter().map(|k| k.as_str()).collect(),
+            severities: Severity::ALL.iter().map(|s| s.as_str()).collect(),
+            recipients,
+            agents,
+            teams,
+            webhooks,
+        })
+    }
 }
 
 impl EditorPage {
     fn error_for(&self, field: &str) -> Option<&str> {
         super::error_for(&self.error, field)
+    }
+
+    fn rows(&self, group: &str) -> &[ConditionRow] {
+        if group == "any" {
+            &self.draft.any
+        } else {
+            &self.draft.all
+        }
+    }
+
+    fn knows_webhook(&self, id: &str) -> bool {
+        self.choices.webhooks.iter().any(|(known, _)| known == id)
     }
 }
 
@@ -276,6 +264,7 @@ async fn editor(
         error,
         notice,
         ticket,
+        choices: Choices::gather(app, visitor).await?,
         tested: tested.map(|t| Tested {
             acts: t.would_act,
             due: t
@@ -283,22 +272,22 @@ async fn editor(
                 .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
             lines: t
                 .conditions
-                    .into_iter()
-                    .map(|c| TestLine {
-                        group: c.group,
-                        condition: format!(
-                            "{} {} {}",
-                            c.field,
-                            c.operator,
-                            if c.value.is_null() {
-                                String::new()
-                            } else {
-                                c.value.to_string()
-                            }
-                        ),
-                        held: c.held,
-                    })
-                    .collect(),
+                .into_iter()
+                .map(|c| TestLine {
+                    group: c.group,
+                    condition: format!(
+                        "{} {} {}",
+                        c.field,
+                        c.operator,
+                        if c.value.is_null() {
+                            String::new()
+                        } else {
+                            c.value.to_string()
+                        }
+                    ),
+                    held: c.held,
+                })
+                .collect(),
             actions: t.actions.iter().map(Value::to_string).collect(),
         }),
         history,
@@ -339,7 +328,22 @@ pub async fn add_automation(
         async {
             let visitor = manager(req, &app).await?;
             visitor.check_csrf(field(&fields, "csrf"))?;
-            let draft = Draft::from_fields(&fields);
+            let mut draft = Draft::from_fields(&fields);
+            if let Some(edit) = Edit::parse(field(&fields, "action")) {
+                draft.edit(edit);
+                return editor(
+                    &app,
+                    &visitor,
+                    None,
+                    0,
+                    draft,
+                    None,
+                    None,
+                    String::new(),
+                    None,
+                )
+                .await;
+            }
             let refused = |error| {
                 editor(
                     &app,
@@ -393,7 +397,7 @@ pub async fn automation(
                 &visitor,
                 Some(id),
                 rule.version,
-                Draft::of(&rule),
+                Draft::of(&rule.definition),
                 None,
                 notice,
                 String::new(),
@@ -434,6 +438,22 @@ pub async fn change_automation(
                     tested,
                 )
             };
+            if let Some(edit) = Edit::parse(field(&fields, "action")) {
+                let mut draft = Draft::from_fields(&fields);
+                draft.edit(edit);
+                return editor(
+                    &app,
+                    &visitor,
+                    Some(id),
+                    version.unwrap_or_default(),
+                    draft,
+                    None,
+                    None,
+                    ticket.clone(),
+                    None,
+                )
+                .await;
+            }
             match field(&fields, "action") {
                 "delete" => {
                     automations::delete(&app, visitor.caller(), &origin, id).await?;

@@ -6,6 +6,7 @@ mod automations;
 mod calendars;
 mod email;
 mod policies;
+mod rule_form;
 mod rules;
 mod users;
 mod webhooks;
