@@ -133,10 +133,10 @@ struct DueRow {
     rule_id: Uuid,
     version: i64,
     depth: i32,
-    ticket_version: i64,
-    snapshot: Json<Snapshot>,
-    rule_version: i64,
-    definition: Json<RuleDefinition>,
+    ticket_version: Option<i64>,
+    snapshot: Option<Json<Snapshot>>,
+    rule_version: Option<i64>,
+    definition: Option<Json<RuleDefinition>>,
 }
 
 /// Queues a request for each rule due by `now` that still holds on its ticket, and moves on (or
@@ -148,8 +148,8 @@ pub async fn request_due(app: &App, now: DateTime<Utc>) -> Result<bool, AppError
         "SELECT d.ticket_id, d.rule_id, d.version, d.depth, t.version AS ticket_version,
                 t.snapshot, r.version AS rule_version, r.definition
            FROM automation_due d
-           JOIN automation_engine_tickets t ON t.id = d.ticket_id
-           JOIN automation_engine_rules r ON r.id = d.rule_id
+           LEFT JOIN automation_engine_tickets t ON t.id = d.ticket_id
+           LEFT JOIN automation_engine_rules r ON r.id = d.rule_id
           WHERE d.due_at <= $1
           ORDER BY d.due_at
           LIMIT $2
@@ -163,9 +163,16 @@ pub async fn request_due(app: &App, now: DateTime<Utc>) -> Result<bool, AppError
     let none = Happened::default();
     let mut requested = 0;
     for row in rows {
-        let definition = &row.definition.0;
-        let current = row.ticket_version == row.version;
-        if current && holds(&definition.conditions, &row.snapshot.0, &none, now) {
+        // The engine removes a rule's rows with the rule; one left without its rule or ticket
+        // is dropped rather than looked at again and again.
+        let (Some(Json(definition)), Some(Json(snapshot)), Some(rule_version)) =
+            (&row.definition, &row.snapshot, row.rule_version)
+        else {
+            forget(&mut tx, &row).await?;
+            continue;
+        };
+        let current = row.ticket_version == Some(row.version);
+        if current && holds(&definition.conditions, snapshot, &none, now) {
             let id = Uuid::new_v5(
                 &REQUEST_NAMESPACE,
                 format!("{}/{}/{}/{CAUSE}", row.ticket_id, row.version, row.rule_id).as_bytes(),
@@ -180,7 +187,7 @@ pub async fn request_due(app: &App, now: DateTime<Utc>) -> Result<bool, AppError
             .bind(row.ticket_id)
             .bind(row.rule_id)
             .bind(&definition.name)
-            .bind(row.rule_version)
+            .bind(rule_version)
             .bind(row.version)
             .bind(CAUSE)
             .bind(row.depth + 1)
@@ -191,7 +198,7 @@ pub async fn request_due(app: &App, now: DateTime<Utc>) -> Result<bool, AppError
         }
         // Not current: the engine is reckoning the ticket's newer version and writes its own row.
         let later = current
-            .then(|| due_at(&definition.conditions, &row.snapshot.0, now))
+            .then(|| due_at(&definition.conditions, snapshot, now))
             .flatten()
             .filter(|at| *at > now);
         match later {
@@ -207,17 +214,7 @@ pub async fn request_due(app: &App, now: DateTime<Utc>) -> Result<bool, AppError
                 .execute(&mut *tx)
                 .await?;
             }
-            None => {
-                sqlx::query(
-                    "DELETE FROM automation_due
-                      WHERE ticket_id = $1 AND rule_id = $2 AND version = $3",
-                )
-                .bind(row.ticket_id)
-                .bind(row.rule_id)
-                .bind(row.version)
-                .execute(&mut *tx)
-                .await?;
-            }
+            None => forget(&mut tx, &row).await?,
         }
     }
     tx.commit().await?;
@@ -226,4 +223,17 @@ pub async fn request_due(app: &App, now: DateTime<Utc>) -> Result<bool, AppError
         app.outbound.automation_wake.notify_one();
     }
     Ok(full)
+}
+
+/// Drops a due row (as it was read: a newer one the engine wrote stays).
+async fn forget(tx: &mut PgConnection, row: &DueRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM automation_due WHERE ticket_id = $1 AND rule_id = $2 AND version = $3",
+    )
+    .bind(row.ticket_id)
+    .bind(row.rule_id)
+    .bind(row.version)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

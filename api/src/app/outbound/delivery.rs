@@ -7,14 +7,14 @@
 //! mid-delivery leaves the delivery due, and it is sent again with the same `webhook-id`: at
 //! least once, and a receiver can tell a repeat.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use docket_domain::webhook::{DisableReason, WebhookCommand};
 use futures::StreamExt;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -65,6 +65,13 @@ pub async fn run(app: SharedApp, mut shutdown: watch::Receiver<bool>) {
         }
     };
     let busy: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
+    let mut targets: HashMap<Uuid, Target> = HashMap::new();
+    let (recorder, recordings) = mpsc::channel::<Recording>(ENDPOINTS_AT_ONCE);
+    let recording = tokio::spawn(record_as_they_come(
+        app.clone(),
+        settings.clone(),
+        recordings,
+    ));
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut progress = app.notifications.projections();
     let mut dispatched = app.notifications.projector_known(WEBHOOK_DISPATCH.name);
@@ -72,19 +79,40 @@ pub async fn run(app: SharedApp, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             break;
         }
-        match due_endpoints(&app, &busy).await {
-            Ok(endpoints) => {
-                for endpoint in endpoints {
+        match due_deliveries(&app, &busy).await {
+            Ok(due) => {
+                for (endpoint, deliveries) in due {
                     if tasks.len() >= ENDPOINTS_AT_ONCE {
                         break;
                     }
+                    let target = match target_of(&app, &mut targets, endpoint).await {
+                        Ok(Some(target)) => target,
+                        Ok(None) => continue,
+                        Err(error) => {
+                            tracing::warn!(?error, %endpoint, "could not read a webhook endpoint");
+                            continue;
+                        }
+                    };
                     if let Ok(mut busy) = busy.lock() {
                         busy.insert(endpoint);
                     }
-                    let (app, client, busy, settings) =
-                        (app.clone(), client.clone(), busy.clone(), settings.clone());
+                    let (app, client, busy, settings, recorder) = (
+                        app.clone(),
+                        client.clone(),
+                        busy.clone(),
+                        settings.clone(),
+                        recorder.clone(),
+                    );
                     tasks.spawn(async move {
-                        if let Err(error) = drain(&app, &client, &settings, endpoint).await {
+                        let sending = Sending {
+                            app: &app,
+                            client: &client,
+                            settings: &settings,
+                            recorder: &recorder,
+                            endpoint,
+                            target: &target,
+                        };
+                        if let Err(error) = sending.run(deliveries).await {
                             tracing::warn!(?error, %endpoint, "webhook deliveries failed");
                         }
                         if let Ok(mut busy) = busy.lock() {
@@ -124,107 +152,208 @@ pub async fn run(app: SharedApp, mut shutdown: watch::Receiver<bool>) {
     })
     .await;
     tasks.abort_all();
+    drop(recorder);
+    let _ = tokio::time::timeout(Duration::from_secs(5), recording).await;
 }
 
-/// Endpoints that receive events and have deliveries due, but not those being drained.
-async fn due_endpoints(app: &App, busy: &Mutex<HashSet<Uuid>>) -> Result<Vec<Uuid>, AppError> {
-    let draining: Vec<Uuid> = busy
-        .lock()
-        .map(|b| b.iter().copied().collect())
-        .unwrap_or_default();
-    // One index probe per endpoint (there are few), however many deliveries wait.
-    Ok(sqlx::query_scalar(
-        "SELECT w.id FROM webhooks_view w
-          WHERE w.enabled AND w.disabled IS NULL AND w.id <> ALL($1)
-            AND EXISTS (SELECT 1 FROM webhook_deliveries d
-                         WHERE d.webhook_id = w.id AND d.state = 'pending'
-                           AND d.next_attempt_at <= now())
-          LIMIT $2",
-    )
-    .bind(&draining)
-    .bind(ENDPOINTS_AT_ONCE as i64)
-    .fetch_all(&app.pool)
-    .await?)
+/// Where an endpoint's deliveries go and what they are signed with, as read at `read`.
+#[derive(Clone)]
+struct Target {
+    read: Instant,
+    url: String,
+    secrets: Vec<SigningSecret>,
+}
+
+/// The endpoint's target, read again when older than [`TARGET_FRESHNESS`] (a change of address,
+/// a rotation or a switch-off applies within that); `None` when it receives nothing now.
+async fn target_of(
+    app: &App,
+    targets: &mut HashMap<Uuid, Target>,
+    endpoint: Uuid,
+) -> Result<Option<Target>, AppError> {
+    if let Some(target) = targets.get(&endpoint)
+        && target.read.elapsed() < TARGET_FRESHNESS
+    {
+        return Ok(Some(target.clone()));
+    }
+    targets.remove(&endpoint);
+    let found: Option<(String, bool)> =
+        sqlx::query_as("SELECT url, enabled AND disabled IS NULL FROM webhooks_view WHERE id = $1")
+            .bind(endpoint)
+            .fetch_optional(&app.pool)
+            .await?;
+    let Some((url, true)) = found else {
+        return Ok(None);
+    };
+    let secrets = secrets_in_force(app, endpoint, app.time.now()).await?;
+    if secrets.is_empty() {
+        // Made but its secret not yet written (or lost): nothing can be signed.
+        return Ok(None);
+    }
+    let target = Target {
+        read: Instant::now(),
+        url,
+        secrets,
+    };
+    targets.insert(endpoint, target.clone());
+    Ok(Some(target))
 }
 
 #[derive(sqlx::FromRow)]
 struct Due {
     id: Uuid,
+    webhook_id: Uuid,
     message_id: String,
     body: String,
     attempts: i32,
     retries_used: i32,
 }
 
-/// Sends an endpoint's due deliveries until none is left (or the endpoint stops receiving).
-async fn drain(
+/// The due deliveries of every endpoint that receives events and is not being sent to, a batch
+/// of each, oldest first: one query (an index probe per endpoint), however many endpoints wait.
+async fn due_deliveries(
     app: &App,
-    client: &reqwest::Client,
-    settings: &OutboundSettings,
+    busy: &Mutex<HashSet<Uuid>>,
+) -> Result<Vec<(Uuid, Vec<Due>)>, AppError> {
+    let sending: Vec<Uuid> = busy
+        .lock()
+        .map(|b| b.iter().copied().collect())
+        .unwrap_or_default();
+    let rows: Vec<Due> = sqlx::query_as(
+        "SELECT d.id, d.webhook_id, d.message_id, d.body, d.attempts, d.retries_used
+           FROM (SELECT w.id FROM webhooks_view w
+                  WHERE w.enabled AND w.disabled IS NULL AND w.id <> ALL($1)
+                    AND EXISTS (SELECT 1 FROM webhook_deliveries x
+                                 WHERE x.webhook_id = w.id AND x.state = 'pending'
+                                   AND x.next_attempt_at <= now())
+                  LIMIT $2) w
+           CROSS JOIN LATERAL (
+                 SELECT * FROM webhook_deliveries d
+                  WHERE d.webhook_id = w.id AND d.state = 'pending'
+                    AND d.next_attempt_at <= now()
+                  ORDER BY d.next_attempt_at, d.position NULLS FIRST, d.id
+                  LIMIT $3) d
+          ORDER BY d.webhook_id, d.next_attempt_at, d.position NULLS FIRST, d.id",
+    )
+    .bind(&sending)
+    .bind(ENDPOINTS_AT_ONCE as i64)
+    .bind(BATCH)
+    .fetch_all(&app.pool)
+    .await?;
+    let mut due: Vec<(Uuid, Vec<Due>)> = Vec::new();
+    for row in rows {
+        match due.last_mut() {
+            Some((endpoint, rows)) if *endpoint == row.webhook_id => rows.push(row),
+            _ => due.push((row.webhook_id, vec![row])),
+        }
+    }
+    Ok(due)
+}
+
+/// One endpoint's batch being sent.
+struct Sending<'a> {
+    app: &'a App,
+    client: &'a reqwest::Client,
+    settings: &'a OutboundSettings,
+    recorder: &'a mpsc::Sender<Recording>,
     endpoint: Uuid,
-) -> Result<(), AppError> {
-    let mut target: Option<(Instant, String, Vec<SigningSecret>)> = None;
-    loop {
-        // Where to post and what to sign with, read again every second (a change of address,
-        // a rotation, a switch-off apply within that).
-        if target
-            .as_ref()
-            .is_none_or(|(read, ..)| read.elapsed() >= TARGET_FRESHNESS)
-        {
-            let found: Option<(String, bool)> = sqlx::query_as(
-                "SELECT url, enabled AND disabled IS NULL FROM webhooks_view WHERE id = $1",
-            )
-            .bind(endpoint)
-            .fetch_optional(&app.pool)
-            .await?;
-            let Some((url, true)) = found else {
-                return Ok(());
-            };
-            let secrets = secrets_in_force(app, endpoint, app.time.now()).await?;
-            if secrets.is_empty() {
-                // Made but its secret not yet written (or lost): nothing can be signed.
-                return Ok(());
-            }
-            target = Some((Instant::now(), url, secrets));
-        }
-        let Some((_, url, secrets)) = &target else {
-            return Ok(());
-        };
-        let due: Vec<Due> = sqlx::query_as(
-            "SELECT id, message_id, body, attempts, retries_used FROM webhook_deliveries
-              WHERE webhook_id = $1 AND state = 'pending' AND next_attempt_at <= now()
-              ORDER BY next_attempt_at, position NULLS FIRST, id LIMIT $2",
-        )
-        .bind(endpoint)
-        .bind(BATCH)
-        .fetch_all(&app.pool)
-        .await?;
-        if due.is_empty() {
-            return Ok(());
-        }
+    target: &'a Target,
+}
+
+impl Sending<'_> {
+    /// Posts the batch (a few at a time), has it recorded, and disables the endpoint when its
+    /// answers say so.
+    async fn run(self, due: Vec<Due>) -> Result<(), AppError> {
+        let (url, secrets) = (&self.target.url, &self.target.secrets);
+        let allow_private = self.settings.allow_private;
+        let client = self.client;
         let attempts: Vec<(Due, Attempt)> = futures::stream::iter(due)
             .map(|delivery| async move {
-                let attempt =
-                    attempt(client, settings.allow_private, url, secrets, &delivery).await;
+                let attempt = attempt(client, allow_private, url, secrets, &delivery).await;
                 (delivery, attempt)
             })
             .buffer_unordered(PER_ENDPOINT)
             .collect()
             .await;
-        match record(app, settings, endpoint, &attempts).await? {
-            Outcome::Gone => {
-                disable(app, endpoint, DisableReason::Gone).await?;
-                return Ok(());
-            }
+        let (done, outcome) = oneshot::channel();
+        let recording = Recording {
+            endpoint: self.endpoint,
+            attempts,
+            done,
+        };
+        if self.recorder.send(recording).await.is_err() {
+            return Ok(());
+        }
+        // Not recorded (the recorder said why): the deliveries stay due, and go again.
+        let Ok(Some(outcome)) = outcome.await else {
+            return Ok(());
+        };
+        match outcome {
+            Outcome::Gone => disable(self.app, self.endpoint, DisableReason::Gone).await,
             Outcome::FailingSince(since)
-                if app.time.now() - since
-                    >= chrono::Duration::from_std(settings.disable_after)
+                if self.app.time.now() - since
+                    >= chrono::Duration::from_std(self.settings.disable_after)
                         .unwrap_or(chrono::Duration::MAX) =>
             {
-                disable(app, endpoint, DisableReason::Failing { since }).await?;
-                return Ok(());
+                disable(self.app, self.endpoint, DisableReason::Failing { since }).await
             }
-            Outcome::Delivered | Outcome::FailingSince(_) => {}
+            Outcome::Delivered | Outcome::FailingSince(_) => Ok(()),
+        }
+    }
+}
+
+/// One endpoint's attempts, to be recorded; `done` is told what they came to (`None`: they
+/// could not be recorded).
+struct Recording {
+    endpoint: Uuid,
+    attempts: Vec<(Due, Attempt)>,
+    done: oneshot::Sender<Option<Outcome>>,
+}
+
+/// Records attempts as endpoints finish them: whatever has arrived meanwhile goes into one
+/// statement, so endpoints answering at the same moment share one write instead of one each.
+async fn record_as_they_come(
+    app: SharedApp,
+    settings: OutboundSettings,
+    mut recordings: mpsc::Receiver<Recording>,
+) {
+    // One recording per endpoint in a statement (an endpoint's health is one row); a second
+    // one waits for the next.
+    let mut held: Option<Recording> = None;
+    loop {
+        let first = match held.take() {
+            Some(first) => first,
+            None => match recordings.recv().await {
+                Some(first) => first,
+                None => return,
+            },
+        };
+        let mut batch = vec![first];
+        while batch.len() < ENDPOINTS_AT_ONCE {
+            match recordings.try_recv() {
+                Ok(more) if batch.iter().any(|r| r.endpoint == more.endpoint) => {
+                    held = Some(more);
+                    break;
+                }
+                Ok(more) => batch.push(more),
+                Err(_) => break,
+            }
+        }
+        match record(&app, &settings, &batch).await {
+            Ok(outcomes) => {
+                for (recording, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = recording.done.send(Some(outcome));
+                }
+            }
+            Err(error) => {
+                tracing::warn!(
+                    ?error,
+                    "could not record webhook attempts; they will be sent again"
+                );
+                for recording in batch {
+                    let _ = recording.done.send(None);
+                }
+            }
         }
     }
 }
@@ -372,58 +501,114 @@ fn next_step(
     }
 }
 
-/// Records a batch of attempts to one endpoint and what they mean for their deliveries and the
-/// endpoint's health, in one transaction (one commit for the batch, not one per delivery).
+/// Records the attempts of a few endpoints and what they mean for their deliveries and each
+/// endpoint's health, in one statement (one commit, not one per delivery or per endpoint); what
+/// each endpoint's attempts came to, in order.
 async fn record(
     app: &App,
     settings: &OutboundSettings,
-    endpoint: Uuid,
-    attempts: &[(Due, Attempt)],
-) -> Result<Outcome, AppError> {
-    let mut ids = Vec::with_capacity(attempts.len());
-    let mut numbers = Vec::with_capacity(attempts.len());
-    let mut started = Vec::with_capacity(attempts.len());
-    let mut durations = Vec::with_capacity(attempts.len());
-    let mut statuses: Vec<Option<i16>> = Vec::with_capacity(attempts.len());
-    let mut errors: Vec<Option<String>> = Vec::with_capacity(attempts.len());
-    let mut excerpts: Vec<Option<String>> = Vec::with_capacity(attempts.len());
-    let mut states = Vec::with_capacity(attempts.len());
-    let mut nexts: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(attempts.len());
-    let mut retried = Vec::with_capacity(attempts.len());
-    let mut delivered: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(attempts.len());
-    for (delivery, attempt) in attempts {
-        let (state, next) = next_step(settings, delivery, attempt);
-        ids.push(delivery.id);
-        numbers.push(delivery.attempts + 1);
-        started.push(attempt.started_at);
-        durations.push(i32::try_from(attempt.duration.as_millis()).unwrap_or(i32::MAX));
-        statuses.push(attempt.status.map(|s| s as i16));
-        errors.push(attempt.error.clone());
-        excerpts.push(attempt.excerpt.clone());
-        states.push(state);
-        nexts.push(next);
-        retried.push(!attempt.succeeded());
-        delivered.push(attempt.succeeded().then_some(attempt.started_at));
-        app.metrics
-            .webhook_attempt(match (attempt.succeeded(), attempt.status) {
-                (true, _) => "delivered",
-                (false, Some(410)) => "gone",
-                (false, _) => "failed",
-            });
+    recordings: &[Recording],
+) -> Result<Vec<Outcome>, AppError> {
+    let count: usize = recordings.iter().map(|r| r.attempts.len()).sum();
+    let mut ids = Vec::with_capacity(count);
+    let mut numbers = Vec::with_capacity(count);
+    let mut started = Vec::with_capacity(count);
+    let mut durations = Vec::with_capacity(count);
+    let mut statuses: Vec<Option<i16>> = Vec::with_capacity(count);
+    let mut errors: Vec<Option<String>> = Vec::with_capacity(count);
+    let mut excerpts: Vec<Option<String>> = Vec::with_capacity(count);
+    let mut states = Vec::with_capacity(count);
+    let mut nexts: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(count);
+    let mut retried = Vec::with_capacity(count);
+    let mut delivered: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(count);
+    // Per endpoint: its last success and first failure in these attempts.
+    let mut endpoints = Vec::with_capacity(recordings.len());
+    let mut successes: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(recordings.len());
+    let mut failures: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(recordings.len());
+    for recording in recordings {
+        let attempts = &recording.attempts;
+        for (delivery, attempt) in attempts {
+            let (state, next) = next_step(settings, delivery, attempt);
+            ids.push(delivery.id);
+            numbers.push(delivery.attempts + 1);
+            started.push(attempt.started_at);
+            durations.push(i32::try_from(attempt.duration.as_millis()).unwrap_or(i32::MAX));
+            statuses.push(attempt.status.map(|s| s as i16));
+            errors.push(attempt.error.clone());
+            excerpts.push(attempt.excerpt.clone());
+            states.push(state);
+            nexts.push(next);
+            retried.push(!attempt.succeeded());
+            delivered.push(attempt.succeeded().then_some(attempt.started_at));
+            app.metrics
+                .webhook_attempt(match (attempt.succeeded(), attempt.status) {
+                    (true, _) => "delivered",
+                    (false, Some(410)) => "gone",
+                    (false, _) => "failed",
+                });
+        }
+        endpoints.push(recording.endpoint);
+        successes.push(
+            attempts
+                .iter()
+                .filter(|(_, a)| a.succeeded())
+                .map(|(_, a)| a.started_at)
+                .max(),
+        );
+        failures.push(
+            attempts
+                .iter()
+                .filter(|(_, a)| !a.succeeded())
+                .map(|(_, a)| a.started_at)
+                .min(),
+        );
     }
-    let mut tx = app.pool.begin().await?;
-    // Not waiting for the WAL flush: should the database itself crash, an outcome recorded here
-    // may be lost, and that delivery is sent again under the same `webhook-id`, which is what
-    // at-least-once promises anyway. The flush was most of a batch's time under load.
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, status_code,
-                                       error, response_excerpt)
-         SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::timestamptz[], $4::int[],
-                              $5::smallint[], $6::text[], $7::text[])
-         ON CONFLICT (delivery_id, attempt) DO NOTHING",
+    // One statement, so one round trip and its own transaction: the attempts, what they mean
+    // for their deliveries, and each endpoint's health (a success clears `failing_since`; a
+    // failure starts it unless it has already started). Not waiting for the WAL flush
+    // (`set_config(…, true)` is `SET LOCAL`): should the database itself crash, an outcome
+    // recorded here may be lost, and that delivery is sent again under the same `webhook-id`,
+    // which is what at-least-once promises anyway.
+    let health: Vec<(Uuid, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)),
+              tried AS (
+                INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms,
+                                              status_code, error, response_excerpt)
+                SELECT * FROM UNNEST($1::uuid[], $2::int[], $3::timestamptz[], $4::int[],
+                                     $5::smallint[], $6::text[], $7::text[])
+                ON CONFLICT (delivery_id, attempt) DO NOTHING
+                RETURNING 1),
+              moved AS (
+                UPDATE webhook_deliveries d
+                   SET attempts = d.attempts + 1, state = a.state, next_attempt_at = a.next,
+                       retries_used = CASE WHEN a.retried THEN d.retries_used + 1
+                                           ELSE d.retries_used END,
+                       delivered_at = COALESCE(a.delivered, d.delivered_at),
+                       last_status = a.status, last_error = a.error
+                  FROM UNNEST($1::uuid[], $8::text[], $9::timestamptz[], $10::bool[],
+                              $11::timestamptz[], $5::smallint[], $6::text[])
+                       AS a(id, state, next, retried, delivered, status, error)
+                 WHERE d.id = a.id
+                RETURNING 1),
+              health AS (
+                INSERT INTO webhook_health (webhook_id, failing_since, last_success_at,
+                                            last_failure_at)
+                SELECT e.id, CASE WHEN e.success IS NULL THEN e.failure END, e.success,
+                       e.failure
+                  FROM UNNEST($12::uuid[], $13::timestamptz[], $14::timestamptz[])
+                       AS e(id, success, failure)
+                 WHERE e.success IS NOT NULL OR e.failure IS NOT NULL
+                ON CONFLICT (webhook_id) DO UPDATE
+                   SET failing_since = CASE
+                         WHEN EXCLUDED.last_success_at IS NOT NULL THEN NULL
+                         ELSE COALESCE(webhook_health.failing_since, EXCLUDED.failing_since) END,
+                       last_success_at = COALESCE(EXCLUDED.last_success_at,
+                                                  webhook_health.last_success_at),
+                       last_failure_at = COALESCE(EXCLUDED.last_failure_at,
+                                                  webhook_health.last_failure_at)
+                RETURNING webhook_id, failing_since)
+         -- Data-modifying parts run whatever is read of them; the setting only when read.
+         SELECT webhook_id, failing_since FROM health WHERE (SELECT count(*) FROM relaxed) = 1",
     )
     .bind(&ids)
     .bind(&numbers)
@@ -432,71 +617,33 @@ async fn record(
     .bind(&statuses)
     .bind(&errors)
     .bind(&excerpts)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE webhook_deliveries d
-            SET attempts = d.attempts + 1, state = a.state, next_attempt_at = a.next,
-                retries_used = CASE WHEN a.retried THEN d.retries_used + 1 ELSE d.retries_used END,
-                delivered_at = COALESCE(a.delivered, d.delivered_at),
-                last_status = a.status, last_error = a.error
-           FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::bool[],
-                       $5::timestamptz[], $6::smallint[], $7::text[])
-                AS a(id, state, next, retried, delivered, status, error)
-          WHERE d.id = a.id",
-    )
-    .bind(&ids)
     .bind(&states)
     .bind(&nexts)
     .bind(&retried)
     .bind(&delivered)
-    .bind(&statuses)
-    .bind(&errors)
-    .execute(&mut *tx)
+    .bind(&endpoints)
+    .bind(&successes)
+    .bind(&failures)
+    .fetch_all(&app.pool)
     .await?;
-    let last_success = delivered.iter().flatten().max().copied();
-    let first_failure = attempts
+    let failing: HashMap<Uuid, Option<DateTime<Utc>>> = health.into_iter().collect();
+    Ok(recordings
         .iter()
-        .filter(|(_, a)| !a.succeeded())
-        .map(|(_, a)| a.started_at)
-        .min();
-    let failing_since: Option<DateTime<Utc>> = match (last_success, first_failure) {
-        (Some(success), _) => {
-            sqlx::query(
-                "INSERT INTO webhook_health (webhook_id, last_success_at) VALUES ($1, $2)
-                 ON CONFLICT (webhook_id) DO UPDATE
-                    SET failing_since = NULL, last_success_at = EXCLUDED.last_success_at",
-            )
-            .bind(endpoint)
-            .bind(success)
-            .execute(&mut *tx)
-            .await?;
-            None
-        }
-        (None, Some(failure)) => {
-            sqlx::query_scalar(
-                "INSERT INTO webhook_health (webhook_id, failing_since, last_failure_at)
-             VALUES ($1, $2, $2)
-             ON CONFLICT (webhook_id) DO UPDATE
-                SET failing_since = COALESCE(webhook_health.failing_since, EXCLUDED.failing_since),
-                    last_failure_at = EXCLUDED.last_failure_at
-             RETURNING failing_since",
-            )
-            .bind(endpoint)
-            .bind(failure)
-            .fetch_one(&mut *tx)
-            .await?
-        }
-        (None, None) => None,
-    };
-    tx.commit().await?;
-    let gone = attempts.iter().any(|(_, a)| a.status == Some(410));
-    Ok(match (gone, last_success, failing_since) {
-        (true, _, _) => Outcome::Gone,
-        (false, Some(_), _) => Outcome::Delivered,
-        (false, None, Some(since)) => Outcome::FailingSince(since),
-        (false, None, None) => Outcome::Delivered,
-    })
+        .zip(&successes)
+        .map(|(recording, success)| {
+            let gone = recording
+                .attempts
+                .iter()
+                .any(|(_, a)| a.status == Some(410));
+            let since = failing.get(&recording.endpoint).copied().flatten();
+            match (gone, success, since) {
+                (true, _, _) => Outcome::Gone,
+                (false, Some(_), _) => Outcome::Delivered,
+                (false, None, Some(since)) => Outcome::FailingSince(since),
+                (false, None, None) => Outcome::Delivered,
+            }
+        })
+        .collect())
 }
 
 /// Docket stops posting to an endpoint on its own: recorded in the log (where the people who
