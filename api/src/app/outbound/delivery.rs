@@ -220,7 +220,8 @@ async fn due_deliveries(
         .map(|b| b.iter().copied().collect())
         .unwrap_or_default();
     let rows: Vec<Due> = sqlx::query_as(
-        "SELECT d.id, d.webhook_id, d.message_id, d.body, d.attempts, d.retries_used
+        "SELECT d.id, d.webhook_id, d.message_id, COALESCE(d.body, m.body, '') AS body, d.attempts,
+                d.retries_used
            FROM (SELECT w.id FROM webhooks_view w
                   WHERE w.enabled AND w.disabled IS NULL AND w.id <> ALL($1)
                     AND EXISTS (SELECT 1 FROM webhook_deliveries x
@@ -233,6 +234,7 @@ async fn due_deliveries(
                     AND d.next_attempt_at <= now()
                   ORDER BY d.next_attempt_at, d.position NULLS FIRST, d.id
                   LIMIT $3) d
+           LEFT JOIN webhook_messages m ON m.id = d.message_id AND d.body IS NULL
           ORDER BY d.webhook_id, d.next_attempt_at, d.position NULLS FIRST, d.id",
     )
     .bind(&sending)

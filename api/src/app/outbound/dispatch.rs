@@ -95,7 +95,7 @@ fn wants(endpoint: &WebhookRow, payload: &TicketEvent, kind: EventKind) -> bool 
         && (endpoint.include_internal || !payload.is_internal_comment())
 }
 
-/// The deliveries of one batch, as columns.
+/// The deliveries of one batch, as columns, and the bodies of their messages (each once).
 #[derive(Default)]
 struct Outgoing {
     ids: Vec<Uuid>,
@@ -103,17 +103,21 @@ struct Outgoing {
     messages: Vec<String>,
     kinds: Vec<&'static str>,
     positions: Vec<i64>,
+    message_ids: Vec<String>,
     bodies: Vec<String>,
 }
 
 impl Outgoing {
     fn push(&mut self, webhook: Uuid, message: &Message, position: i64) {
+        if self.message_ids.last() != Some(&message.id) {
+            self.message_ids.push(message.id.clone());
+            self.bodies.push(message.body.clone());
+        }
         self.ids.push(message.delivery_id(webhook));
         self.webhooks.push(webhook);
         self.messages.push(message.id.clone());
         self.kinds.push(message.kind.as_str());
         self.positions.push(position);
-        self.bodies.push(message.body.clone());
     }
 }
 
@@ -122,7 +126,11 @@ impl Projection for WebhookDispatch {
     const METADATA: Metadata = Metadata::Skip;
     const AGGREGATE_TYPES: &'static [&'static str] = &["ticket", "webhook"];
     type Rebuild = ();
-    const TABLES: &'static [&'static str] = &["webhook_subscriptions", "webhook_deliveries"];
+    const TABLES: &'static [&'static str] = &[
+        "webhook_subscriptions",
+        "webhook_deliveries",
+        "webhook_messages",
+    ];
 
     async fn apply_batch(
         &self,
@@ -179,15 +187,18 @@ impl Projection for WebhookDispatch {
             .collect();
         webhooks::persist(conn, "webhook_subscriptions", &rows, &deleted).await?;
         if !outgoing.ids.is_empty() {
+            // A batch read again after a crash adds nothing.
             sqlx::query(
-                "INSERT INTO webhook_deliveries
-                        (id, webhook_id, message_id, event_type, position, body, created_at,
+                "WITH bodies AS (
+                    INSERT INTO webhook_messages (id, body)
+                    SELECT * FROM UNNEST($6::text[], $7::text[])
+                    ON CONFLICT (id) DO NOTHING)
+                 INSERT INTO webhook_deliveries
+                        (id, webhook_id, message_id, event_type, position, created_at,
                          next_attempt_at)
-                 SELECT id, webhook_id, message_id, event_type, position, body, now(), now()
-                   FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[],
-                               $6::text[])
-                        AS d(id, webhook_id, message_id, event_type, position, body)
-                 -- A batch read again after a crash adds nothing.
+                 SELECT id, webhook_id, message_id, event_type, position, now(), now()
+                   FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[])
+                        AS d(id, webhook_id, message_id, event_type, position)
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(&outgoing.ids)
@@ -195,6 +206,7 @@ impl Projection for WebhookDispatch {
             .bind(&outgoing.messages)
             .bind(&outgoing.kinds)
             .bind(&outgoing.positions)
+            .bind(&outgoing.message_ids)
             .bind(&outgoing.bodies)
             .execute(&mut *conn)
             .await?;
