@@ -218,6 +218,16 @@
         .then(function (html) {
           var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-refresh-part]");
           if (!fresh) { part.removeAttribute("aria-busy"); return; }
+          // What was typed or chosen while the answer was on its way is kept: a single-valued
+          // input whose value is no longer what was sent takes its value along.
+          part.querySelectorAll("input[type=text][name], textarea[name], select[name]:not([multiple])").forEach(function (now) {
+            var key = now.getAttribute("name");
+            if (key === name || now.value === data.get(key)) { return; }
+            var twin = fresh.querySelector('[name="' + key.replace(/"/g, "") + '"]');
+            if (twin && (twin.tagName !== "SELECT" || twin.querySelector('option[value="' + now.value.replace(/"/g, "") + '"]'))) {
+              twin.value = now.value;
+            }
+          });
           part.replaceWith(fresh);
           var again = null;
           fresh.querySelectorAll("[name]").forEach(function (el) { if (!again && el.getAttribute("name") === name) { again = el; } });

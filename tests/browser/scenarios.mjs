@@ -660,11 +660,18 @@ try {
   // held, what it would do), listed in order. ----
   await manager.goto(`${base}/settings/automations/new`);
   await manager.fill("#name", "Open tickets get a look");
+  // A choice that changes what the form offers is answered with a fresh part (`aria-busy` while
+  // it is on its way).
+  const settled = () => manager.waitForSelector("[data-refresh-part]:not([aria-busy])");
   await manager.selectOption("select[name=all0_field]", "status");
+  await settled();
   await manager.waitForFunction(() => [...document.querySelectorAll("select[name=all0_operator] option")].some((o) => o.value === "changed_to"));
   check(!(await manager.locator("select[name=all0_operator] option[value=contains]").count()), "a status offers only the operators a status takes");
   await manager.selectOption("select[name=all0_operator]", "is_not");
+  // Typed while the answer to that choice is on its way: kept when the part is swapped.
   await manager.fill("input[name=all0_value]", "shut");
+  await settled();
+  check((await manager.inputValue("input[name=all0_value]")) === "shut", "what is typed while the form refreshes is kept");
   await manager.fill("input[name=act0_tags]", "looked-at");
   await Promise.all([manager.waitForNavigation(), manager.click(".actions button[value=save]")]);
   check((await manager.textContent("#all0-error")).includes("conditions.all[0].value") && (await manager.inputValue("input[name=all0_value]")) === "shut", "a mistake in a rule is shown beside its row with its path, what was typed kept");
@@ -672,6 +679,7 @@ try {
   await Promise.all([manager.waitForNavigation(), manager.click("button[value='add:actions']")]);
   check((await manager.locator("li[data-row=act1]").count()) === 1, "an action is added");
   await manager.selectOption("select[name=act1_type]", "raise_alert");
+  await settled();
   await manager.waitForSelector("select[name=act1_severity]");
   await manager.selectOption("select[name=act1_severity]", "warning");
   await manager.fill("input[name=act1_title]", "A ticket needs a look");
