@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::app::accounts::passwords::Password;
 use crate::app::accounts::{self, NewAccount, UserView};
-use crate::app::{App, AppError, Origin, tickets};
+use crate::app::{App, AppError, Caller, Origin, automations, tickets};
 
 pub const ADMIN: (&str, &str) = ("admin@example.com", "admin123");
 pub const PASSWORD: &str = "password123";
@@ -242,7 +242,57 @@ pub async fn load(app: &App) -> Result<(), AppError> {
     for opened_at in openings {
         ticket(app, &cast, &mut rng, opened_at, now).await?;
     }
+    automation_examples(app, &cast.admin).await?;
     tracing::info!(tickets = TICKETS, "loaded demo data");
+    Ok(())
+}
+
+/// Two automation rules to look at and change: an event rule and a time-based one. The time-based
+/// one acts at once on the demo's tickets left pending for two days (their history shows it).
+async fn automation_examples(app: &App, admin: &UserView) -> Result<(), AppError> {
+    let caller = Caller {
+        id: admin.id,
+        role: admin.role,
+        email: admin.email.clone(),
+        full_name: admin.full_name.clone(),
+        reads: Default::default(),
+        api_key: None,
+        service: false,
+    };
+    let origin = Origin::system("demo");
+    let rules = [
+        serde_json::json!({
+            "name": "Outages are critical",
+            "position": 1,
+            "trigger": {"type": "event", "events": ["ticket.created"]},
+            "conditions": {"any": [
+                {"field": "subject", "operator": "contains", "value": "outage"},
+                {"field": "description", "operator": "contains", "value": "outage"}
+            ]},
+            "actions": [
+                {"type": "set_priority", "priority": "critical"},
+                {"type": "add_tags", "tags": ["outage"]}
+            ]
+        }),
+        serde_json::json!({
+            "name": "Nudge after 48 hours pending",
+            "position": 2,
+            "trigger": {"type": "time"},
+            "conditions": {"all": [
+                {"field": "status", "operator": "is", "value": "pending"},
+                {"field": "hours_since_status_change", "operator": "greater_than", "value": 48},
+                {"field": "tags", "operator": "not_contains", "value": "nudged"}
+            ]},
+            "actions": [
+                {"type": "add_tags", "tags": ["nudged"]},
+                {"type": "add_public_reply",
+                 "body": "Is this still a problem for you? Reply here and we will pick it up."}
+            ]
+        }),
+    ];
+    for rule in rules {
+        automations::create(app, &caller, &origin, &rule).await?;
+    }
     Ok(())
 }
 

@@ -72,6 +72,59 @@ async fn demo_data_loads_once_with_working_accounts() {
     .await
     .unwrap();
     assert!(richer >= 5, "histories use {richer} event types");
+    // Two example rules; the time-based one acts on the tickets left pending for two days.
+    let rules = app.get("/api/automations", &admin.token).await.expect(200);
+    let names: Vec<&str> = rules.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["Outages are critical", "Nudge after 48 hours pending"]
+    );
+    // The seeded demo has tickets pending for more than two days: each is nudged, once, and is
+    // still pending (the rule only tags and replies).
+    let mut nudged: Vec<(String, i64)> = vec![];
+    for _ in 0..100 {
+        nudged = sqlx::query_as(
+            "SELECT aggregate_id, count(*) FROM events WHERE event_type = 'AutomationFired'
+              AND payload -> 'AutomationFired' ->> 'cause' = 'time' GROUP BY 1",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        if !nudged.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!nudged.is_empty(), "no demo ticket was nudged");
+    for (ticket, times) in &nudged {
+        assert_eq!(*times, 1, "{ticket} nudged {times} times");
+        let (status, parked_at, fired_at): (String, String, String) = sqlx::query_as(
+            "SELECT (SELECT payload -> 'TicketStatusChanged' ->> 'to' FROM events
+                      WHERE aggregate_id = $1 AND event_type = 'TicketStatusChanged'
+                      ORDER BY sequence DESC LIMIT 1),
+                    (SELECT payload -> 'TicketStatusChanged' ->> 'occurred_at' FROM events
+                      WHERE aggregate_id = $1 AND event_type = 'TicketStatusChanged'
+                      ORDER BY sequence DESC LIMIT 1),
+                    (SELECT payload -> 'AutomationFired' ->> 'occurred_at' FROM events
+                      WHERE aggregate_id = $1 AND event_type = 'AutomationFired')",
+        )
+        .bind(ticket)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert_eq!(status, "pending", "{ticket}");
+        let parked_at: chrono::DateTime<chrono::Utc> = parked_at.parse().unwrap();
+        let fired_at: chrono::DateTime<chrono::Utc> = fired_at.parse().unwrap();
+        assert!(
+            fired_at - parked_at > chrono::Duration::hours(48),
+            "{ticket} parked at {parked_at}, nudged at {fired_at}"
+        );
+    }
     app.stop().await;
     let again = spawn_with(settings).await;
     let tickets: i64 =
