@@ -591,21 +591,20 @@ pub async fn run(
         &creates.latencies,
     ));
 
+    // The mix, run twice: on its own and with rules listening.
+    let run_mix = || {
+        let stop = Stop {
+            after: sizes.mix,
+            limit: None,
+        };
+        target.run(&tickets, stop, pick_mix)
+    };
     eprintln!("commands: the mix for {} s…", sizes.mix.as_secs());
     let Run {
         outcomes: mix,
         seconds,
         retried,
-    } = target
-        .run(
-            &tickets,
-            Stop {
-                after: sizes.mix,
-                limit: None,
-            },
-            pick_mix,
-        )
-        .await?;
+    } = run_mix().await?;
     let rate = mix.ok as f64 / seconds;
     let label = format!(
         "HTTP commands: create 10 % / comment 45 % / status 25 % / assign 20 % over {} tickets, {} connections",
@@ -727,16 +726,7 @@ pub async fn run(
         outcomes: ruled,
         seconds: ruled_seconds,
         ..
-    } = target
-        .run(
-            &tickets,
-            Stop {
-                after: sizes.mix,
-                limit: None,
-            },
-            pick_mix,
-        )
-        .await?;
+    } = run_mix().await?;
     let ruled_rate = ruled.ok as f64 / ruled_seconds;
     let fall = 1.0 - ruled_rate / rate.max(f64::MIN_POSITIVE);
     figures.push(

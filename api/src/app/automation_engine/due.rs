@@ -10,13 +10,13 @@
 
 use chrono::{DateTime, Utc};
 use docket_domain::automation::RuleDefinition;
-use docket_domain::automation::eval::{Happened, Snapshot, due_at, holds};
+use docket_domain::automation::eval::{Snapshot, due_at};
 use futures::TryStreamExt;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{KnownRule, KnownTicket, REQUEST_NAMESPACE};
+use super::{KnownRule, KnownTicket, REQUEST_NAMESPACE, RuleRequest, queue_request};
 use crate::app::{App, AppError};
 
 /// What a request caused by time says its cause was.
@@ -35,11 +35,12 @@ struct Due {
     depth: i32,
 }
 
-fn due_on(rules: &[&KnownRule], id: Uuid, ticket: &KnownTicket, from: DateTime<Utc>) -> Vec<Due> {
+/// When each of `rules` is due on the ticket, reckoned from its `at` on.
+fn due_on(rules: &[&KnownRule], id: Uuid, ticket: &KnownTicket) -> Vec<Due> {
     rules
         .iter()
         .filter_map(|rule| {
-            due_at(&rule.definition.conditions, &ticket.snapshot, from).map(|at| Due {
+            due_at(&rule.definition.conditions, &ticket.snapshot, ticket.at).map(|at| Due {
                 ticket_id: id,
                 rule_id: rule.id,
                 at,
@@ -84,7 +85,7 @@ pub(super) async fn reckon(
         .await?;
     let due: Vec<Due> = tickets
         .iter()
-        .flat_map(|(id, ticket)| due_on(rules, *id, ticket, ticket.at))
+        .flat_map(|(id, ticket)| due_on(rules, *id, ticket))
         .collect();
     insert(conn, &due).await
 }
@@ -114,7 +115,7 @@ pub(super) async fn reckon_all(
                 version,
                 depth,
             };
-            due.extend(due_on(rules, id, &ticket, from));
+            due.extend(due_on(rules, id, &ticket));
         }
     }
     insert(conn, &due).await
@@ -160,7 +161,6 @@ pub async fn request_due(app: &App, now: DateTime<Utc>) -> Result<bool, AppError
     .fetch_all(&mut *tx)
     .await?;
     let full = rows.len() as i64 == DUE_BATCH;
-    let none = Happened::default();
     let mut requested = 0;
     for row in rows {
         // The engine removes a rule's rows with the rule; one left without its rule or ticket
@@ -171,37 +171,33 @@ pub async fn request_due(app: &App, now: DateTime<Utc>) -> Result<bool, AppError
             forget(&mut tx, &row).await?;
             continue;
         };
-        let current = row.ticket_version == Some(row.version);
-        if current && holds(&definition.conditions, snapshot, &none, now) {
-            let id = Uuid::new_v5(
-                &REQUEST_NAMESPACE,
-                format!("{}/{}/{}/{CAUSE}", row.ticket_id, row.version, row.rule_id).as_bytes(),
-            );
-            sqlx::query(
-                "INSERT INTO automation_requests
-                        (id, ticket_id, rule_id, rule_name, rule_version, cause_sequence, cause,
-                         depth, actions)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(id)
-            .bind(row.ticket_id)
-            .bind(row.rule_id)
-            .bind(&definition.name)
-            .bind(rule_version)
-            .bind(row.version)
-            .bind(CAUSE)
-            .bind(row.depth + 1)
-            .bind(Json(&definition.actions))
-            .execute(&mut *tx)
-            .await?;
-            requested += 1;
-        }
         // Not current: the engine is reckoning the ticket's newer version and writes its own row.
-        let later = current
+        let current = row.ticket_version == Some(row.version);
+        let due = current
             .then(|| due_at(&definition.conditions, snapshot, now))
-            .flatten()
-            .filter(|at| *at > now);
-        match later {
+            .flatten();
+        match due {
+            // It holds now (the first instant it holds from now is now).
+            Some(at) if at <= now => {
+                let id = Uuid::new_v5(
+                    &REQUEST_NAMESPACE,
+                    format!("{}/{}/{}/{CAUSE}", row.ticket_id, row.version, row.rule_id).as_bytes(),
+                );
+                let request = RuleRequest {
+                    id,
+                    ticket_id: row.ticket_id,
+                    rule_id: row.rule_id,
+                    rule_name: &definition.name,
+                    rule_version,
+                    cause_sequence: row.version,
+                    cause: CAUSE,
+                    depth: row.depth + 1,
+                    actions: &definition.actions,
+                };
+                queue_request(&mut tx, &request).await?;
+                requested += 1;
+                forget(&mut tx, &row).await?;
+            }
             Some(at) => {
                 sqlx::query(
                     "UPDATE automation_due SET due_at = $4

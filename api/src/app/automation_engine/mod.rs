@@ -223,7 +223,46 @@ fn changes(
     .collect()
 }
 
-struct Request {
+/// What a rule is asked to do to a ticket, for the executor.
+struct RuleRequest<'a> {
+    id: Uuid,
+    ticket_id: Uuid,
+    rule_id: Uuid,
+    rule_name: &'a str,
+    rule_version: i64,
+    cause_sequence: i64,
+    cause: &'a str,
+    depth: i32,
+    actions: &'a [Action],
+}
+
+/// Queues a request for the [executor](run_executor); one already queued under its id stays.
+async fn queue_request(
+    conn: &mut PgConnection,
+    request: &RuleRequest<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO automation_requests
+                (id, ticket_id, rule_id, rule_name, rule_version, cause_sequence, cause, depth,
+                 actions)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(request.id)
+    .bind(request.ticket_id)
+    .bind(request.rule_id)
+    .bind(request.rule_name)
+    .bind(request.rule_version)
+    .bind(request.cause_sequence)
+    .bind(request.cause)
+    .bind(request.depth)
+    .bind(Json(request.actions))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A rule set off by an event in this batch (the rule as it stood then).
+struct SetOff {
     id: Uuid,
     ticket_id: Uuid,
     rule: KnownRule,
@@ -262,11 +301,13 @@ impl Projection for Engine {
                 definition,
             })
             .collect();
-        let ticket_ids: Vec<Uuid> = events
+        let mut ticket_ids: Vec<Uuid> = events
             .iter()
             .filter(|e| e.aggregate_type == "ticket")
             .filter_map(|e| Uuid::parse_str(&e.aggregate_id).ok())
             .collect();
+        ticket_ids.sort_unstable();
+        ticket_ids.dedup();
         let timed_before = rules.iter().any(KnownRule::runs_on_time);
         let mut tickets: HashMap<Uuid, KnownTicket> =
             sqlx::query_as::<_, (Uuid, Json<Snapshot>, i64, i32)>(
@@ -298,7 +339,7 @@ impl Projection for Engine {
         .unwrap_or(0);
         // When the rules last changed in this batch (a stopped loop changes none).
         let mut rules_changed: Option<DateTime<Utc>> = None;
-        let mut requests: Vec<Request> = Vec::new();
+        let mut requests: Vec<SetOff> = Vec::new();
         for event in events {
             let id = Uuid::parse_str(&event.aggregate_id)
                 .map_err(|e| ProjectionError::unapplicable(event, e))?;
@@ -383,7 +424,7 @@ impl Projection for Engine {
                 {
                     continue;
                 }
-                requests.push(Request {
+                requests.push(SetOff {
                     id: Uuid::new_v5(
                         &REQUEST_NAMESPACE,
                         format!("{}/{}/{}", event.aggregate_id, event.sequence, rule.id).as_bytes(),
@@ -414,21 +455,34 @@ impl Projection for Engine {
                 .await?;
             }
         }
-        for (id, known) in &tickets {
-            if !ticket_ids.contains(id) {
-                continue;
-            }
+        // Every ticket here is one this batch touched: one write for all of them.
+        if !tickets.is_empty() {
             sqlx::query(
                 "INSERT INTO automation_engine_tickets (id, snapshot, version, depth)
-                 VALUES ($1, $2, $3, $4)
+                 SELECT * FROM UNNEST($1::uuid[], $2::jsonb[], $3::bigint[], $4::int[])
                  ON CONFLICT (id) DO UPDATE
                     SET snapshot = EXCLUDED.snapshot, version = EXCLUDED.version,
                         depth = EXCLUDED.depth",
             )
-            .bind(id)
-            .bind(Json(&known.snapshot))
-            .bind(known.version)
-            .bind(known.depth)
+            .bind(tickets.keys().copied().collect::<Vec<_>>())
+            .bind(
+                tickets
+                    .values()
+                    .map(|known| Json(&known.snapshot))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                tickets
+                    .values()
+                    .map(|known| known.version)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                tickets
+                    .values()
+                    .map(|known| known.depth)
+                    .collect::<Vec<_>>(),
+            )
             .execute(&mut *conn)
             .await?;
         }
@@ -444,24 +498,19 @@ impl Projection for Engine {
             }
             _ => {}
         }
-        for request in requests {
-            sqlx::query(
-                "INSERT INTO automation_requests
-                        (id, ticket_id, rule_id, rule_name, rule_version, cause_sequence, cause,
-                         depth, actions)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(request.id)
-            .bind(request.ticket_id)
-            .bind(request.rule.id)
-            .bind(&request.rule.definition.name)
-            .bind(request.rule.version)
-            .bind(request.cause_sequence)
-            .bind(&request.cause)
-            .bind(request.depth)
-            .bind(Json(&request.rule.definition.actions))
-            .execute(&mut *conn)
-            .await?;
+        for set_off in &requests {
+            let request = RuleRequest {
+                id: set_off.id,
+                ticket_id: set_off.ticket_id,
+                rule_id: set_off.rule.id,
+                rule_name: &set_off.rule.definition.name,
+                rule_version: set_off.rule.version,
+                cause_sequence: set_off.cause_sequence,
+                cause: &set_off.cause,
+                depth: set_off.depth,
+                actions: &set_off.rule.definition.actions,
+            };
+            queue_request(conn, &request).await?;
         }
         Ok(())
     }
@@ -611,8 +660,7 @@ async fn carry_out(app: &App, request: &Requested) -> Result<(), AppError> {
                     )
                     .bind(team_id.0)
                     .fetch_all(&app.pool)
-                    .await
-                    .unwrap_or_default();
+                    .await?;
                     recipients.extend(members.into_iter().map(UserId));
                 }
                 recipients.sort();
@@ -735,8 +783,7 @@ async fn send_mail(
             )
             .bind(team.0)
             .fetch_optional(&app.pool)
-            .await
-            .unwrap_or_default()
+            .await?
             .map(UserId),
             None => None,
         },

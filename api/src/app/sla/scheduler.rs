@@ -1,9 +1,9 @@
 //! The deadline scheduler: turns due instants into events. It sleeps until the next warning or
 //! deadline of any running clock (as the tickets projection lists them), or the next instant a
 //! time-based automation rule holds on a ticket (as the rule engine lists them), then asks each
-//! due ticket to record what has passed, and the rule engine to act. It wakes early whenever a projection commits (a new or
-//! moved deadline), and never sleeps more than a few seconds, so a lost notification costs
-//! little.
+//! due ticket to record what has passed, and the rule engine to act. It wakes early whenever a
+//! projection commits (a new or moved deadline), and never sleeps more than a few seconds, so a
+//! lost notification costs little.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -166,11 +166,11 @@ fn allowed(field: Field) -> Vec<&'static str> {
 impl Choices {
     async fn gather(app: &SharedApp, visitor: &Visitor) -> Result<Self, AppError> {
         let caller = visitor.caller();
-        let agents: Vec<(String, String)> = workforce::agents(app, caller)
+        let agents: Vec<(String, String)> = workforce::roster(app, caller)
             .await?
             .into_iter()
-            .filter(|a| a.row.active)
-            .map(|a| (a.row.agent_id.to_string(), a.row.full_name))
+            .filter(|a| a.active)
+            .map(|a| (a.agent_id.to_string(), a.full_name))
             .collect();
         let teams = workforce::teams(app, caller)
             .await?
@@ -178,18 +178,14 @@ impl Choices {
             .map(|t| (t.team.id.to_string(), t.team.name))
             .collect();
         // Administrators see the endpoints; a manager picks from none and keeps what a rule has.
-        let webhooks = webhooks::list(app, caller)
-            .await
-            .map(|hooks| {
-                hooks
-                    .into_iter()
-                    .map(|h| {
-                        let name = h.webhook.description.clone().filter(|d| !d.is_empty());
-                        (h.webhook.id.to_string(), name.unwrap_or(h.webhook.url))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let webhooks = match webhooks::names(app, caller).await {
+            Ok(names) => names
+                .into_iter()
+                .map(|(id, name)| (id.to_string(), name))
+                .collect(),
+            Err(AppError::NotPermitted(_)) => vec![],
+            Err(other) => return Err(other),
+        };
         let mut recipients: Vec<(String, String)> = [
             ("customer", "the customer"),
             ("assignee", "the assignee"),
