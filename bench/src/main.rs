@@ -86,13 +86,19 @@ enum Section {
     Routing,
     /// Webhook deliveries and mail.
     Outbound,
+    /// Webhook deliveries alone.
+    Webhooks,
+    /// Mail alone.
+    Mail,
     /// Automation rules decided in memory.
     Automation,
 }
 
 impl Section {
     fn includes(self, section: Section) -> bool {
-        self == Section::All || self == section
+        self == Section::All
+            || self == section
+            || (self == Section::Outbound && matches!(section, Section::Webhooks | Section::Mail))
     }
 }
 
@@ -397,8 +403,10 @@ async fn run(args: &Args, sizes: &Sizes, databases: &Databases<'_>) -> anyhow::R
     }
 
     // 12. Webhook deliveries to several endpoints while tickets are opened at a steady rate.
-    if args.only.includes(Section::Outbound) {
+    if args.only.includes(Section::Webhooks) {
         outbound::webhooks(outbound_url, &sizes.outbound, &mut figures).await?;
+    }
+    if args.only.includes(Section::Mail) {
         outbound::mail(outbound_url, &sizes.outbound, &mut figures).await?;
     }
 
