@@ -1,7 +1,10 @@
 //! The deliverer: posts what the dispatcher queued, one leader across processes.
 //!
 //! Each endpoint with deliveries due is drained by a task of its own (a few requests at a time),
-//! so a slow or dead receiver holds up only itself. Every attempt is recorded with what the
+//! so a slow or dead receiver holds up only itself. An endpoint is free for its next batch as soon
+//! as its posts are answered with success: the attempts are recorded meanwhile, and the
+//! deliveries being recorded are kept out of the next look for due ones (so none is sent twice
+//! for that). Every attempt is recorded with what the
 //! receiver answered; a failure waits the next step of the retry schedule; a 410 disables the
 //! endpoint, and so does failing without a success for `DOCKET_WEBHOOK_DISABLE_AFTER`. A crash
 //! mid-delivery leaves the delivery due, and it is sent again with the same `webhook-id`: at
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use docket_domain::webhook::{DisableReason, WebhookCommand};
 use futures::StreamExt;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -64,7 +67,7 @@ pub async fn run(app: SharedApp, mut shutdown: watch::Receiver<bool>) {
             return;
         }
     };
-    let busy: Arc<Mutex<HashSet<Uuid>>> = Arc::default();
+    let claims = Arc::new(Claims::default());
     let mut targets: HashMap<Uuid, Target> = HashMap::new();
     let (recorder, recordings) = mpsc::channel::<Recording>(ENDPOINTS_AT_ONCE);
     let recording = tokio::spawn(record_as_they_come(
@@ -79,7 +82,7 @@ pub async fn run(app: SharedApp, mut shutdown: watch::Receiver<bool>) {
         if *shutdown.borrow() {
             break;
         }
-        match due_deliveries(&app, &busy).await {
+        match due_deliveries(&app, &claims).await {
             Ok(due) => {
                 for (endpoint, deliveries) in due {
                     if tasks.len() >= ENDPOINTS_AT_ONCE {
@@ -93,31 +96,31 @@ pub async fn run(app: SharedApp, mut shutdown: watch::Receiver<bool>) {
                             continue;
                         }
                     };
-                    if let Ok(mut busy) = busy.lock() {
-                        busy.insert(endpoint);
-                    }
-                    let (app, client, busy, settings, recorder) = (
+                    claims.take(endpoint, deliveries.iter().map(|d| d.id));
+                    let (app, client, claims, settings, recorder) = (
                         app.clone(),
                         client.clone(),
-                        busy.clone(),
+                        claims.clone(),
                         settings.clone(),
                         recorder.clone(),
                     );
                     tasks.spawn(async move {
+                        let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id).collect();
                         let sending = Sending {
                             app: &app,
                             client: &client,
                             settings: &settings,
                             recorder: &recorder,
+                            claims: &claims,
                             endpoint,
                             target: &target,
                         };
                         if let Err(error) = sending.run(deliveries).await {
                             tracing::warn!(?error, %endpoint, "webhook deliveries failed");
                         }
-                        if let Ok(mut busy) = busy.lock() {
-                            busy.remove(&endpoint);
-                        }
+                        // Recorded, or not (then due again): either way, no longer held here.
+                        claims.release_endpoint(endpoint);
+                        claims.release_deliveries(&ids);
                     });
                 }
             }
@@ -129,7 +132,8 @@ pub async fn run(app: SharedApp, mut shutdown: watch::Receiver<bool>) {
             tokio::select! {
                 _ = &mut poll => break,
                 _ = app.outbound.wake.notified() => break,
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => break,
+                _ = claims.freed.notified() => break,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = shutdown.changed() => break,
                 changed = progress.changed() => {
                     if changed.is_err() {
@@ -154,6 +158,62 @@ pub async fn run(app: SharedApp, mut shutdown: watch::Receiver<bool>) {
     tasks.abort_all();
     drop(recorder);
     let _ = tokio::time::timeout(Duration::from_secs(5), recording).await;
+}
+
+/// What the deliverer holds and must not look for again: endpoints whose posts are under way
+/// (one batch at a time each) and deliveries sent whose attempts are not yet recorded.
+#[derive(Default)]
+struct Claims {
+    held: Mutex<Held>,
+    /// Told when an endpoint is free for its next batch.
+    freed: Notify,
+}
+
+#[derive(Default)]
+struct Held {
+    endpoints: HashSet<Uuid>,
+    deliveries: HashSet<Uuid>,
+}
+
+impl Claims {
+    fn take(&self, endpoint: Uuid, deliveries: impl Iterator<Item = Uuid>) {
+        if let Ok(mut held) = self.held.lock() {
+            held.endpoints.insert(endpoint);
+            held.deliveries.extend(deliveries);
+        }
+    }
+
+    /// The endpoint may be sent its next batch (its last one's posts are answered).
+    fn release_endpoint(&self, endpoint: Uuid) {
+        let released = self
+            .held
+            .lock()
+            .map(|mut held| held.endpoints.remove(&endpoint))
+            .unwrap_or(false);
+        if released {
+            self.freed.notify_one();
+        }
+    }
+
+    fn release_deliveries(&self, deliveries: &[Uuid]) {
+        if let Ok(mut held) = self.held.lock() {
+            for id in deliveries {
+                held.deliveries.remove(id);
+            }
+        }
+    }
+
+    fn snapshot(&self) -> (Vec<Uuid>, Vec<Uuid>) {
+        self.held
+            .lock()
+            .map(|held| {
+                (
+                    held.endpoints.iter().copied().collect(),
+                    held.deliveries.iter().copied().collect(),
+                )
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// Where an endpoint's deliveries go and what they are signed with, as read at `read`.
@@ -210,15 +270,10 @@ struct Due {
 }
 
 /// The due deliveries of every endpoint that receives events and is not being sent to, a batch
-/// of each, oldest first: one query (an index probe per endpoint), however many endpoints wait.
-async fn due_deliveries(
-    app: &App,
-    busy: &Mutex<HashSet<Uuid>>,
-) -> Result<Vec<(Uuid, Vec<Due>)>, AppError> {
-    let sending: Vec<Uuid> = busy
-        .lock()
-        .map(|b| b.iter().copied().collect())
-        .unwrap_or_default();
+/// of each, oldest first, leaving out those being recorded: one query (an index probe per
+/// endpoint), however many endpoints wait.
+async fn due_deliveries(app: &App, claims: &Claims) -> Result<Vec<(Uuid, Vec<Due>)>, AppError> {
+    let (sending, recording) = claims.snapshot();
     let rows: Vec<Due> = sqlx::query_as(
         "SELECT d.id, d.webhook_id, d.message_id, COALESCE(d.body, m.body, '') AS body, d.attempts,
                 d.retries_used
@@ -226,12 +281,12 @@ async fn due_deliveries(
                   WHERE w.enabled AND w.disabled IS NULL AND w.id <> ALL($1)
                     AND EXISTS (SELECT 1 FROM webhook_deliveries x
                                  WHERE x.webhook_id = w.id AND x.state = 'pending'
-                                   AND x.next_attempt_at <= now())
+                                   AND x.next_attempt_at <= now() AND x.id <> ALL($4))
                   LIMIT $2) w
            CROSS JOIN LATERAL (
                  SELECT * FROM webhook_deliveries d
                   WHERE d.webhook_id = w.id AND d.state = 'pending'
-                    AND d.next_attempt_at <= now()
+                    AND d.next_attempt_at <= now() AND d.id <> ALL($4)
                   ORDER BY d.next_attempt_at, d.position NULLS FIRST, d.id
                   LIMIT $3) d
            LEFT JOIN webhook_messages m ON m.id = d.message_id AND d.body IS NULL
@@ -240,6 +295,7 @@ async fn due_deliveries(
     .bind(&sending)
     .bind(ENDPOINTS_AT_ONCE as i64)
     .bind(BATCH)
+    .bind(&recording)
     .fetch_all(&app.pool)
     .await?;
     let mut due: Vec<(Uuid, Vec<Due>)> = Vec::new();
@@ -258,12 +314,14 @@ struct Sending<'a> {
     client: &'a reqwest::Client,
     settings: &'a OutboundSettings,
     recorder: &'a mpsc::Sender<Recording>,
+    claims: &'a Claims,
     endpoint: Uuid,
     target: &'a Target,
 }
 
 impl Sending<'_> {
-    /// Posts the batch (a few at a time), has it recorded, and disables the endpoint when its
+    /// Posts the batch (a few at a time), has it recorded (freeing the endpoint for its next
+    /// batch once handed over, when all were delivered), and disables the endpoint when its
     /// answers say so.
     async fn run(self, due: Vec<Due>) -> Result<(), AppError> {
         let (url, secrets) = (&self.target.url, &self.target.secrets);
@@ -277,6 +335,7 @@ impl Sending<'_> {
             .buffer_unordered(PER_ENDPOINT)
             .collect()
             .await;
+        let all_delivered = attempts.iter().all(|(_, attempt)| attempt.succeeded());
         let (done, outcome) = oneshot::channel();
         let recording = Recording {
             endpoint: self.endpoint,
@@ -285,6 +344,12 @@ impl Sending<'_> {
         };
         if self.recorder.send(recording).await.is_err() {
             return Ok(());
+        }
+        // All delivered: the endpoint's next batch need not wait for these to be recorded. After
+        // a failure it does, so what the failure means (a 410, five days failing) is settled
+        // before the endpoint is posted to again.
+        if all_delivered {
+            self.claims.release_endpoint(self.endpoint);
         }
         // Not recorded (the recorder said why): the deliveries stay due, and go again.
         let Ok(Some(outcome)) = outcome.await else {
