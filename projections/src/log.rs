@@ -274,16 +274,19 @@ impl Metadata {
 /// statistics are missing or stale (a young database, no ANALYZE since it grew) got a bitmap
 /// scan of everything past the cursor and a sort of it for every batch: 62 ms a batch for a
 /// projector catching up on 200,000 events, the whole backlog re-read per batch. These
-/// settings leave the planner only the ordered index scans, whatever the statistics say.
-pub const READER_SETTINGS: [(&str, &str); 3] = [
+/// settings leave the planner only the ordered index scans, whatever the statistics say. And no
+/// JIT: a plan that still needs a node switched off is costed past `jit_above_cost`, and
+/// compiling it took longer (0.3–1.3 s a read, seen once) than any read here runs.
+pub const READER_SETTINGS: [(&str, &str); 4] = [
     ("enable_seqscan", "off"),
     ("enable_bitmapscan", "off"),
     ("enable_sort", "off"),
+    ("jit", "off"),
 ];
 
 /// The same settings for one transaction that reads the log (`SET LOCAL`).
 pub const READER_SETTINGS_LOCAL: &str = "SET LOCAL enable_seqscan = off; \
-     SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off";
+     SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off";
 
 /// A pool of up to `max_connections` connections like `pool`'s, with [`READER_SETTINGS`], for
 /// reading the log and nothing else. Connects lazily.
@@ -334,30 +337,16 @@ pub async fn newest_of_types<'e, E: PgExecutor<'e>>(
     Ok(row.map(|(txid, position)| Checkpoint { txid, position }))
 }
 
-/// The oldest transaction still running: every transaction below it has finished, so every
-/// event it wrote is visible to any later snapshot.
-pub async fn horizon<'e, E: PgExecutor<'e>>(executor: E) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        .fetch_one(executor)
-        .await
-}
-
 /// Whether some committed event of `aggregate_types` (any, when empty) has a transaction id at
-/// or above `xmin`: it exists, but a reader may not pass it until the older transactions still
-/// running have finished. Only the reader's own types count: under a stream of ticket commands
-/// some ticket event is nearly always waiting behind an open transaction, and a reader of
-/// accounts that took that for its own would poll the log every few milliseconds for nothing.
-async fn held_back<'e, E: PgExecutor<'e>>(
-    executor: E,
-    xmin: i64,
-    aggregate_types: &[&str],
-) -> Result<bool, sqlx::Error> {
-    let mut query: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
+/// or above the horizon `x.horizon` of the statement it is pushed into: it exists, but a reader
+/// may not pass it until the older transactions still running have finished. Only the reader's
+/// own types count: under a stream of ticket commands some ticket event is nearly always
+/// waiting behind an open transaction, and a reader of accounts that took that for its own
+/// would poll the log every few milliseconds for nothing.
+fn push_held_back<'q>(query: &mut QueryBuilder<'q, Postgres>, aggregate_types: &[&'q str]) {
+    query.push("(");
     if aggregate_types.is_empty() {
-        query
-            .push("EXISTS (SELECT 1 FROM events WHERE transaction_id >= ")
-            .push_bind(xmin.to_string())
-            .push("::xid8)");
+        query.push("EXISTS (SELECT 1 FROM events WHERE transaction_id >= x.horizon)");
     }
     for (index, aggregate_type) in aggregate_types.iter().enumerate() {
         if index > 0 {
@@ -367,25 +356,25 @@ async fn held_back<'e, E: PgExecutor<'e>>(
         query
             .push("EXISTS (SELECT 1 FROM events WHERE aggregate_type = ")
             .push_bind(*aggregate_type)
-            .push(" AND transaction_id >= ")
-            .push_bind(xmin.to_string())
-            .push("::xid8)");
+            .push(" AND transaction_id >= x.horizon)");
     }
-    // Planned with the values, like the reads: a generic plan cannot tell a rare type.
-    query
-        .build_query_scalar()
-        .persistent(false)
-        .fetch_one(executor)
-        .await
+    query.push(")");
 }
 
 /// Where a read of the log stops.
 #[derive(Debug, Clone, Copy)]
 enum UpperBound {
-    /// Before this transaction id: the snapshot horizon.
-    Horizon(i64),
+    /// Before the horizon of the reading statement's own snapshot, which the read reports.
+    Horizon,
     /// At this checkpoint, inclusive.
     Until(Checkpoint),
+}
+
+/// What a read returned: the events, and with [`UpperBound::Horizon`] the horizon it read to
+/// and whether events of the types read wait behind it.
+struct Read {
+    events: Vec<RecordedEvent>,
+    horizon: Option<(i64, bool)>,
 }
 
 /// Up to `limit` events after `after` and within `bound`, of the given aggregate types (all when
@@ -410,7 +399,7 @@ async fn read_events(
     aggregate_types: &[&str],
     metadata: Metadata,
     limit: i64,
-) -> Result<Vec<RecordedEvent>, sqlx::Error> {
+) -> Result<Read, sqlx::Error> {
     let columns = metadata.columns();
     // `None`: every type.
     let scans: Vec<Option<&str>> = if aggregate_types.is_empty() {
@@ -419,6 +408,26 @@ async fn read_events(
         aggregate_types.iter().copied().map(Some).collect()
     };
     let mut query: QueryBuilder<Postgres> = QueryBuilder::new("");
+    if let UpperBound::Horizon = bound {
+        // The horizon, whether anything waits behind it, and the rows, in one statement and so
+        // one round trip: `pg_current_snapshot()` is the statement's own snapshot, the one that
+        // reads the rows, so every transaction below its horizon had finished and all of its
+        // events are among what is read. The outer join hands out the horizon when no event is
+        // there. (`OFFSET 0` keeps each subquery a node of its own, evaluated once: pulled up,
+        // the snapshot was taken again for every row an index scan rechecked, and the
+        // held-back probes ran for every row returned.)
+        query.push(
+            "SELECT h.horizon::text::bigint AS horizon, h.held_back, e.* \
+               FROM (SELECT x.horizon, ",
+        );
+        push_held_back(&mut query, aggregate_types);
+        query.push(
+            " AS held_back \
+               FROM (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon OFFSET 0) x \
+               OFFSET 0) h \
+               LEFT JOIN LATERAL (",
+        );
+    }
     for (index, aggregate_type) in scans.iter().enumerate() {
         if index > 0 {
             query.push(" UNION ALL ");
@@ -444,10 +453,7 @@ async fn read_events(
             .push_bind(after.position)
             .push(")");
         match bound {
-            UpperBound::Horizon(xmin) => query
-                .push(" AND transaction_id < ")
-                .push_bind(xmin.to_string())
-                .push("::xid8"),
+            UpperBound::Horizon => query.push(" AND transaction_id < h.horizon"),
             UpperBound::Until(until) => query
                 .push(" AND (transaction_id, global_position) <= (")
                 .push_bind(until.txid.to_string())
@@ -466,6 +472,11 @@ async fn read_events(
             .push(" ORDER BY merge_txid, global_position LIMIT ")
             .push_bind(limit);
     }
+    if let UpperBound::Horizon = bound {
+        // No ORDER BY out here: a sort would undo the point of the ordered scans; the join of
+        // one row to them hands their rows out in their order, checked below.
+        query.push(") e ON true");
+    }
     // Planned afresh with the actual values every time (an unnamed statement): a generic plan
     // cannot tell a rare type from a common one.
     let rows = query
@@ -473,14 +484,43 @@ async fn read_events(
         .persistent(false)
         .fetch_all(&mut *conn)
         .await?;
-    events_from_rows(&rows)
+    match bound {
+        UpperBound::Until(_) => Ok(Read {
+            events: events_from_rows(&rows)?,
+            horizon: None,
+        }),
+        UpperBound::Horizon => {
+            let horizon = match rows.first() {
+                Some(row) => (
+                    row.try_get::<i64, _>("horizon")?,
+                    row.try_get::<bool, _>("held_back")?,
+                ),
+                None => return Err(sqlx::Error::RowNotFound),
+            };
+            // No event: the one row the outer join made, its event columns empty.
+            let found: Option<i64> = match rows.first() {
+                Some(row) => row.try_get("global_position")?,
+                None => None,
+            };
+            let mut events = if found.is_some() {
+                events_from_rows(&rows)?
+            } else {
+                Vec::new()
+            };
+            // The safe order whatever the join did (a pass over rows already in order).
+            events.sort_by_key(RecordedEvent::checkpoint);
+            Ok(Read {
+                events,
+                horizon: Some(horizon),
+            })
+        }
+    }
 }
 
 /// Reads up to `limit` events after `after`, of the given aggregate types (all when empty).
 ///
-/// The horizon is taken first and the rows second: every transaction below the horizon had
-/// finished when it was taken, so the later snapshot that reads the rows sees all of their
-/// events, and the reader may move past all of them.
+/// The horizon is that of the very snapshot that reads the rows: every transaction below it had
+/// finished, so all of their events are among the rows, and the reader may move past them.
 pub async fn read_batch(
     conn: &mut sqlx::PgConnection,
     after: Checkpoint,
@@ -488,16 +528,16 @@ pub async fn read_batch(
     metadata: Metadata,
     limit: i64,
 ) -> Result<Batch, sqlx::Error> {
-    let xmin = horizon(&mut *conn).await?;
-    let events = read_events(
+    let Read { events, horizon } = read_events(
         &mut *conn,
         after,
-        UpperBound::Horizon(xmin),
+        UpperBound::Horizon,
         aggregate_types,
         metadata,
         limit,
     )
     .await?;
+    let (xmin, held_back) = horizon.ok_or(sqlx::Error::RowNotFound)?;
     let full = events.len() as i64 >= limit;
     let next = match events.last() {
         Some(last) if full => last.checkpoint(),
@@ -513,7 +553,7 @@ pub async fn read_batch(
                 .max(after)
         }
     };
-    let held_back = !full && held_back(&mut *conn, xmin, aggregate_types).await?;
+    let held_back = !full && held_back;
     Ok(Batch {
         events,
         next,
@@ -532,7 +572,7 @@ pub async fn read_range(
     metadata: Metadata,
     limit: i64,
 ) -> Result<Vec<RecordedEvent>, sqlx::Error> {
-    read_events(
+    Ok(read_events(
         conn,
         after,
         UpperBound::Until(until),
@@ -540,7 +580,8 @@ pub async fn read_range(
         metadata,
         limit,
     )
-    .await
+    .await?
+    .events)
 }
 
 /// Every event of one aggregate, in its own order: histories and state-at-an-instant.
