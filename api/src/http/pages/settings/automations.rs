@@ -164,6 +164,65 @@ fn allowed(field: Field) -> Vec<&'static str> {
 }
 
 impl Choices {
+    /// A condition's or an action's value as people read it: text without quotes (as typed: a
+    /// tag is shown as it is), a list joined, an agent, team or endpoint by its name.
+    fn value_in_words(&self, value: &Value) -> String {
+        match value {
+            Value::Null => String::new(),
+            Value::String(text) => self
+                .agents
+                .iter()
+                .chain(&self.teams)
+                .chain(&self.webhooks)
+                .chain(&self.recipients)
+                .find(|(id, _)| id == text)
+                .map_or_else(|| text.clone(), |(_, name)| name.clone()),
+            Value::Array(items) => items
+                .iter()
+                .map(|item| self.value_in_words(item))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Value::Object(entries) => entries
+                .iter()
+                .map(|(key, value)| {
+                    format!("{} {}", key.replace('_', " "), self.value_in_words(value))
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        }
+    }
+
+    /// An action as the editor names it, with what it is given: "Set the status: pending".
+    fn action_in_words(&self, action: &Value) -> String {
+        let kind = action
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let label = ACTION_TYPES
+            .iter()
+            .find(|(name, _)| *name == kind)
+            .map_or_else(|| kind.replace('_', " "), |(_, label)| (*label).to_string());
+        let inputs: Vec<(&String, &Value)> = action
+            .as_object()
+            .map(|entries| entries.iter().filter(|(key, _)| *key != "type").collect())
+            .unwrap_or_default();
+        let said: Vec<String> = match inputs.as_slice() {
+            [(_, only)] => vec![self.value_in_words(only)],
+            many => many
+                .iter()
+                .map(|(key, value)| {
+                    format!("{} {}", key.replace('_', " "), self.value_in_words(value))
+                })
+                .collect(),
+        };
+        if said.iter().all(String::is_empty) {
+            label
+        } else {
+            format!("{label}: {}", said.join("; "))
+        }
+    }
+
     async fn gather(app: &SharedApp, visitor: &Visitor) -> Result<Self, AppError> {
         let caller = visitor.caller();
         let agents: Vec<(String, String)> = workforce::roster(app, caller)
@@ -251,6 +310,34 @@ async fn editor(
         }
         None => vec![],
     };
+    let choices = Choices::gather(app, visitor).await?;
+    let tested = tested.map(|t| Tested {
+        acts: t.would_act,
+        due: t
+            .due_at
+            .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        lines: t
+            .conditions
+            .into_iter()
+            .map(|c| TestLine {
+                group: c.group,
+                condition: [
+                    c.field.replace('_', " "),
+                    c.operator.replace('_', " "),
+                    choices.value_in_words(&c.value),
+                ]
+                .join(" ")
+                .trim_end()
+                .to_string(),
+                held: c.held,
+            })
+            .collect(),
+        actions: t
+            .actions
+            .iter()
+            .map(|action| choices.action_in_words(action))
+            .collect(),
+    });
     let page = EditorPage {
         chrome: visitor.chrome(app, false)?,
         id,
@@ -260,32 +347,8 @@ async fn editor(
         error,
         notice,
         ticket,
-        choices: Choices::gather(app, visitor).await?,
-        tested: tested.map(|t| Tested {
-            acts: t.would_act,
-            due: t
-                .due_at
-                .map(|at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
-            lines: t
-                .conditions
-                .into_iter()
-                .map(|c| TestLine {
-                    group: c.group,
-                    condition: format!(
-                        "{} {} {}",
-                        c.field,
-                        c.operator,
-                        if c.value.is_null() {
-                            String::new()
-                        } else {
-                            c.value.to_string()
-                        }
-                    ),
-                    held: c.held,
-                })
-                .collect(),
-            actions: t.actions.iter().map(Value::to_string).collect(),
-        }),
+        choices,
+        tested,
         history,
     };
     Ok(html(StatusCode::OK, page.render()?))
@@ -502,4 +565,68 @@ pub async fn change_automation(
         }
         .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn choices() -> Choices {
+        let ada = (
+            "0195f0f0-0000-7000-8000-00000000000a".to_string(),
+            "Ada".to_string(),
+        );
+        Choices {
+            groups: GROUPS,
+            fields: vec![],
+            action_types: ACTION_TYPES,
+            statuses: vec![],
+            priorities: vec![],
+            roles: vec![],
+            clock_states: vec![],
+            templates: vec![],
+            severities: vec![],
+            recipients: vec![("customer".into(), "the customer".into()), ada.clone()],
+            agents: vec![ada],
+            teams: vec![(
+                "0195f0f0-0000-7000-8000-0000000000b1".into(),
+                "Billing".into(),
+            )],
+            webhooks: vec![],
+        }
+    }
+
+    #[test]
+    fn a_tested_rule_reads_in_words_with_names_for_ids() {
+        let choices = choices();
+        assert_eq!(
+            choices.action_in_words(&json!({"type": "set_status", "status": "pending"})),
+            "Set the status: pending"
+        );
+        assert_eq!(
+            choices.action_in_words(&json!({"type": "add_tags", "tags": ["needs_review", "vip"]})),
+            "Add tags: needs_review, vip"
+        );
+        assert_eq!(
+            choices.action_in_words(
+                &json!({"type": "assign_team", "team_id": "0195f0f0-0000-7000-8000-0000000000b1"})
+            ),
+            "Assign to a team: Billing"
+        );
+        assert_eq!(
+            choices.action_in_words(&json!({"type": "send_email", "template": "public_reply",
+                "to": "customer"})),
+            "Send an e-mail: template public_reply; to the customer"
+        );
+        assert_eq!(
+            choices.action_in_words(&json!({"type": "route"})),
+            "Route by skills"
+        );
+        assert_eq!(
+            choices.value_in_words(&json!(["0195f0f0-0000-7000-8000-00000000000a", 3])),
+            "Ada, 3"
+        );
+        assert_eq!(choices.value_in_words(&Value::Null), "");
+    }
 }
