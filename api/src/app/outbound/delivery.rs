@@ -4,13 +4,13 @@
 //! so a slow or dead receiver holds up only itself. An endpoint is free for its next batch as soon
 //! as its posts are answered with success: the attempts are recorded meanwhile, and the
 //! deliveries being recorded are kept out of the next look for due ones (so none is sent twice
-//! for that). Every attempt is recorded with what the
-//! receiver answered; a failure waits the next step of the retry schedule; a 410 disables the
-//! endpoint, and so does failing without a success for `DOCKET_WEBHOOK_DISABLE_AFTER`. A crash
-//! mid-delivery leaves the delivery due, and it is sent again with the same `webhook-id`: at
-//! least once, and a receiver can tell a repeat.
+//! for that). Every attempt is recorded with what the receiver answered; a failure waits the
+//! next step of the retry schedule; a 410 disables the endpoint, and so does failing without a
+//! success for `DOCKET_WEBHOOK_DISABLE_AFTER`. A crash mid-delivery leaves the delivery due, and
+//! it is sent again with the same `webhook-id`: at least once, and a receiver can tell a repeat.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -106,12 +106,14 @@ pub async fn run(app: SharedApp, mut shutdown: watch::Receiver<bool>) {
                     );
                     tasks.spawn(async move {
                         let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id).collect();
+                        let released = AtomicBool::new(false);
                         let sending = Sending {
                             app: &app,
                             client: &client,
                             settings: &settings,
                             recorder: &recorder,
                             claims: &claims,
+                            released: &released,
                             endpoint,
                             target: &target,
                         };
@@ -119,7 +121,10 @@ pub async fn run(app: SharedApp, mut shutdown: watch::Receiver<bool>) {
                             tracing::warn!(?error, %endpoint, "webhook deliveries failed");
                         }
                         // Recorded, or not (then due again): either way, no longer held here.
-                        claims.release_endpoint(endpoint);
+                        // Released early, the endpoint may be another task's by now.
+                        if !released.load(Ordering::Relaxed) {
+                            claims.release_endpoint(endpoint);
+                        }
                         claims.release_deliveries(&ids);
                     });
                 }
@@ -315,6 +320,8 @@ struct Sending<'a> {
     settings: &'a OutboundSettings,
     recorder: &'a mpsc::Sender<Recording>,
     claims: &'a Claims,
+    /// Set when the endpoint was freed before the attempts were recorded.
+    released: &'a AtomicBool,
     endpoint: Uuid,
     target: &'a Target,
 }
@@ -349,6 +356,7 @@ impl Sending<'_> {
         // a failure it does, so what the failure means (a 410, five days failing) is settled
         // before the endpoint is posted to again.
         if all_delivered {
+            self.released.store(true, Ordering::Relaxed);
             self.claims.release_endpoint(self.endpoint);
         }
         // Not recorded (the recorder said why): the deliveries stay due, and go again.
