@@ -228,10 +228,20 @@
               twin.value = now.value;
             }
           });
+          // Focus stays where the person is: on the twin of what had it in the old part (the
+          // choice just made, or a box being typed into meanwhile, caret and all), and nowhere
+          // new when it was outside the part. Focusing the choice always took the keys of
+          // someone already typing in the next box.
+          var active = document.activeElement;
+          var held = active && part.contains(active) ? active.getAttribute("name") : null;
+          var caret = held && typeof active.selectionStart === "number" ? [active.selectionStart, active.selectionEnd] : null;
           part.replaceWith(fresh);
           var again = null;
-          fresh.querySelectorAll("[name]").forEach(function (el) { if (!again && el.getAttribute("name") === name) { again = el; } });
-          if (again) { again.focus(); }
+          fresh.querySelectorAll("[name]").forEach(function (el) { if (!again && held && el.getAttribute("name") === held) { again = el; } });
+          if (again) {
+            again.focus();
+            if (caret && again.setSelectionRange) { try { again.setSelectionRange(caret[0], caret[1]); } catch (e) { /* not a text box */ } }
+          }
         }, function () { part.removeAttribute("aria-busy"); });
     });
   }
