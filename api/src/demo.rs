@@ -250,15 +250,7 @@ pub async fn load(app: &App) -> Result<(), AppError> {
 /// Two automation rules to look at and change: an event rule and a time-based one. The time-based
 /// one acts at once on the demo's tickets left pending for two days (their history shows it).
 async fn automation_examples(app: &App, admin: &UserView) -> Result<(), AppError> {
-    let caller = Caller {
-        id: admin.id,
-        role: admin.role,
-        email: admin.email.clone(),
-        full_name: admin.full_name.clone(),
-        reads: Default::default(),
-        api_key: None,
-        service: false,
-    };
+    let caller = Caller::from(admin.clone());
     let origin = Origin::system("demo");
     let rules = [
         serde_json::json!({

@@ -7,6 +7,7 @@ use docket_domain::{Actor, Role};
 use docket_projections::{Checkpoint, EventMetadata};
 use uuid::Uuid;
 
+use crate::app::accounts::UserView;
 use crate::app::error::AppError;
 
 /// The signed-in caller of one request, as their account is now (not as it was when the token
@@ -33,6 +34,22 @@ pub struct ReadWants {
     pub eventual: bool,
     /// A consistency token from a write (perhaps through another process): wait for it.
     pub token: Option<Checkpoint>,
+}
+
+/// The account signed in by a token, a session or on its own behalf (a tool, the demo), as it
+/// is now; a key's caller carries its key and the key's role instead.
+impl From<UserView> for Caller {
+    fn from(user: UserView) -> Self {
+        Self {
+            id: user.id,
+            role: user.role,
+            email: user.email,
+            full_name: user.full_name,
+            reads: ReadWants::default(),
+            api_key: None,
+            service: user.service,
+        }
+    }
 }
 
 impl Caller {

@@ -132,15 +132,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<crate::app::Caller, 
             "the account is deactivated".into(),
         ));
     }
-    Ok(crate::app::Caller {
-        id: user.id,
-        role: user.role,
-        email: user.email,
-        full_name: user.full_name,
-        reads: Default::default(),
-        api_key: None,
-        service: user.service,
-    })
+    Ok(crate::app::Caller::from(user))
 }
 
 /// Accounts matching `filter`, a page of them, and how many match in all (managers, admins).

@@ -66,15 +66,7 @@ pub async fn find(app: &App, token: &str) -> Result<Option<Session>, AppError> {
         return Ok(None);
     }
     Ok(Some(Session {
-        caller: Caller {
-            id: user.id,
-            role: user.role,
-            email: user.email,
-            full_name: user.full_name,
-            reads: Default::default(),
-            api_key: None,
-            service: user.service,
-        },
+        caller: Caller::from(user),
         csrf_token,
     }))
 }

@@ -286,15 +286,7 @@ async fn decide(
     let Ok(body) = CommentBody::parse(&text) else {
         return refuse("the reply is empty once the quoted message is left out");
     };
-    let caller = Caller {
-        id: user.id,
-        role: user.role,
-        email: user.email.clone(),
-        full_name: user.full_name.clone(),
-        reads: Default::default(),
-        api_key: None,
-        service: user.service,
-    };
+    let caller = Caller::from(user);
     let added = tickets::comment(app, &caller, origin, ticket_id, None, body, false).await?;
     Ok(Received::Commented {
         ticket_id,
