@@ -178,6 +178,19 @@ impl TestResponse {
     pub fn consistency_token(&self) -> Option<String> {
         self.header("x-consistency-token")
     }
+
+    /// The `name` of each of a list's `items`, in order (a missing one as "").
+    pub fn item_names(&self) -> Vec<&str> {
+        self.body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|item| item["name"].as_str().unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -59,14 +59,8 @@ async fn managers_keep_rules_in_order_with_every_change_a_version() {
         .get("/api/automations", &manager.token)
         .await
         .expect(200);
-    let names: Vec<&str> = listed.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        listed.item_names(),
         ["Tag refunds", "VIP to the duty agent"],
         "by position"
     );

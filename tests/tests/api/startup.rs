@@ -74,14 +74,8 @@ async fn demo_data_loads_once_with_working_accounts() {
     assert!(richer >= 5, "histories use {richer} event types");
     // Two example rules; the time-based one acts on the tickets left pending for two days.
     let rules = app.get("/api/automations", &admin.token).await.expect(200);
-    let names: Vec<&str> = rules.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        names,
+        rules.item_names(),
         ["Outages are critical", "Nudge after 48 hours pending"]
     );
     // The seeded demo has tickets pending for more than two days: each is nudged, once, and is
