@@ -10,7 +10,6 @@
 //! it is sent again with the same `webhook-id`: at least once, and a receiver can tell a repeat.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -96,36 +95,26 @@ pub async fn run(app: SharedApp, mut shutdown: watch::Receiver<bool>) {
                             continue;
                         }
                     };
-                    claims.take(endpoint, deliveries.iter().map(|d| d.id));
-                    let (app, client, claims, settings, recorder) = (
+                    let claim = Claims::take(&claims, endpoint, &deliveries);
+                    let (app, client, settings, recorder) = (
                         app.clone(),
                         client.clone(),
-                        claims.clone(),
                         settings.clone(),
                         recorder.clone(),
                     );
                     tasks.spawn(async move {
-                        let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id).collect();
-                        let released = AtomicBool::new(false);
                         let sending = Sending {
                             app: &app,
                             client: &client,
                             settings: &settings,
                             recorder: &recorder,
-                            claims: &claims,
-                            released: &released,
+                            claim,
                             endpoint,
                             target: &target,
                         };
                         if let Err(error) = sending.run(deliveries).await {
                             tracing::warn!(?error, %endpoint, "webhook deliveries failed");
                         }
-                        // Recorded, or not (then due again): either way, no longer held here.
-                        // Released early, the endpoint may be another task's by now.
-                        if !released.load(Ordering::Relaxed) {
-                            claims.release_endpoint(endpoint);
-                        }
-                        claims.release_deliveries(&ids);
                     });
                 }
             }
@@ -181,10 +170,17 @@ struct Held {
 }
 
 impl Claims {
-    fn take(&self, endpoint: Uuid, deliveries: impl Iterator<Item = Uuid>) {
-        if let Ok(mut held) = self.held.lock() {
+    /// Holds the endpoint and its batch until the returned claim lets them go.
+    fn take(claims: &Arc<Self>, endpoint: Uuid, deliveries: &[Due]) -> Claim {
+        let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id).collect();
+        if let Ok(mut held) = claims.held.lock() {
             held.endpoints.insert(endpoint);
-            held.deliveries.extend(deliveries);
+            held.deliveries.extend(&ids);
+        }
+        Claim {
+            claims: claims.clone(),
+            endpoint: Some(endpoint),
+            deliveries: ids,
         }
     }
 
@@ -218,6 +214,31 @@ impl Claims {
                 )
             })
             .unwrap_or_default()
+    }
+}
+
+/// One batch's hold on its endpoint and its deliveries: the endpoint is let go once (early, by
+/// [`Claim::free_endpoint`], or when the claim ends), the deliveries when the claim ends, after
+/// their attempts were recorded (or could not be, and they are due again).
+struct Claim {
+    claims: Arc<Claims>,
+    endpoint: Option<Uuid>,
+    deliveries: Vec<Uuid>,
+}
+
+impl Claim {
+    /// The endpoint may be sent its next batch; this batch's deliveries stay held.
+    fn free_endpoint(&mut self) {
+        if let Some(endpoint) = self.endpoint.take() {
+            self.claims.release_endpoint(endpoint);
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.free_endpoint();
+        self.claims.release_deliveries(&self.deliveries);
     }
 }
 
@@ -319,9 +340,7 @@ struct Sending<'a> {
     client: &'a reqwest::Client,
     settings: &'a OutboundSettings,
     recorder: &'a mpsc::Sender<Recording>,
-    claims: &'a Claims,
-    /// Set when the endpoint was freed before the attempts were recorded.
-    released: &'a AtomicBool,
+    claim: Claim,
     endpoint: Uuid,
     target: &'a Target,
 }
@@ -330,7 +349,7 @@ impl Sending<'_> {
     /// Posts the batch (a few at a time), has it recorded (freeing the endpoint for its next
     /// batch once handed over, when all were delivered), and disables the endpoint when its
     /// answers say so.
-    async fn run(self, due: Vec<Due>) -> Result<(), AppError> {
+    async fn run(mut self, due: Vec<Due>) -> Result<(), AppError> {
         let (url, secrets) = (&self.target.url, &self.target.secrets);
         let allow_private = self.settings.allow_private;
         let client = self.client;
@@ -356,8 +375,7 @@ impl Sending<'_> {
         // a failure it does, so what the failure means (a 410, five days failing) is settled
         // before the endpoint is posted to again.
         if all_delivered {
-            self.released.store(true, Ordering::Relaxed);
-            self.claims.release_endpoint(self.endpoint);
+            self.claim.free_endpoint();
         }
         // Not recorded (the recorder said why): the deliveries stay due, and go again.
         let Ok(Some(outcome)) = outcome.await else {
