@@ -490,22 +490,15 @@ async fn read_events(
             horizon: None,
         }),
         UpperBound::Horizon => {
-            let horizon = match rows.first() {
-                Some(row) => (
-                    row.try_get::<i64, _>("horizon")?,
-                    row.try_get::<bool, _>("held_back")?,
-                ),
-                None => return Err(sqlx::Error::RowNotFound),
+            let Some(first) = rows.first() else {
+                return Err(sqlx::Error::RowNotFound);
             };
+            let horizon = (first.try_get("horizon")?, first.try_get("held_back")?);
             // No event: the one row the outer join made, its event columns empty.
-            let found: Option<i64> = match rows.first() {
-                Some(row) => row.try_get("global_position")?,
-                None => None,
-            };
-            let mut events = if found.is_some() {
-                events_from_rows(&rows)?
-            } else {
-                Vec::new()
+            let found: Option<i64> = first.try_get("global_position")?;
+            let mut events = match found {
+                Some(_) => events_from_rows(&rows)?,
+                None => Vec::new(),
             };
             // The safe order whatever the join did (a pass over rows already in order).
             events.sort_by_key(RecordedEvent::checkpoint);
