@@ -182,15 +182,20 @@ impl Choices {
                 .map(|item| self.value_in_words(item))
                 .collect::<Vec<_>>()
                 .join(", "),
-            Value::Object(entries) => entries
-                .iter()
-                .map(|(key, value)| {
-                    format!("{} {}", key.replace('_', " "), self.value_in_words(value))
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
+            Value::Object(entries) => self.entries_in_words(entries.iter()),
             other => other.to_string(),
         }
+    }
+
+    /// Named values as "key value; key value".
+    fn entries_in_words<'v>(
+        &self,
+        entries: impl Iterator<Item = (&'v String, &'v Value)>,
+    ) -> String {
+        entries
+            .map(|(key, value)| format!("{} {}", key.replace('_', " "), self.value_in_words(value)))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// An action as the editor names it, with what it is given: "Set the status: pending".
@@ -207,19 +212,14 @@ impl Choices {
             .as_object()
             .map(|entries| entries.iter().filter(|(key, _)| *key != "type").collect())
             .unwrap_or_default();
-        let said: Vec<String> = match inputs.as_slice() {
-            [(_, only)] => vec![self.value_in_words(only)],
-            many => many
-                .iter()
-                .map(|(key, value)| {
-                    format!("{} {}", key.replace('_', " "), self.value_in_words(value))
-                })
-                .collect(),
+        let said = match inputs.as_slice() {
+            [(_, only)] => self.value_in_words(only),
+            many => self.entries_in_words(many.iter().copied()),
         };
-        if said.iter().all(String::is_empty) {
+        if said.is_empty() {
             label
         } else {
-            format!("{label}: {}", said.join("; "))
+            format!("{label}: {said}")
         }
     }
 
